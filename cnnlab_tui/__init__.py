@@ -1,0 +1,1 @@
+"""cnnlab's Textual dashboard. Imports the engine; the engine never imports it."""

@@ -1,0 +1,34 @@
+"""Shared fixtures: where the real data sets live, and a fast torch setup for tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CNNLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a real data set under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data set '{name}' not found at {path} (set CNNLAB_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def vehicles_root() -> Path:
+    return shared_dataset("vehicles")
+
+
+@pytest.fixture
+def dehaze_root() -> Path:
+    return shared_dataset("dehaze")
+
+
+@pytest.fixture
+def cifar10_root() -> Path:
+    return shared_dataset("cifar10")
