@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "engine.cli.runs_cmd",
     "engine.cli.datasets_cmd",
     "engine.cli.models_cmd",
+    "engine.cli.sweep_cmd",
+    "engine.cli.report_cmd",
 )
 
 
