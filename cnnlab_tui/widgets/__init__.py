@@ -1,0 +1,1 @@
+"""Reusable dashboard widgets (charts, form fields, tables, images)."""
