@@ -1,0 +1,215 @@
+"""DataTable helpers shared by the Runs, Run detail and Compare screens.
+
+Tables keep *raw* values (floats, ints, None) next to what they display, so sorting is by
+number rather than by the formatted text ("10" after "9"), and every screen formats numbers,
+durations and statuses the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+MISSING = "—"
+
+STATUS_STYLES: dict[str, str] = {
+    "completed": "green",
+    "running": "bold cyan",
+    "queued": "cyan",
+    "cancelled": "yellow",
+    "interrupted": "yellow",
+    "failed": "bold red",
+    "diverged": "magenta",
+    "damaged": "red",
+}
+
+
+def format_value(value: Any) -> str:
+    """A short, stable text for one config or metric value."""
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value == 0:
+            return "0"
+        if abs(value) >= 1e5 or abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_value(v) for v in value) or "[]"
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={format_value(v)}" for k, v in value.items()) or "{}"
+    return str(value)
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as `45s`, `3m05s` or `2h04m` — what a person scans for in a table."""
+    if seconds is None or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return MISSING
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def format_time(timestamp: float | str | None) -> str:
+    """A start time as `2024-05-01 14:03` from epoch seconds or an ISO string."""
+    if timestamp is None or timestamp == "":
+        return MISSING
+    try:
+        if isinstance(timestamp, (int, float)):
+            moment = datetime.fromtimestamp(float(timestamp))
+        else:
+            moment = datetime.fromisoformat(str(timestamp))
+    except (ValueError, OSError, OverflowError):
+        return str(timestamp)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def status_text(status: str | None) -> Text:
+    """The run status coloured by how it ended."""
+    label = status or "unknown"
+    return Text(label, style=STATUS_STYLES.get(label, "dim"))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers before text, missing values last, NaN after every number."""
+    if value is None or value == "":
+        return (3, 0)
+    if isinstance(value, bool):
+        return (0, float(value))
+    if isinstance(value, (int, float)):
+        return (1, math.inf) if math.isnan(value) else (0, float(value))
+    return (2, str(value).lower())
+
+
+class SortableTable(DataTable):
+    """A DataTable over raw rows that sorts by any column and survives refreshes.
+
+    Rows are `{column_key: raw_value}` keyed by a stable id (a run id); `set_rows` replaces
+    them all but keeps the cursor on the same id, so a table refreshed every second while
+    the user scrolls does not jump. Selecting a header (click) sorts by it; again reverses.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str]],
+        *,
+        formatters: Mapping[str, Any] | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self.column_specs = list(columns)
+        self.formatters = dict(formatters or {})
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self._raw: dict[str, dict[str, Any]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in self.column_specs:
+            self.add_column(label, key=key)
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Row ids in display order."""
+        return [str(row.key.value) for row in self.ordered_rows]
+
+    @property
+    def selected_id(self) -> str | None:
+        """Id of the row under the cursor, or None when the table is empty."""
+        if not self.row_count:
+            return None
+        row_index = min(self.cursor_row, self.row_count - 1)
+        return str(self.ordered_rows[row_index].key.value)
+
+    def raw_row(self, row_id: str) -> dict[str, Any]:
+        """The raw values of one row (what sorting and tests look at)."""
+        return dict(self._raw[row_id])
+
+    def cell(self, column: str, value: Any) -> Text | str:
+        """How one raw value is shown in `column`."""
+        formatter = self.formatters.get(column)
+        return formatter(value) if formatter else format_value(value)
+
+    def set_rows(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace every row, keep the sort and the cursor's row."""
+        keep = self.selected_id
+        self._raw = {str(k): dict(v) for k, v in rows.items()}
+        self.clear()
+        for row_id, raw in self._ordered(self._raw):
+            cells = [self.cell(key, raw.get(key)) for key, _ in self.column_specs]
+            self.add_row(*cells, key=row_id)
+        if keep is not None and keep in self._raw:
+            self.move_cursor(row=self.get_row_index(keep))
+
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        """Sort by `column`; `reverse=None` flips when it is already the sort column."""
+        if reverse is None:
+            reverse = not self.sort_reverse if column == self.sort_column else False
+        self.sort_column, self.sort_reverse = column, reverse
+        self.set_rows(self._raw)
+
+    def _ordered(self, rows: dict[str, dict[str, Any]]) -> Iterable[tuple[str, dict[str, Any]]]:
+        items = list(rows.items())
+        if self.sort_column is None:
+            return items
+        column = self.sort_column
+        if self.sort_reverse:
+            # Missing values stay last in both directions: sort present ones, then append.
+            present = [item for item in items if _sort_key(item[1].get(column))[0] < 3]
+            missing = [item for item in items if _sort_key(item[1].get(column))[0] == 3]
+            present.sort(key=lambda item: _sort_key(item[1].get(column)), reverse=True)
+            return present + missing
+        return sorted(items, key=lambda item: _sort_key(item[1].get(column)))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(str(event.column_key.value))
+
+
+def fill_table(
+    table: DataTable,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Replace a DataTable's columns and rows; cells that are not Text are formatted."""
+    table.clear(columns=True)
+    table.add_columns(*headers)
+    for row in rows:
+        table.add_row(*(c if isinstance(c, Text) else format_value(c) for c in row))
+
+
+def confusion_cells(matrix: Sequence[Sequence[int]]) -> list[list[Text]]:
+    """Confusion-matrix counts as Text shaded by their share of the row (true class).
+
+    The diagonal is green and mistakes red, brighter the larger the share, so the worst
+    confusions stand out even when the table is too narrow to read every number.
+    """
+    rows: list[list[Text]] = []
+    for true_index, row in enumerate(matrix):
+        total = sum(row) or 1
+        cells: list[Text] = []
+        for pred_index, count in enumerate(row):
+            share = count / total
+            if count == 0:
+                style = "dim"
+            elif true_index == pred_index:
+                style = "bold green" if share >= 0.5 else "green"
+            else:
+                style = "bold red" if share >= 0.2 else "red"
+            cells.append(Text(str(count), style=style, justify="right"))
+        rows.append(cells)
+    return rows
