@@ -1,0 +1,309 @@
+"""The dashboard's run queue: runs execute one at a time per device, in Textual thread workers.
+
+The runner owns no training logic: each queued config becomes an `engine.trainer.Trainer`
+whose `run()` is called inside a `run_worker(thread=True)` lane (one lane per device). The
+trainer's events are wrapped in `EngineEvent` and *posted* to the app (thread-safe, never
+blocking the trainer); the app then calls `RunQueue.apply` on the UI thread, so every piece
+of run state the screens read (`QueuedRun`) is only ever mutated on the UI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+
+from cnnlab_tui.messages import EngineEvent, LaunchFailed, QueueChanged
+
+log = logging.getLogger(__name__)
+
+TrainerFactory = Callable[..., Any]
+FINAL_STATUSES = ("completed", "cancelled", "failed", "diverged")
+LOG_LINES_KEPT = 500
+
+
+@dataclass
+class QueuedRun:
+    """One submitted config and everything the UI knows about its run (UI thread only)."""
+
+    queue_id: str
+    config: dict[str, Any]
+    device_key: str
+    state: str = "queued"  # queued | running | finished
+    run_id: str | None = None
+    run_dir: Path | None = None
+    status: str | None = None  # the engine's final status once finished
+    error: str | None = None
+    task: str = "classify"
+    device: str = ""
+    params: int | None = None
+    classes: list[str] = field(default_factory=list)
+    num_train: int = 0
+    num_test: int = 0
+    epochs: int = 0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    progress: Any = None  # the last BatchProgress event
+    samples: list[str] = field(default_factory=list)
+    logs: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_KEPT))
+    summary: dict[str, Any] = field(default_factory=dict)
+    cancel_requested: bool = False
+
+    @property
+    def label(self) -> str:
+        """Short human name: `model on dataset`."""
+        return f"{self.config.get('model', '?')} on {self.config.get('dataset', '?')}"
+
+    def apply(self, event: Any) -> None:
+        """Fold one engine event into this run's state (dispatch by event class name keeps
+        the UI free of engine-internal imports)."""
+        kind = type(event).__name__
+        if kind == "RunStarted":
+            self.state = "running"
+            self.run_id = event.run_id
+            self.run_dir = Path(event.run_dir)
+            self.task = event.task
+            self.device = str(event.device)
+            self.params = event.params
+            self.classes = list(event.classes or [])
+            self.num_train, self.num_test = event.num_train, event.num_test
+            self.epochs = event.epochs
+        elif kind == "BatchProgress":
+            self.progress = event
+        elif kind == "EpochEnd":
+            self.metrics.append(dict(event.metrics))
+        elif kind == "Samples":
+            self.samples = [str(p) for p in event.paths]
+        elif kind == "Log":
+            self.logs.append(f"{event.level}: {event.message}")
+        elif kind == "RunFinished":
+            self.state = "finished"
+            self.status = event.status
+            self.error = event.error
+            self.summary = dict(event.summary or {})
+
+
+def _default_trainer_factory(config: dict[str, Any], runs_dir: Path) -> Any:
+    from engine.trainer import TrainConfig, Trainer
+
+    return Trainer(TrainConfig.from_dict(config), runs_dir=runs_dir)
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, str]:
+    """The engine's field → message errors for `config` (empty when it can be launched)."""
+    from engine.errors import CnnlabError
+    from engine.trainer import TrainConfig
+
+    try:
+        return dict(TrainConfig.from_dict(config).validate())
+    except CnnlabError as exc:
+        return dict(getattr(exc, "errors", None) or {"config": str(exc)})
+
+
+def device_key(device: str) -> str:
+    """Which lane a device string runs in: `auto`/`cuda` resolve so that two spellings of
+    one device never train at once."""
+    device = (device or "auto").strip().lower()
+    if device == "cuda":
+        return "cuda:0"
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda:0"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class RunQueue:
+    """Queue of training runs, executed one at a time per device (the `app.runner` API)."""
+
+    def __init__(
+        self,
+        app: App,
+        runs_dir: Path,
+        *,
+        trainer_factory: TrainerFactory | None = None,
+    ) -> None:
+        self._app = app
+        self.runs_dir = Path(runs_dir)
+        self._factory = trainer_factory or _default_trainer_factory
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._lanes: dict[str, deque[QueuedRun]] = {}
+        self._busy_lanes: set[str] = set()
+        self._trainers: dict[str, Any] = {}
+        self._runs: dict[str, QueuedRun] = {}  # every run of this session, in submit order
+        self._started: list[str] = []  # queue ids in the order they started
+
+    # -- what screens read (UI thread) ------------------------------------------------
+    @property
+    def queue(self) -> list[QueuedRun]:
+        """Runs waiting for their device, oldest first."""
+        return [r for r in self._runs.values() if r.state == "queued"]
+
+    @property
+    def running(self) -> list[QueuedRun]:
+        return [r for r in self._runs.values() if r.state == "running"]
+
+    @property
+    def runs(self) -> list[QueuedRun]:
+        """Every run submitted in this session (queued, running and finished)."""
+        return list(self._runs.values())
+
+    @property
+    def active(self) -> bool:
+        """True while anything is running or waiting to run."""
+        with self._lock:
+            return bool(self._busy_lanes) or any(self._lanes.values())
+
+    @property
+    def current(self) -> QueuedRun | None:
+        """The run the Live screen follows: the latest started, else the next queued."""
+        for qid in reversed(self._started):
+            run = self._runs[qid]
+            if run.state != "finished":
+                return run
+        waiting = self.queue
+        if waiting:
+            return waiting[0]
+        return self._runs[self._started[-1]] if self._started else None
+
+    def get(self, queue_id: str) -> QueuedRun | None:
+        return self._runs.get(queue_id)
+
+    # -- commands (UI thread) -------------------------------------------------------------
+    def submit(self, config: dict[str, Any]) -> str:
+        """Queue `config`; returns its queue id. Raises ConfigError when it does not validate."""
+        from engine.errors import ConfigError
+
+        errors = validate_config(config)
+        if errors:
+            raise ConfigError(errors)
+        key = device_key(str(config.get("device", "auto")))
+        run = QueuedRun(queue_id=f"q{next(self._ids)}", config=dict(config), device_key=key)
+        self._runs[run.queue_id] = run
+        with self._lock:
+            self._lanes.setdefault(key, deque()).append(run)
+            start_lane = key not in self._busy_lanes
+            if start_lane:
+                self._busy_lanes.add(key)
+        if start_lane:
+            self._app.run_worker(
+                partial(self._lane_loop, key),
+                name=f"runner lane {key}",
+                group="runner",
+                thread=True,
+                exit_on_error=False,
+            )
+        self._app.post_message(QueueChanged())
+        return run.queue_id
+
+    def remove(self, queue_id: str) -> bool:
+        """Drop a run that has not started yet; False when it is running or unknown."""
+        run = self._runs.get(queue_id)
+        if run is None:
+            return False
+        with self._lock:
+            lane = self._lanes.get(run.device_key)
+            if lane is None or run not in lane:
+                return False
+            lane.remove(run)
+        del self._runs[queue_id]
+        self._app.post_message(QueueChanged())
+        return True
+
+    def cancel(self, queue_id: str) -> bool:
+        """Ask a running run to stop (within one batch); its folder is saved as cancelled."""
+        run = self._runs.get(queue_id)
+        if run is None or run.state == "finished":
+            return False
+        if run.state == "queued" and self.remove(queue_id):
+            return True
+        with self._lock:
+            run.cancel_requested = True
+            trainer = self._trainers.get(queue_id)
+        if trainer is not None:
+            trainer.cancel()
+        return True
+
+    def cancel_current(self) -> bool:
+        """Cancel the run the Live screen follows (if it is running)."""
+        run = self.current
+        return bool(run and run.state == "running") and self.cancel(run.queue_id)
+
+    def cancel_all(self) -> None:
+        """Empty the queue and cancel every running run (quitting the app)."""
+        for run in list(self._runs.values()):
+            if run.state != "finished":
+                self.cancel(run.queue_id)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no lane is busy (call from a thread, not the UI loop)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy_lanes, timeout=timeout)
+
+    def mark_ended(self, queue_id: str, status: str | None, error: str | None = None) -> None:
+        """Close a run whose lane is done with it but that sent no RunFinished (UI thread)."""
+        run = self._runs.get(queue_id)
+        if run is not None and run.state != "finished":
+            run.state = "finished"
+            run.status = status if status in FINAL_STATUSES else "failed"
+            run.error = run.error or error
+
+    def apply(self, message: EngineEvent) -> QueuedRun | None:
+        """Fold an engine event into its run's state; called by the app on the UI thread."""
+        run = self._runs.get(message.queue_id)
+        if run is not None:
+            if type(message.event).__name__ == "RunStarted":
+                self._started.append(run.queue_id)
+            run.apply(message.event)
+        return run
+
+    # -- lane threads ---------------------------------------------------------------------
+    def _lane_loop(self, key: str) -> None:
+        """Run the lane's queued configs one after another (a Textual thread worker)."""
+        while True:
+            with self._lock:
+                lane = self._lanes.get(key)
+                if not lane:
+                    self._busy_lanes.discard(key)
+                    self._idle.notify_all()
+                    return
+                run = lane.popleft()
+            self._execute(run)
+
+    def _execute(self, run: QueuedRun) -> None:
+        from engine.errors import CnnlabError
+
+        post = self._app.post_message
+        trainer = None
+        try:
+            trainer = self._factory(run.config, runs_dir=self.runs_dir)
+            trainer.subscribe(lambda event: post(EngineEvent(run.queue_id, event)))
+            with self._lock:
+                if run.cancel_requested:
+                    post(LaunchFailed(run.queue_id, "cancelled before it started", "cancelled"))
+                    return
+                self._trainers[run.queue_id] = trainer
+            trainer.run()
+        except CnnlabError as exc:
+            post(LaunchFailed(run.queue_id, str(exc)))
+        except Exception as exc:  # a bug must not kill the lane or the app
+            log.exception("run %s crashed", run.queue_id)
+            post(LaunchFailed(run.queue_id, f"unexpected error: {exc}"))
+        finally:
+            with self._lock:
+                self._trainers.pop(run.queue_id, None)
+            post(QueueChanged(ended=run.queue_id, status=getattr(trainer, "status", None)))
