@@ -1,0 +1,32 @@
+"""Hand-written convolution and pooling (no torch conv/pool calls), and conv arithmetic.
+
+`reference` keeps the lab's loops for teaching; `functional`/`layers` are the vectorised,
+autograd-capable versions the models use; `arithmetic` answers size and HDC questions.
+"""
+
+from engine.ops.arithmetic import (
+    HDCReport,
+    conv_output_size,
+    effective_kernel_size,
+    gridding_map,
+    hdc_check,
+    receptive_field,
+)
+from engine.ops.conv import conv2d
+from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops.pool import avg_pool2d, max_pool2d
+
+__all__ = [
+    "HDCReport",
+    "MyAvgPool2d",
+    "MyConv2d",
+    "MyMaxPool2d",
+    "avg_pool2d",
+    "conv2d",
+    "conv_output_size",
+    "effective_kernel_size",
+    "gridding_map",
+    "hdc_check",
+    "max_pool2d",
+    "receptive_field",
+]

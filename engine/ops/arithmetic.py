@@ -1,0 +1,150 @@
+"""Convolution arithmetic: output sizes, receptive fields and the HDC gridding check.
+
+Pure functions of integers (plus one small tensor for `gridding_map`), so the dashboard and
+the model builders can reason about a stack of layers without running it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+
+import torch
+
+from engine.errors import OpError
+
+LayerSpec = int | Sequence[int] | Mapping[str, int]
+
+
+def _positive(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise OpError(f"{name} must be an int ≥ {minimum}, got {value!r}")
+    return value
+
+
+def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel: (n - 1) * d + 1 — dilation spreads taps, adds no weights."""
+    _positive("kernel_size", kernel_size)
+    _positive("dilation", dilation)
+    return (kernel_size - 1) * dilation + 1
+
+
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
+    """Output length of a convolution along one axis: ⌊(size + 2p − d(k−1) − 1) / s⌋ + 1."""
+    _positive("size", size)
+    _positive("stride", stride)
+    _positive("padding", padding, minimum=0)
+    span = size + 2 * padding - effective_kernel_size(kernel_size, dilation)
+    if span < 0:
+        raise OpError(
+            f"kernel {kernel_size} (effective {effective_kernel_size(kernel_size, dilation)}) "
+            f"is larger than the input {size} after padding {padding}"
+        )
+    return span // stride + 1
+
+
+def _layer(spec: LayerSpec) -> tuple[int, int, int]:
+    """(kernel_size, stride, dilation) from an int, a (k[, s[, d]]) tuple or a mapping."""
+    if isinstance(spec, Mapping):
+        k, s, d = spec.get("kernel_size"), spec.get("stride", 1), spec.get("dilation", 1)
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        k, s, d = spec, 1, 1
+    elif isinstance(spec, Sequence) and 1 <= len(spec) <= 3:
+        k, s, d = (*spec, 1, 1)[:3]
+    else:
+        raise OpError(
+            f"a layer is an int kernel size, (k, stride, dilation) or a dict; got {spec!r}"
+        )
+    return _positive("kernel_size", k), _positive("stride", s), _positive("dilation", d)
+
+
+def receptive_field(layers: Iterable[LayerSpec]) -> int:
+    """Input pixels (along one axis) that one output pixel of the stack can see.
+
+    Each layer adds (effective kernel − 1) times the product of the strides before it.
+    """
+    field, jump = 1, 1
+    for spec in layers:
+        k, s, d = _layer(spec)
+        field += (effective_kernel_size(k, d) - 1) * jump
+        jump *= s
+    return field
+
+
+@dataclass(frozen=True)
+class HDCReport:
+    """The lab's Hybrid Dilated Convolution check of one stack of dilation rates.
+
+    `m_values[i]` is M_{i+1} of the lab's recursion (M_n = r_n); `ok` is the verdict and
+    `reasons` explains every failed rule in words.
+    """
+
+    dilations: tuple[int, ...]
+    kernel_size: int
+    m_values: tuple[int, ...]
+    ok: bool
+    reasons: tuple[str, ...]
+
+    def table(self) -> list[tuple[int, int, int]]:
+        """Rows (layer number from 1, dilation r_i, M_i) for printing or drawing."""
+        return [
+            (i + 1, r, m)
+            for i, (r, m) in enumerate(zip(self.dilations, self.m_values, strict=True))
+        ]
+
+
+def hdc_check(dilations: Sequence[int], kernel_size: int) -> HDCReport:
+    """Check a stack of dilation rates against the HDC rules from the lab.
+
+    Rules: the rates must not share a common factor > 1 (or the stack grids), and
+    M_2 ≤ k where M_i = max[M_{i+1} − 2r_i, M_{i+1} − 2(M_{i+1} − r_i), r_i], M_n = r_n.
+    """
+    rates = tuple(dilations)
+    if not rates:
+        raise OpError("hdc_check needs at least one dilation rate")
+    for r in rates:
+        _positive("dilation rate", r)
+    _positive("kernel_size", kernel_size)
+    m = [0] * len(rates)
+    m[-1] = rates[-1]
+    for i in range(len(rates) - 2, -1, -1):
+        nxt, r = m[i + 1], rates[i]
+        m[i] = max(nxt - 2 * r, nxt - 2 * (nxt - r), r)
+    reasons = []
+    factor = reduce(math.gcd, rates)
+    if factor > 1:
+        reasons.append(
+            f"dilation rates {list(rates)} share the common factor {factor}: "
+            f"every layer skips pixels off a {factor}-pixel grid (gridding)"
+        )
+    if len(rates) >= 2 and m[1] > kernel_size:
+        reasons.append(f"M_2 = {m[1]} > k = {kernel_size}: the second layer leaves holes")
+    return HDCReport(rates, kernel_size, tuple(m), not reasons, tuple(reasons))
+
+
+def gridding_map(dilations: Sequence[int], kernel_size: int) -> torch.Tensor:
+    """How many paths reach each input pixel from ONE output pixel of the stack.
+
+    A (R, R) int64 tensor, R the stack's receptive field; zeros are the pixels a gridded
+    stack misses (the lab's "stacked dilation 2 misses pixels" picture). Built by spreading
+    a single pixel back through each layer's dilated all-ones kernel.
+    """
+    rates = tuple(dilations)
+    if not rates:
+        raise OpError("gridding_map needs at least one dilation rate")
+    k = _positive("kernel_size", kernel_size)
+    counts = torch.ones(1, 1, dtype=torch.int64)
+    for r in reversed(rates):
+        _positive("dilation rate", r)
+        grow = effective_kernel_size(k, r) - 1
+        h, w = counts.shape
+        spread = torch.zeros(h + grow, w + grow, dtype=torch.int64)
+        for i in range(k):
+            for j in range(k):
+                spread[i * r : i * r + h, j * r : j * r + w] += counts
+        counts = spread
+    return counts
