@@ -14,19 +14,28 @@ from engine.ops.arithmetic import (
 )
 from engine.ops.conv import conv2d
 from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops.learn import LearnedKernel, learn_kernel
 from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.reference import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
 
 __all__ = [
     "HDCReport",
+    "LearnedKernel",
     "MyAvgPool2d",
     "MyConv2d",
     "MyMaxPool2d",
     "avg_pool2d",
     "conv2d",
     "conv_output_size",
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "edge_image",
     "effective_kernel_size",
     "gridding_map",
     "hdc_check",
+    "learn_kernel",
     "max_pool2d",
+    "pool2d",
     "receptive_field",
 ]
