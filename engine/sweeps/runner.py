@@ -1,0 +1,248 @@
+"""`SweepRunner`: run every point of a sweep, resumably, one after another or one per GPU.
+
+Each point is an ordinary run (the trainer and its run writer do all the work); the runner
+only decides which points still need a run, tags each run folder with its sweep, keeps the
+state file current, and forwards the trainer's events to its own subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CnnlabError, RunStoreError
+from engine.runs.files import default_runs_dir
+from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, SweepStarted
+from engine.sweeps.grid import SweepPoint
+from engine.sweeps.membership import stamp_summary, write_membership
+from engine.sweeps.spec import SweepSpec, planned_configs
+from engine.sweeps.state import SweepState, load_or_create_state, save_state
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[object], None]
+
+
+@dataclass(frozen=True)
+class PlannedPoint:
+    """A point, its config, and what the run store says about its latest run."""
+
+    point: SweepPoint
+    config: Any  # TrainConfig
+    run_id: str | None
+    status: str  # the latest run's status, or "pending" when it has none
+
+    @property
+    def needs_run(self) -> bool:
+        return self.status != "completed"
+
+
+def effective_parallel(requested: int, device: str) -> tuple[int, str | None]:
+    """How many runs can go at once, and why fewer than asked (None when as asked).
+
+    Runs in parallel only make sense one per CUDA device: two runs on one CPU or one GPU
+    just share it and each gets slower.
+    """
+    if requested <= 1:
+        return 1, None
+    if device not in ("auto", "cuda"):
+        return 1, (
+            f"--parallel {requested}: device {device} is a single device, so the runs go "
+            "one after another"
+        )
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < 2:
+        where = "no CUDA device" if count == 0 else "one CUDA device"
+        return 1, (
+            f"--parallel {requested}: this machine has {where}, so the runs go one after "
+            "another (parallel runs would only share the same processor)"
+        )
+    if requested > count:
+        return count, f"--parallel {requested}: only {count} CUDA devices, so {count} at a time"
+    return requested, None
+
+
+class SweepRunner:
+    """Runs a sweep's points that have no completed run yet (see `plan`)."""
+
+    def __init__(
+        self, spec: SweepSpec, runs_dir: Path | str | None = None, *, parallel: int = 1
+    ) -> None:
+        self.spec = spec
+        self.sweep_id = spec.sweep_id
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.requested_parallel = parallel
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._active: dict[int, Any] = {}
+        self._state: SweepState | None = None
+        self._done = 0
+
+    def subscribe(self, fn: Subscriber) -> None:
+        """`fn(event)` gets sweep events and every trainer event, from the running thread."""
+        self._subscribers.append(fn)
+
+    def cancel(self) -> None:
+        """Stop the runs in progress (each within a batch) and start no more."""
+        self._cancelled.set()
+        with self._lock:
+            trainers = list(self._active.values())
+        for trainer in trainers:
+            trainer.cancel()
+
+    def plan(self) -> list[PlannedPoint]:
+        """Every point with its config and the status of its latest run (validates first)."""
+        configs = planned_configs(self.spec)
+        state, _ = load_or_create_state(self.runs_dir, self.spec)
+        self._state = state
+        planned = []
+        for (point, config), point_state in zip(configs, state.points, strict=True):
+            run_id = point_state.run_id
+            planned.append(PlannedPoint(point, config, run_id, self._run_status(run_id)))
+        return planned
+
+    def run(self) -> SweepFinished:
+        """Run the points that need it; returns (and publishes) the sweep's outcome."""
+        planned = self.plan()
+        todo = [p for p in planned if p.needs_run]
+        total = len(planned)
+        self._done = total - len(todo)
+        device = planned[0].config.device if planned else "auto"
+        parallel, note = effective_parallel(self.requested_parallel, device)
+        if note:
+            log.info(note)
+        save_state(self.runs_dir, self._require_state())
+        self._publish(SweepStarted(self.sweep_id, total, self._done, parallel, note))
+        if parallel == 1:
+            for item in todo:
+                if self._cancelled.is_set():
+                    break
+                self._run_point(item, total, device_override=None)
+        else:
+            self._run_parallel(todo, total, parallel)
+        return self._finish(total)
+
+    def _run_parallel(self, todo: list[PlannedPoint], total: int, parallel: int) -> None:
+        slots: queue.Queue[int] = queue.Queue()
+        for slot in range(parallel):
+            slots.put(slot)
+
+        def work(item: PlannedPoint) -> None:
+            if self._cancelled.is_set():
+                return
+            slot = slots.get()
+            try:
+                self._run_point(item, total, device_override=f"cuda:{slot}")
+            finally:
+                slots.put(slot)
+
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
+            for future in [pool.submit(work, item) for item in todo]:
+                future.result()
+
+    def _run_point(self, item: PlannedPoint, total: int, device_override: str | None) -> None:
+        from engine.trainer.loop import Trainer
+
+        point = item.point
+        config = item.config
+        if device_override is not None:
+            config = config.replace(device=device_override)
+        self._publish(
+            PointStarted(self.sweep_id, point.index, point.label, point.seed, self._done, total)
+        )
+        run_id, status, error, final = None, "failed", None, {}
+        try:
+            trainer = Trainer(config, runs_dir=self.runs_dir)
+            trainer.subscribe(lambda event: self._on_trainer_event(event, point))
+            with self._lock:
+                self._active[point.index] = trainer
+            if self._cancelled.is_set():
+                trainer.cancel()
+            trainer.run()
+            run_id, status = trainer.run_id, trainer.status
+            if trainer.run_dir is not None and Path(trainer.run_dir).is_dir():
+                stamp_summary(Path(trainer.run_dir), self.sweep_id, point)
+            record = self._record(run_id)
+            if record is not None:
+                error = record.summary.get("error")
+                final = dict(record.summary.get("final") or {})
+        except CnnlabError as exc:
+            error = str(exc)
+            log.warning("sweep %s point %d: %s", self.sweep_id, point.index, exc)
+        finally:
+            with self._lock:
+                self._active.pop(point.index, None)
+                if status == "completed":
+                    self._done += 1
+                done = self._done
+        self._publish(
+            PointFinished(self.sweep_id, point.index, run_id, status, error, done, total, final)
+        )
+
+    def _on_trainer_event(self, event: object, point: SweepPoint) -> None:
+        from engine.trainer.events import RunStarted
+
+        if isinstance(event, RunStarted):
+            write_membership(Path(event.run_dir), self.sweep_id, point)
+            with self._lock:
+                state = self._require_state()
+                attempts = state.points[point.index].attempts
+                if event.run_id not in attempts:
+                    attempts.append(event.run_id)
+                save_state(self.runs_dir, state)
+        self._publish(event)
+
+    def _finish(self, total: int) -> SweepFinished:
+        state = self._require_state()
+        run_ids, completed, failed = [], 0, 0
+        for point_state in state.points:
+            status = self._run_status(point_state.run_id)
+            if point_state.run_id:
+                run_ids.append(point_state.run_id)
+            completed += status == "completed"
+            failed += status in ("failed", "diverged")
+        if self._cancelled.is_set():
+            outcome = "cancelled"
+        else:
+            outcome = "completed" if completed == total else "incomplete"
+        finished = SweepFinished(self.sweep_id, outcome, completed, failed, total, run_ids)
+        self._publish(finished)
+        return finished
+
+    def _record(self, run_id: str | None):
+        if not run_id:
+            return None
+        from engine.runs.store import read_run
+
+        path = self.runs_dir / run_id
+        return read_run(path) if path.is_dir() else None
+
+    def _run_status(self, run_id: str | None) -> str:
+        try:
+            record = self._record(run_id)
+        except (OSError, RunStoreError):
+            record = None
+        if record is None:
+            return "pending" if run_id is None else "missing"
+        return record.status
+
+    def _require_state(self) -> SweepState:
+        if self._state is None:
+            self._state = load_or_create_state(self.runs_dir, self.spec)[0]
+        return self._state
+
+    def _publish(self, event: object) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:  # a subscriber must never stop the sweep
+                log.exception("sweep subscriber %r failed", fn)

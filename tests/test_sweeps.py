@@ -1,0 +1,180 @@
+"""Sweeps: grid parsing and expansion, aggregation over seeds, and resumable runs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.sweeps import (
+    SweepSpec,
+    aggregate,
+    differing_fields,
+    expand_grid,
+    group_runs_by_sweep,
+    mean_std,
+    parse_grid_values,
+    parse_seeds,
+)
+from engine.sweeps.grid import FieldType, split_values
+
+FIELD_TYPES = {
+    "lr": FieldType(float),
+    "batch_size": FieldType(int),
+    "amp": FieldType(bool),
+    "max_train_batches": FieldType(int, optional=True),
+    "optimizer": FieldType(str, choices=("adam", "sgd")),
+    "model_options": FieldType(dict),
+    "seed": FieldType(int),
+}
+MODEL_OPTIONS = {"widths": [8, 16], "kernel_size": 3, "dropout": 0.0, "conv_impl": "torch"}
+
+
+# --- grid parsing ---------------------------------------------------------------------
+
+
+def test_grid_values_parse_like_cli_flags():
+    assert parse_grid_values("lr", "1e-2, 1e-3", FIELD_TYPES) == ("lr", [0.01, 0.001])
+    assert parse_grid_values("batch-size", "32,1e2", FIELD_TYPES) == ("batch_size", [32, 100])
+    assert parse_grid_values("amp", "true,no", FIELD_TYPES)[1] == [True, False]
+    assert parse_grid_values("max-train-batches", "none,2", FIELD_TYPES)[1] == [None, 2]
+
+
+def test_model_options_parse_lists_in_brackets_and_match_default_types():
+    name, values = parse_grid_values("model.widths", "[4,8],[8,16]", FIELD_TYPES, MODEL_OPTIONS)
+    assert (name, values) == ("model.widths", [[4, 8], [8, 16]])
+    _, values = parse_grid_values("model.dropout", "0,0.5", FIELD_TYPES, MODEL_OPTIONS)
+    assert values == [0.0, 0.5] and all(isinstance(v, float) for v in values)
+    _, values = parse_grid_values("model.kernel-size", "3,5", FIELD_TYPES, MODEL_OPTIONS)
+    assert values == [3, 5]
+
+
+def test_split_values_respects_brackets():
+    assert split_values("[1,2,5],[2,4]") == ["[1,2,5]", "[2,4]"]
+    with pytest.raises(ValueError, match="unbalanced"):
+        split_values("[1,2")
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "named"),
+    [
+        ("learning-rate", "0.1", "learning_rate"),  # not a field
+        ("seed", "1,2", "--seeds"),  # seeds have their own flag
+        ("batch-size", "32,3.5", "3.5"),  # not a whole number
+        ("lr", "0.1,abc", "abc"),
+        ("optimizer", "adam,rmsprop", "rmsprop"),
+        ("lr", "0.1,,0.2", "empty"),
+        ("lr", "0.1,0.1", "repeated"),
+        ("model.depth", "2,3", "depth"),  # the model has no such option
+        ("model.kernel_size", "3,big", "big"),
+        ("model_options", "a", "model_options"),
+    ],
+)
+def test_bad_grid_key_or_value_names_it(key, text, named):
+    with pytest.raises(ConfigError) as info:
+        parse_grid_values(key, text, FIELD_TYPES, MODEL_OPTIONS)
+    assert named in str(info.value)
+
+
+def test_seeds_are_a_count_or_a_list():
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("3", base_seed=10) == [10, 11, 12]
+    assert parse_seeds("0,5,7") == [0, 5, 7]
+    assert parse_seeds(2) == [0, 1]
+    for bad in ("0", "a", "1,1", ""):
+        with pytest.raises(ConfigError, match="seed"):
+            parse_seeds(bad)
+
+
+def test_expand_grid_is_the_product_times_seeds_with_seeds_innermost():
+    points = expand_grid({"lr": [0.1, 0.01], "batch_size": [32, 64, 128]}, seeds=[0, 1])
+    assert len(points) == 2 * 3 * 2
+    assert [p.index for p in points] == list(range(12))
+    assert points[0].setting == {"lr": 0.1, "batch_size": 32} and points[0].seed == 0
+    assert points[1].setting == points[0].setting and points[1].seed == 1
+    assert points[2].setting == {"lr": 0.1, "batch_size": 64}
+    assert len({(p.label, p.seed) for p in points}) == 12
+    assert [p.seed for p in expand_grid({}, seeds=[3, 4])] == [3, 4]
+
+
+def test_sweep_id_is_stable_for_the_same_spec_and_changes_with_it():
+    spec = SweepSpec("lab-conv", {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1])
+    same = SweepSpec.from_dict(spec.to_dict())
+    assert spec.sweep_id == same.sweep_id
+    assert spec.sweep_id.startswith("sweep-lab-conv-")
+    assert SweepSpec("lab-conv", {"epochs": 2}, {"lr": [0.1]}, [0, 1]).sweep_id != spec.sweep_id
+    assert SweepSpec("lab-conv", {"epochs": 3}, {"lr": [0.1, 0.01]}, [0, 1]).sweep_id != (
+        spec.sweep_id
+    )
+
+
+# --- aggregation ------------------------------------------------------------------------
+
+
+@dataclass
+class FakeRecord:
+    run_id: str
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    status: str = "completed"
+    summary: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _record(run_id, lr, seed, accs, status="completed", sweep=None, index=0):
+    rows = [
+        {"epoch": e + 1, "test_acc": a, "train_loss": 1 - a, "seconds": 2.0}
+        for e, a in enumerate(accs)
+    ]
+    summary: dict[str, Any] = {"params": 100}
+    if sweep:
+        summary["sweep_id"] = sweep
+        summary["sweep_point"] = {"index": index, "setting": {"lr": lr}, "seed": seed}
+    config = {"lr": lr, "seed": seed, "name": f"n{seed}", "model": "conv", "model_options": {}}
+    return FakeRecord(run_id, config, rows, status, summary)
+
+
+def test_mean_std_is_the_sample_std_and_skips_non_finite():
+    stats = mean_std([1.0, 2.0, 3.0, float("nan"), None])
+    assert stats.n == 3 and stats.mean == pytest.approx(2.0) and stats.std == pytest.approx(1.0)
+    assert mean_std([5.0]).std == 0.0
+    assert mean_std([]).n == 0 and mean_std([]).format() == "–"
+    assert mean_std([0.5, 0.7]).format(1, scale=100) == "60.0 ± 14.1"
+
+
+def test_aggregate_gives_mean_and_std_per_setting_and_epoch():
+    records = [
+        _record("a", 0.1, 0, [0.5, 0.7]),
+        _record("b", 0.1, 1, [0.7, 0.9]),
+        _record("c", 0.01, 0, [0.2, 0.4]),
+        _record("d", 0.01, 1, [0.4, 0.4], status="failed"),  # left out: a completed run exists
+    ]
+    assert differing_fields(records) == ["lr"]  # seed and name never define a setting
+    by_label = {agg.label: agg for agg in aggregate(records)}
+    assert list(by_label) == ["lr=0.1", "lr=0.01"]
+    high = by_label["lr=0.1"]
+    assert high.curves["test_acc"].epochs == [1, 2]
+    assert high.curves["test_acc"].mean == pytest.approx([0.6, 0.8])
+    assert high.curves["test_acc"].std == pytest.approx([math.sqrt(0.02)] * 2)
+    assert high.final["test_acc"].mean == pytest.approx(0.8) and high.final["test_acc"].n == 2
+    assert high.final["seconds_per_epoch"].mean == pytest.approx(2.0)
+    assert high.seeds == [0, 1]
+    low = by_label["lr=0.01"]
+    assert low.run_ids == ["c"] and low.final["test_acc"].std == 0.0
+
+
+def test_group_runs_by_sweep_keeps_the_completed_run_of_a_rerun_point():
+    records = [
+        _record("r1", 0.1, 0, [0.5], sweep="sweep-x", index=0),
+        _record("r2", 0.1, 0, [0.1], status="interrupted", sweep="sweep-x", index=0),
+        _record("r3", 0.01, 0, [0.3], sweep="sweep-x", index=1),
+        _record("r4", 0.01, 0, [0.3]),  # not in a sweep
+    ]
+    (group,) = group_runs_by_sweep(records)
+    assert group.sweep_id == "sweep-x" and group.swept_fields == ["lr"]
+    assert [r.run_id for r in group.records] == ["r1", "r3"]
+    assert [r.run_id for r in group.superseded] == ["r2"]
