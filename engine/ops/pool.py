@@ -59,6 +59,12 @@ class _PoolGeometry:
                 f"{op}: kernel {k[0]}x{k[1]} (dilation {self.dilation}) is larger than the "
                 f"input {height}x{width} after padding {p}"
             )
+        for axis, size in enumerate((height, width)):
+            if self._padding_only_window(axis, size):
+                raise OpError(
+                    f"{op}: with kernel {k}, dilation {self.dilation} and padding {p}, some "
+                    f"window on the {height}x{width} input sees nothing but padding"
+                )
         # Ceil mode may need extra room on the bottom/right for the last window.
         need = [
             (o - 1) * s + d * (kk - 1) + 1
@@ -69,6 +75,13 @@ class _PoolGeometry:
         bottom = max(p[0], need[0] - height - p[0])
         right = max(p[1], need[1] - width - p[1])
         self.pad4: Padding4 = (p[0], bottom, p[1], right)
+
+    def _padding_only_window(self, axis: int, size: int) -> bool:
+        """True when a dilated window's taps all miss the real input (torch returns -inf)."""
+        starts = torch.arange(self.out_size[axis]) * self.stride[axis] - self.padding[axis]
+        taps = starts.view(-1, 1) + torch.arange(self.kernel[axis]) * self.dilation[axis]
+        inside = (taps >= 0) & (taps < size)
+        return not bool(inside.any(dim=1).all())
 
     def windows(self, xp: torch.Tensor) -> torch.Tensor:
         """(N, C, OH, OW, kh, kw) windows of the padded input, trimmed to the output size."""
