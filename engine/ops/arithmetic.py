@@ -53,7 +53,7 @@ def _layer(spec: LayerSpec) -> tuple[int, int, int]:
         k, s, d = spec.get("kernel_size"), spec.get("stride", 1), spec.get("dilation", 1)
     elif isinstance(spec, int) and not isinstance(spec, bool):
         k, s, d = spec, 1, 1
-    elif isinstance(spec, Sequence) and 1 <= len(spec) <= 3:
+    elif isinstance(spec, Sequence) and not isinstance(spec, str) and 1 <= len(spec) <= 3:
         k, s, d = (*spec, 1, 1)[:3]
     else:
         raise OpError(
