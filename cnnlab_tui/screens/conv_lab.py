@@ -1,0 +1,288 @@
+"""Conv lab: the lab's hand-written convolution made visible.
+
+Three sections, one per question the lab asks: how big is the output of a convolution, does
+a stack of dilation rates satisfy HDC (the M_i table and a gridding map showing which input
+pixels one output pixel actually sees), and can gradient descent recover the edge kernel
+[[1, -1]]. Every number comes from `engine.ops`; this screen only parses, asks and draws.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.forms import FieldError, FormField
+from cnnlab_tui.widgets.image_view import half_block_text
+from engine import ops
+from engine.errors import CnnlabError
+
+log = logging.getLogger(__name__)
+
+# Largest receptive field drawn as a gridding map (bigger stacks are described, not drawn).
+MAX_GRIDDING_FIELD = 129
+MAX_LEARN_STEPS = 5000
+SIZE_FIELDS = ("size", "kernel_size", "stride", "padding", "dilation")
+HDC_FIELDS = ("dilations", "hdc_kernel")
+LEARN_FIELDS = ("steps", "lr", "seed")
+# Smallest value each numeric field accepts (checked as typed, before asking the engine).
+MINIMUMS: dict[str, float] = {
+    "size": 1, "kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1,
+    "hdc_kernel": 1, "steps": 1, "seed": 0,
+}  # fmt: skip
+
+
+def gridding_text(counts: np.ndarray, max_columns: int = 40) -> Text:
+    """The gridding map as half blocks: red = input pixel never reached, green = reached.
+
+    Brighter green means more paths through the stack reach that pixel. Cells are scaled by
+    a whole factor so every pixel stays a crisp square.
+    """
+    size = counts.shape[0]
+    reached = counts > 0
+    peak = max(int(counts.max()), 1)
+    rgb = np.zeros((*counts.shape, 3), dtype=np.uint8)
+    rgb[~reached] = (190, 40, 40)
+    level = (70 + 185 * counts / peak).astype(np.uint8)
+    rgb[reached, 1] = level[reached]
+    rgb[reached, 0] = rgb[reached, 2] = 30
+    scale = max(1, min(4, max_columns // max(size, 1)))
+    image = Image.fromarray(rgb).resize((size * scale, size * scale), Image.Resampling.NEAREST)
+    return half_block_text(image, size * scale, (size * scale + 1) // 2)
+
+
+def matrix_text(rows: list[list[float]], digits: int = 2) -> str:
+    """A small matrix as aligned text (the edge image, its target, the learned kernel)."""
+    cells = [[f"{v:.{digits}f}" if digits else f"{v:g}" for v in row] for row in rows]
+    width = max((len(c) for row in cells for c in row), default=1)
+    return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)
+
+
+class ConvLabScreen(Screen):
+    """Output size, HDC / gridding and the edge-kernel learning demo."""
+
+    CSS_PATH = "../styles/conv_lab.tcss"
+    BINDINGS = [
+        Binding("ctrl+t", "next_section", "Next section"),
+        Binding("ctrl+g", "learn", "Learn kernel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="conv-tabs"):
+            with TabPane("Output size", id="tab-size"), Horizontal(classes="lab-row"):
+                with VerticalScroll(classes="lab-form"):
+                    yield FormField("size", "input size", kind="int", value=32)
+                    yield FormField("kernel_size", "kernel size", kind="int", value=3)
+                    yield FormField("stride", "stride", kind="int", value=1)
+                    yield FormField("padding", "padding", kind="int", value=0)
+                    yield FormField("dilation", "dilation", kind="int", value=1)
+                yield Static(id="size-result", classes="lab-result")
+            with TabPane("HDC & gridding", id="tab-hdc"), Horizontal(classes="lab-row"):
+                with VerticalScroll(classes="lab-form"):
+                    yield FormField(
+                        "dilations", "dilations", kind="list[int]", value=[1, 2, 5],
+                        help="e.g. 1, 2, 5",
+                    )  # fmt: skip
+                    yield FormField("hdc_kernel", "kernel size", kind="int", value=3)
+                    yield Static(id="hdc-verdict")
+                    yield DataTable(id="hdc-table", cursor_type="none", zebra_stripes=True)
+                with VerticalScroll(classes="lab-result"):
+                    yield Static(id="gridding-caption")
+                    yield Static(id="gridding-map")
+            with TabPane("Edge kernel demo", id="tab-learn"), Horizontal(classes="lab-row"):
+                with VerticalScroll(classes="lab-form"):
+                    yield FormField("steps", "steps", kind="int", value=60)
+                    yield FormField("lr", "learning rate", kind="float", value=0.01)
+                    yield FormField("seed", "seed", kind="int", value=0)
+                    yield Button("Learn the kernel (ctrl+g)", id="learn", variant="primary")
+                    yield Static(id="learn-result")
+                with Vertical(classes="lab-result"):
+                    yield MetricChart("edge kernel: loss", "loss", xlabel="step", id="learn-chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#hdc-table", DataTable).add_columns("layer i", "r_i", "M_i", "")
+        self.update_size()
+        self.update_hdc()
+        x = ops.edge_image()
+        target = ops.corr2d(x, x.new_tensor([[1.0, -1.0]]))
+        self._demo_intro = (
+            f"X (6×8 edge image):\n{matrix_text(x.tolist(), 0)}\n\n"
+            f"Y = corr2d(X, [[1, -1]]):\n{matrix_text(target.tolist(), 0)}"
+        )
+        self.query_one("#learn-result", Static).update(self._demo_intro)
+
+    # -- reading the forms ----------------------------------------------------------------
+    def _values(self, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """Parsed values of `keys`, each bad field showing its message; None if any is bad."""
+        values: dict[str, Any] = {}
+        for key in keys:
+            field = self.query_one(f"#field-{key}", FormField)
+            try:
+                value = field.parse()
+                minimum = MINIMUMS.get(key)
+                if minimum is not None and value < minimum:
+                    raise FieldError(f"must be ≥ {minimum:g}")
+                if key == "lr" and value <= 0:
+                    raise FieldError("must be > 0")
+                if key == "steps" and value > MAX_LEARN_STEPS:
+                    raise FieldError(f"at most {MAX_LEARN_STEPS} steps")
+                if key == "dilations" and (not value or min(value) < 1):
+                    raise FieldError("give one or more rates, each ≥ 1")
+            except FieldError as exc:
+                field.set_error(str(exc))
+                continue
+            field.set_error(None)
+            values[key] = value
+        return values if len(values) == len(keys) else None
+
+    @on(FormField.Changed)
+    def _field_changed(self, event: FormField.Changed) -> None:
+        key = event.field.key
+        if key in SIZE_FIELDS:
+            self.update_size()
+        elif key in HDC_FIELDS:
+            self.update_hdc()
+        elif key in LEARN_FIELDS:
+            self._values(LEARN_FIELDS)
+
+    # -- output size ----------------------------------------------------------------------
+    def update_size(self) -> None:
+        """Recompute the output size from the form (or say why it cannot)."""
+        result = self.query_one("#size-result", Static)
+        v = self._values(SIZE_FIELDS)
+        if v is None:
+            result.update(Text("Fix the highlighted fields.", style="italic"))
+            return
+        try:
+            out = ops.conv_output_size(
+                v["size"], v["kernel_size"], v["stride"], v["padding"], v["dilation"]
+            )
+            effective = ops.effective_kernel_size(v["kernel_size"], v["dilation"])
+        except CnnlabError as exc:
+            result.update(Text(f"⚠ {exc}", style="bold red"))
+            return
+        text = Text()
+        text.append(f"output size = {out}", style="bold green")
+        text.append(f"  ({out}×{out} from {v['size']}×{v['size']})\n\n")
+        text.append(
+            f"⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1\n"
+            f"= ⌊({v['size']} + 2·{v['padding']} − {v['dilation']}·({v['kernel_size']} − 1)"
+            f" − 1) / {v['stride']}⌋ + 1 = {out}\n\n"
+        )
+        text.append(f"effective kernel (k − 1)·d + 1 = {effective}\n")
+        text.append(f"one output pixel sees {effective}×{effective} input pixels")
+        result.update(text)
+
+    # -- HDC and gridding -----------------------------------------------------------------
+    def update_hdc(self) -> None:
+        """Re-run the HDC check and redraw the M_i table and the gridding map."""
+        verdict = self.query_one("#hdc-verdict", Static)
+        table = self.query_one("#hdc-table", DataTable)
+        caption = self.query_one("#gridding-caption", Static)
+        drawing = self.query_one("#gridding-map", Static)
+        table.clear()
+        v = self._values(HDC_FIELDS)
+        if v is None:
+            verdict.update(Text("Fix the highlighted fields.", style="italic"))
+            caption.update("")
+            drawing.update("")
+            return
+        rates, k = v["dilations"], v["hdc_kernel"]
+        try:
+            report = ops.hdc_check(rates, k)
+            field = ops.receptive_field([(k, 1, r) for r in rates])
+        except CnnlabError as exc:
+            verdict.update(Text(f"⚠ {exc}", style="bold red"))
+            return
+        if report.ok:
+            verdict.update(Text(f"✓ HDC holds for {list(rates)} with k = {k}", style="bold green"))
+        else:
+            verdict.update(Text("✗ " + "\n✗ ".join(report.reasons), style="bold red"))
+        for layer, rate, m in report.table():
+            note = ""
+            if layer == 2:
+                note = f"≤ k={k} ✓" if m <= k else f"> k={k} ✗"
+            table.add_row(str(layer), str(rate), str(m), note)
+        if field > MAX_GRIDDING_FIELD:
+            caption.update(f"receptive field {field}×{field}: too large to draw here")
+            drawing.update("")
+            return
+        counts = ops.gridding_map(rates, k).numpy()
+        holes = int((counts == 0).sum())
+        caption.update(
+            Text.assemble(
+                f"receptive field {field}×{field}, ",
+                (f"{holes} holes", "bold red" if holes else "bold green"),
+                f" of {counts.size} pixels\n",
+                ("■", "rgb(190,40,40)"), " never seen  ",
+                ("■", "rgb(30,255,30)"), " seen (brighter = more paths)",
+            )
+        )  # fmt: skip
+        drawing.update(gridding_text(counts))
+
+    # -- edge kernel demo -----------------------------------------------------------------
+    def action_next_section(self) -> None:
+        tabs = self.query_one("#conv-tabs", TabbedContent)
+        order = ["tab-size", "tab-hdc", "tab-learn"]
+        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+
+    @on(Button.Pressed, "#learn")
+    def _learn_pressed(self) -> None:
+        self.action_learn()
+
+    def action_learn(self) -> None:
+        """Start the demo in a worker thread (the UI keeps answering keys meanwhile)."""
+        self.query_one("#conv-tabs", TabbedContent).active = "tab-learn"
+        v = self._values(LEARN_FIELDS)
+        if v is None:
+            self.notify("Fix the demo's fields first.", severity="warning")
+            return
+        self.query_one("#learn-chart", MetricChart).clear()
+        self.query_one("#learn", Button).disabled = True
+        self._learn(v["steps"], v["lr"], v["seed"])
+
+    @work(thread=True, exclusive=True, group="learn")
+    def _learn(self, steps: int, lr: float, seed: int) -> None:
+        every = max(1, steps // 200)  # at most ~200 UI updates, however many steps
+
+        def on_step(step: int, loss: float, kernel: Any) -> None:
+            if step % every == 0 or step == steps:
+                self.app.call_from_thread(self._show_step, step, loss, kernel.tolist())
+
+        try:
+            learned = ops.learn_kernel(steps=steps, lr=lr, seed=seed, callback=on_step)
+        except CnnlabError as exc:
+            self.app.call_from_thread(self._learn_failed, str(exc))
+            return
+        self.app.call_from_thread(self._learn_done, learned.kernel.tolist(), learned.bias)
+
+    def _show_step(self, step: int, loss: float, kernel: list[list[float]]) -> None:
+        self.query_one("#learn-chart", MetricChart).append_point("loss", step, loss)
+        self.query_one("#learn-result", Static).update(
+            f"step {step}: loss {loss:.4g}\nK = [{matrix_text(kernel)}]\n\n{self._demo_intro}"
+        )
+
+    def _learn_done(self, kernel: list[list[float]], bias: float) -> None:
+        self.query_one("#learn", Button).disabled = False
+        losses = self.query_one("#learn-chart", MetricChart).series.get("loss", ([], []))[1]
+        final = f"{losses[-1]:.4g}" if losses else "?"
+        self.query_one("#learn-result", Static).update(
+            f"learned K = [{matrix_text(kernel)}]  b = {bias:.3f}\n"
+            f"true    K = [ 1.00 -1.00]  b = 0\nfinal loss {final}\n\n{self._demo_intro}"
+        )
+
+    def _learn_failed(self, message: str) -> None:
+        self.query_one("#learn", Button).disabled = False
+        self.notify(message, title="Edge kernel demo", severity="error")
