@@ -8,7 +8,7 @@ durations and statuses the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 MISSING = "—"
+Formatter = Callable[[Any, Mapping[str, Any]], "Text | str"]
 
 STATUS_STYLES: dict[str, str] = {
     "completed": "green",
@@ -64,8 +65,8 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def format_time(timestamp: float | str | None) -> str:
-    """A start time as `2024-05-01 14:03` from epoch seconds or an ISO string."""
+def format_time(timestamp: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment in local time from epoch seconds or an ISO string (UTC ones included)."""
     if timestamp is None or timestamp == "":
         return MISSING
     try:
@@ -73,9 +74,11 @@ def format_time(timestamp: float | str | None) -> str:
             moment = datetime.fromtimestamp(float(timestamp))
         else:
             moment = datetime.fromisoformat(str(timestamp))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone()  # summaries store UTC; people read local time
     except (ValueError, OSError, OverflowError):
         return str(timestamp)
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.strftime(fmt)
 
 
 def status_text(status: str | None) -> Text:
@@ -98,7 +101,8 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 class SortableTable(DataTable):
     """A DataTable over raw rows that sorts by any column and survives refreshes.
 
-    Rows are `{column_key: raw_value}` keyed by a stable id (a run id); `set_rows` replaces
+    Rows are `{column_key: raw_value}` keyed by a stable id (a run id), and may carry extra
+    keys that formatters read (`formatter(value, row)`); `set_rows` replaces
     them all but keeps the cursor on the same id, so a table refreshed every second while
     the user scrolls does not jump. Selecting a header (click) sorts by it; again reverses.
     """
@@ -107,7 +111,7 @@ class SortableTable(DataTable):
         self,
         columns: Sequence[tuple[str, str]],
         *,
-        formatters: Mapping[str, Any] | None = None,
+        formatters: Mapping[str, Formatter] | None = None,
         id: str | None = None,  # noqa: A002 - Textual's own parameter name
         classes: str | None = None,
     ) -> None:
@@ -139,10 +143,11 @@ class SortableTable(DataTable):
         """The raw values of one row (what sorting and tests look at)."""
         return dict(self._raw[row_id])
 
-    def cell(self, column: str, value: Any) -> Text | str:
-        """How one raw value is shown in `column`."""
+    def cell(self, column: str, row: Mapping[str, Any]) -> Text | str:
+        """How `row`'s raw value is shown in `column` (a formatter may read the whole row)."""
         formatter = self.formatters.get(column)
-        return formatter(value) if formatter else format_value(value)
+        value = row.get(column)
+        return formatter(value, row) if formatter else format_value(value)
 
     def set_rows(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace every row, keep the sort and the cursor's row."""
@@ -150,7 +155,7 @@ class SortableTable(DataTable):
         self._raw = {str(k): dict(v) for k, v in rows.items()}
         self.clear()
         for row_id, raw in self._ordered(self._raw):
-            cells = [self.cell(key, raw.get(key)) for key, _ in self.column_specs]
+            cells = [self.cell(key, raw) for key, _ in self.column_specs]
             self.add_row(*cells, key=row_id)
         if keep is not None and keep in self._raw:
             self.move_cursor(row=self.get_row_index(keep))

@@ -1,0 +1,365 @@
+"""Runs: every run in the run store, as a sortable, filterable table.
+
+The table is read from disk (the engine's `RunStore`), never from the dashboard's memory, so
+runs started by the CLI, another dashboard or a crashed process all show. A cheap
+fingerprint of the runs folder is polled while the screen is visible; the store is re-read
+in a worker thread only when it changed (or when the app says `RunsChanged`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.screens.confirm import ConfirmScreen
+from cnnlab_tui.widgets.tables import (
+    MISSING,
+    SortableTable,
+    format_duration,
+    format_time,
+    format_value,
+    status_text,
+)
+from engine.errors import CnnlabError
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+MARK = "●"
+
+# (key, header) in display order: what matters most comes first so 80 columns show it.
+COLUMNS: list[tuple[str, str]] = [
+    ("mark", " "),
+    ("status", "status"),
+    ("started", "started"),
+    ("dataset", "data"),
+    ("model", "model"),
+    ("best", "best"),
+    ("epochs", "ep"),
+    ("lr", "lr"),
+    ("batch_size", "batch"),
+    ("optimizer", "opt"),
+    ("seconds", "time"),
+    ("run_id", "run"),
+]
+SORTABLE = [key for key, _ in COLUMNS if key != "mark"]
+
+
+def _best(value: Any, row: Mapping[str, Any]) -> Text | str:
+    if not isinstance(value, (int, float)):
+        return MISSING
+    if row.get("task") == "dehaze":
+        return f"{value:.2f}dB"
+    return f"{100 * value:.1f}%"
+
+
+def _epochs(value: Any, row: Mapping[str, Any]) -> str:
+    total = row.get("epochs_total")
+    return f"{format_value(value)}/{format_value(total)}" if total else format_value(value)
+
+
+FORMATTERS = {
+    "mark": lambda value, row: Text(MARK, style="bold yellow") if value else "",
+    "status": lambda value, row: status_text(value),
+    "started": lambda value, row: format_time(value, "%m-%d %H:%M"),
+    "best": _best,
+    "epochs": _epochs,
+    "seconds": lambda value, row: format_duration(value),
+}
+
+
+def run_row(record: Any) -> dict[str, Any]:
+    """The raw table row of one `RunRecord` (plus hidden keys the formatters read)."""
+    summary, config = record.summary or {}, record.config or {}
+    return {
+        "status": record.status,
+        "started": summary.get("started_at"),
+        "dataset": summary.get("dataset") or config.get("dataset"),
+        "model": summary.get("model") or config.get("model"),
+        "best": record.best_value,
+        "epochs": summary.get("epochs_completed"),
+        "epochs_total": summary.get("epochs") or config.get("epochs"),
+        "lr": config.get("lr"),
+        "batch_size": config.get("batch_size"),
+        "optimizer": config.get("optimizer"),
+        "seconds": summary.get("train_seconds"),
+        "run_id": record.run_id,
+        "name": summary.get("name") or config.get("name") or "",
+        "task": summary.get("task"),
+    }
+
+
+def matches_filter(row: Mapping[str, Any], query: str) -> bool:
+    """True when every term of `query` matches the row (case-insensitive substrings).
+
+    `word` matches any column; `column:word` (e.g. `status:failed`, `model:conv`,
+    `data:vehicles`) matches that column only — headers and keys both work as names.
+    """
+    headers = {header: key for key, header in COLUMNS}
+    texts = {key: format_value(value).lower() for key, value in row.items()}
+    for term in query.lower().split():
+        name, sep, word = term.partition(":")
+        if sep and word:
+            key = headers.get(name, name)
+            if word not in texts.get(key, ""):
+                return False
+        elif not any(term in text for text in texts.values()):
+            return False
+    return True
+
+
+def folder_fingerprint(root: Path) -> tuple:
+    """What changes whenever a run is added, removed or written (cheap: a few stats)."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return ()
+    parts = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        stamp = [entry.name]
+        for name in ("summary.json", "metrics.jsonl", "config.json"):
+            try:
+                info = os.stat(os.path.join(entry.path, name))
+                stamp.append((info.st_mtime_ns, info.st_size))
+            except OSError:
+                stamp.append(None)
+        parts.append(tuple(stamp))
+    return tuple(parts)
+
+
+class RunsScreen(Screen):
+    """The run store as a table: open, compare, delete, re-run."""
+
+    CSS_PATH = "../styles/runs.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare marked"),
+        Binding("e", "rerun", "Re-run"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("s", "sort", "Sort by"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, Any] = {}
+        self.marked: list[str] = []
+        self._fingerprint: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="runs-bar"):
+            yield Input(placeholder="filter: words or column:word (status:failed)", id="filter")
+            yield Static("", id="runs-count")
+        yield SortableTable(COLUMNS, formatters=FORMATTERS, id="runs-table")
+        yield Static("", id="run-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(POLL_SECONDS, self._poll)
+        self.query_one(SortableTable).focus()
+        self.reload()
+
+    # -- keeping up with the disk -----------------------------------------------------------
+    @property
+    def table(self) -> SortableTable:
+        return self.query_one("#runs-table", SortableTable)
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        self._timer.resume()
+        self._poll()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.reload()
+
+    def _poll(self) -> None:
+        if folder_fingerprint(Path(self.app.runs_dir)) != self._fingerprint:
+            self.reload()
+
+    def reload(self) -> None:
+        """Re-read the run store in a worker thread; the table updates when it is done."""
+        self._load_runs()
+
+    @work(thread=True, exclusive=True, group="runs-load")
+    def _load_runs(self) -> None:
+        root = Path(self.app.runs_dir)
+        fingerprint = folder_fingerprint(root)
+        try:
+            records = self.app.store.list_runs()
+        except Exception as exc:  # the store never raises for folders; guard the root itself
+            log.exception("cannot list runs in %s", root)
+            self.app.call_from_thread(self.notify, f"Cannot read {root}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self._show_records, records, fingerprint)
+
+    def _show_records(self, records: list[Any], fingerprint: tuple) -> None:
+        self._fingerprint = fingerprint
+        self.records = {r.run_id: r for r in records}
+        self.marked = [run_id for run_id in self.marked if run_id in self.records]
+        self._refresh_table()
+
+    def _refresh_table(self) -> None:
+        query = self.query_one("#filter", Input).value
+        rows = {}
+        for run_id, record in self.records.items():
+            row = run_row(record)
+            if matches_filter(row, query):
+                row["mark"] = run_id in self.marked
+                rows[run_id] = row
+        self.table.set_rows(rows)
+        where = Path(self.app.runs_dir)
+        total = len(self.records)
+        if not total:
+            count = f"no runs in {where} yet — F1 starts one"
+        elif len(rows) == total:
+            count = f"{total} runs"
+        else:
+            count = f"{len(rows)} of {total} runs"
+        if self.marked:
+            count += f", {len(self.marked)} marked"
+        self.query_one("#runs-count", Static).update(count)
+        self._show_info()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._refresh_table()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.action_focus_table()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_info()
+
+    def _show_info(self) -> None:
+        """One line about the highlighted run: its problem, error, or where it lives."""
+        record = self.records.get(self.table.selected_id or "")
+        info = self.query_one("#run-info", Static)
+        if record is None:
+            info.update("")
+        elif record.damaged:
+            info.update(Text(f"{record.run_id}: damaged — {record.damaged}", style="red"))
+        elif record.summary.get("error"):
+            info.update(Text(f"{record.status}: {record.summary['error']}", style="red"))
+        else:
+            info.update(Text(f"{record.path}", style="dim"))
+
+    # -- actions ----------------------------------------------------------------------------
+    def _selected(self) -> Any | None:
+        record = self.records.get(self.table.selected_id or "")
+        if record is None:
+            self.notify("No run selected.", severity="warning")
+        return record
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        record = self._selected()
+        if record is not None:
+            self.app.open_detail(record.run_id)
+
+    def action_mark(self) -> None:
+        record = self._selected()
+        if record is None:
+            return
+        if record.run_id in self.marked:
+            self.marked.remove(record.run_id)
+        else:
+            self.marked.append(record.run_id)
+        self._refresh_table()
+
+    def action_compare(self) -> None:
+        ids = [run_id for run_id in self.table.row_ids if run_id in self.marked]
+        ids += [run_id for run_id in self.marked if run_id not in ids]  # filtered out, still
+        if len(ids) < 2:
+            self.notify("Mark two or more runs with space, then press c.", severity="warning")
+            return
+        self.app.open_compare(ids)
+
+    def action_rerun(self) -> None:
+        record = self._selected()
+        if record is None:
+            return
+        if not record.config:
+            self.notify(f"{record.run_id} has no readable config to re-run.", severity="error")
+            return
+        self.app.edit_and_rerun(dict(record.config))
+
+    def action_delete(self) -> None:
+        record = self._selected()
+        if record is None:
+            return
+        if record.status == "running":
+            self.notify("That run is still running; cancel it on Live first.", severity="error")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(record.run_id)
+
+        question = f"Delete run {record.run_id} and all its files?\n{record.path}"
+        self.app.push_screen(
+            ConfirmScreen(question, title="Delete run?", yes_label="Delete"), answered
+        )
+
+    @work(thread=True, group="runs-delete")
+    def _delete(self, run_id: str) -> None:
+        try:
+            self.app.store.delete(run_id)
+        except (CnnlabError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._deleted, run_id)
+
+    def _deleted(self, run_id: str) -> None:
+        self.notify(f"Deleted {run_id}", timeout=3)
+        self.app.post_message(RunsChanged(run_id, "deleted"))
+        self.reload()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (keyboard twin of clicking a header)."""
+        table = self.table
+        current = table.sort_column
+        index = 0 if current is None else (SORTABLE.index(current) + 1) % len(SORTABLE)
+        table.sort_by(SORTABLE[index], reverse=table.sort_reverse)
+        self._announce_sort()
+
+    def action_reverse(self) -> None:
+        table = self.table
+        table.sort_by(table.sort_column or "started", reverse=not table.sort_reverse)
+        self._announce_sort()
+
+    def _announce_sort(self) -> None:
+        table = self.table
+        direction = "descending" if table.sort_reverse else "ascending"
+        self.notify(f"Sorted by {dict(COLUMNS)[table.sort_column]} ({direction})", timeout=2)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
