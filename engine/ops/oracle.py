@@ -91,10 +91,27 @@ class CheckCase:
     kwargs: dict
 
     def describe(self) -> str:
-        shapes = " ".join("-" if s is None else "x".join(map(str, s)) for s in self.shapes)
-        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
-        return f"{self.op} {shapes}" + (f" ({args})" if args else "")
+        """Compact label, e.g. `conv2d x2x3x9x9 w4x3x3x3 +b s=2 p=1 g=2`."""
+        x, *params = self.shapes
+        parts = [self.op, "x" + "x".join(map(str, x))]
+        if params:
+            parts.append("w" + "x".join(map(str, params[0])))
+            parts.append("+b" if len(params) > 1 and params[1] is not None else "-b")
+        for key, value in self.kwargs.items():
+            text = value if not isinstance(value, tuple) else ",".join(map(str, value))
+            parts.append(f"{SHORT_NAMES.get(key, key)}={text}")
+        return " ".join(parts)
 
+
+SHORT_NAMES = {
+    "kernel_size": "k",
+    "stride": "s",
+    "padding": "p",
+    "dilation": "d",
+    "groups": "g",
+    "ceil_mode": "ceil",
+    "count_include_pad": "cip",
+}
 
 OPS: dict[str, tuple[Callable, Callable]] = {
     "conv2d": (conv2d, F.conv2d),
