@@ -52,7 +52,7 @@ def test_registry_has_every_model_of_the_issue():
 @pytest.mark.parametrize("name", ALL)
 def test_info_describes_options_with_valid_defaults(name):
     info = get_model_info(name)
-    assert info.description and "\n" not in info.description and len(info.description) <= 100
+    assert info.description and "\n" not in info.description and len(info.description) <= 64
     assert [s.name for s in info.option_specs] == list(info.options)
     for spec in info.option_specs:
         assert spec.parse(info.options[spec.name]) == info.options[spec.name]
@@ -286,3 +286,45 @@ def test_dcp_reads_the_airlight_from_the_haziest_pixels():
     _, hazy, airlight = synthetic_haze()
     estimate = atmospheric_light(hazy, dark_channel(hazy, 15))
     torch.testing.assert_close(estimate, airlight, atol=0.02, rtol=0)
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`cnnlab models …` through the command's own parser (isolated from other commands)."""
+    import argparse
+
+    from engine.cli import models_cmd
+
+    parser = argparse.ArgumentParser(prog="cnnlab")
+    models_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["models", *argv])
+    code = args.func(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_lists_every_model_with_its_parameter_count(capsys):
+    code, out, _ = run_cli([], capsys)
+    assert code == 0
+    for info in list_models():
+        assert info.name in out
+    assert f"{parameter_count('aod_net'):,}" in out and "1,761" in out
+    assert f"{parameter_count('resnet18', num_classes=3):,}" in out
+
+
+def test_cli_filters_by_task(capsys):
+    code, out, _ = run_cli(["--task", "dehaze"], capsys)
+    assert code == 0 and "aod_net" in out and "resnet18" not in out
+
+
+def test_cli_shows_options_and_hdc_verdict(capsys):
+    code, out, _ = run_cli(["dilated", "-o", "dilations=2,4,6"], capsys)
+    assert code == 0
+    assert "list[int]" in out and "conv_impl" in out and "torch | hand" in out
+    assert "not ok" in out and "common" in out
+
+
+def test_cli_reports_mistakes_in_one_line(capsys):
+    code, out, err = run_cli(["resnet19"], capsys)
+    assert code == 1 and "Did you mean 'resnet18'" in err and "Traceback" not in err
+    code, _, err = run_cli(["conv", "-o", "kernel_size=0"], capsys)
+    assert code == 1 and "'kernel_size' must be ≥ 1" in err

@@ -87,7 +87,7 @@ def feature_size(image_size: int, stem_kernel: int, stem_stride: int) -> int:
 @register_model(
     "alexnet",
     task="classify",
-    description="AlexNet with a small-input stem; width 1.0 is the full ~57M net, 0.25 reduced",
+    description="AlexNet for small inputs; width 1.0 full (~57M), 0.25 reduced",
     options=(
         OptionSpec(
             "width",

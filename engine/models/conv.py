@@ -127,7 +127,7 @@ def _layers_option(default: int) -> OptionSpec:
 @register_model(
     "conv",
     task="classify",
-    description="The lab's ConvModule: conv-BN-ReLU ×3 (32/64/128), global avg pool, linear",
+    description="The lab's ConvModule: 3× conv-BN-ReLU (32/64/128), pool, FC",
     options=(
         _layers_option(3),
         widths_option((32, 64, 128)),
@@ -163,7 +163,7 @@ def conv(
 @register_model(
     "my_conv",
     task="classify",
-    description="The lab's MyConvModule: hand-written MyConv2d layer(s), avg pool, linear",
+    description="The lab's MyConvModule, on the hand-written MyConv2d",
     options=(
         _layers_option(1),
         widths_option((32,)),

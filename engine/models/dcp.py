@@ -106,14 +106,14 @@ class DarkChannelPrior(nn.Module):
 @register_model(
     "dcp",
     task="dehaze",
-    description="Dark Channel Prior (He et al. 2009) + guided filter: training-free baseline",
+    description="Dark Channel Prior + guided filter, no training (He 2009)",
     options=(
         OptionSpec("patch_size", "int", 15, help="dark-channel patch side (odd)", minimum=1),
         OptionSpec(
             "omega",
             "float",
             0.95,
-            help="haze kept for depth cues (1 removes all)",
+            help="share of the haze removed (1 − omega is kept as a depth cue)",
             minimum=0.0,
             maximum=1.0,
         ),

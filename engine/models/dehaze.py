@@ -152,7 +152,7 @@ WIDTH = OptionSpec("width", "int", 32, help="channels of the hidden layers", min
 @register_model(
     "dehaze_conv",
     task="dehaze",
-    description="Plain conv stack (5 layers, 32 channels) predicting the clear image",
+    description="Plain 5-layer conv stack predicting the clear image",
     options=(
         OptionSpec(
             "layers", "int", 5, help="conv layers incl. first and last", minimum=2, maximum=64
@@ -179,7 +179,7 @@ def dehaze_conv(
 @register_model(
     "dehaze_dilated",
     task="dehaze",
-    description="Conv stack with HDC dilations 1,2,5,1,2,5 for a wide receptive field",
+    description="Conv stack with HDC dilations 1,2,5,1,2,5",
     options=(
         OptionSpec(
             "dilations",
@@ -212,7 +212,7 @@ def dehaze_dilated(
 @register_model(
     "dehaze_residual",
     task="dehaze",
-    description="Residual net: dilated residual blocks + channel attention predict J − I",
+    description="Dilated residual blocks + channel attention, predicts J − I",
     options=(
         OptionSpec("blocks", "int", 6, help="residual blocks", minimum=1, maximum=64),
         WIDTH,
@@ -245,7 +245,7 @@ def dehaze_residual(
 @register_model(
     "aod_net",
     task="dehaze",
-    description="AOD-Net (Li et al. 2017): 5 tiny convs estimate K, J = ReLU(K·I − K + 1)",
+    description="AOD-Net: 5 small convs estimate K; J = ReLU(K·I − K + 1)",
     options=(CONV_IMPL,),
 )
 def aod_net(*, num_classes: int, in_channels: int, image_size: int, conv_impl: str) -> AODNet:

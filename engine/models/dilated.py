@@ -36,7 +36,7 @@ def hdc_report(dilations: list[int], kernel_size: int) -> HDCReport:
 @register_model(
     "dilated",
     task="classify",
-    description="The lab's DilatedConvModule: dilations 1,2,5 (any list), HDC verdict attached",
+    description="The lab's DilatedConvModule: dilations 1,2,5, HDC-checked",
     options=(
         DILATIONS,
         widths_option((32, 64, 128), help="output channels per layer (fitted to the dilations)"),

@@ -51,7 +51,7 @@ class MLP(nn.Module):
 @register_model(
     "mlp",
     task="classify",
-    description="The previous lab's feed-forward net: flatten, hidden layers (512, 256), linear",
+    description="Feed-forward baseline: flatten, hidden 512-256, linear",
     options=(
         OptionSpec("hidden", "list[int]", (512, 256), help="units of each hidden layer", minimum=1),
         OptionSpec(

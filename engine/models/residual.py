@@ -143,7 +143,7 @@ class ResNet(nn.Module):
 @register_model(
     "residual",
     task="classify",
-    description="The lab's small residual net: one ResidualBlock per width (32/64/128)",
+    description="The lab's small residual net: 3 ResidualBlocks (32/64/128)",
     options=(
         widths_option((32, 64, 128), help="output channels of each residual block"),
         kernel_size_option(3),
@@ -197,7 +197,7 @@ def _resnet18(
 @register_model(
     "resnet18",
     task="classify",
-    description="ResNet-18 with a CIFAR-style 3×3 stem (no max pool), 4 stages of 2 blocks",
+    description="ResNet-18 with a CIFAR-style 3×3 stem",
     options=(BASE_WIDTH, CONV_IMPL),
 )
 def resnet18(
@@ -209,7 +209,7 @@ def resnet18(
 @register_model(
     "plain18",
     task="classify",
-    description="resnet18's 18 layers without shortcuts: the lab's plain-vs-residual baseline",
+    description="resnet18 without shortcuts: the plain-vs-residual baseline",
     options=(BASE_WIDTH, CONV_IMPL),
 )
 def plain18(
