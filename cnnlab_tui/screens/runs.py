@@ -120,25 +120,29 @@ def matches_filter(row: Mapping[str, Any], query: str) -> bool:
     return True
 
 
+def run_stamp(run_dir: Path | str) -> tuple:
+    """What changes whenever one run's files are written (three stats)."""
+    stamp: list[Any] = [os.path.basename(run_dir)]
+    for name in ("summary.json", "metrics.jsonl", "config.json"):
+        try:
+            info = os.stat(os.path.join(run_dir, name))
+            stamp.append((info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 def folder_fingerprint(root: Path) -> tuple:
-    """What changes whenever a run is added, removed or written (cheap: a few stats)."""
+    """What changes whenever a run is added, removed or written (cheap: a few stats each)."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
         return ()
-    parts = []
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        stamp = [entry.name]
-        for name in ("summary.json", "metrics.jsonl", "config.json"):
-            try:
-                info = os.stat(os.path.join(entry.path, name))
-                stamp.append((info.st_mtime_ns, info.st_size))
-            except OSError:
-                stamp.append(None)
-        parts.append(tuple(stamp))
-    return tuple(parts)
+    return tuple(
+        run_stamp(entry.path)
+        for entry in entries
+        if not entry.name.startswith(".") and entry.is_dir()
+    )
 
 
 class RunsScreen(Screen):

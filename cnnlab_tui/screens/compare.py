@@ -1,0 +1,245 @@
+"""Compare: two or more runs side by side — where the lab's comparisons are read.
+
+Overlaid curves of any metric (one colour per run, with a legend), the config fields that
+differ, and the final metrics. The rows come from `engine.runs.compare`, the same pure
+functions behind `cnnlab compare`, so the CLI and the dashboard never disagree.
+
+Opened from Runs (marked runs) it starts on the curves; opened with F4 it starts on a
+picker listing every run in the store. Picking or unpicking updates everything at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.screens.runs import folder_fingerprint
+from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.tables import fill_table, format_value, status_text
+from engine.runs.compare import (
+    curve_metrics,
+    default_metric,
+    differing_fields,
+    final_metrics,
+    metric_series,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+TABS = ["tab-pick", "tab-curves", "tab-diff", "tab-final"]
+_STAMP = re.compile(r"^\d{8}-\d{6}-")
+
+
+def run_label(index: int, record: Any) -> str:
+    """A short column/legend label: position, then the run's name or its id sans timestamp."""
+    name = (record.summary or {}).get("name") or _STAMP.sub("", record.run_id)
+    return f"{index + 1}:{name}"
+
+
+class CompareScreen(Screen):
+    """Overlaid curves, differing config fields and final metrics of the picked runs."""
+
+    CSS_PATH = "../styles/compare.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+t", "next_tab", "Next tab"),
+        Binding("m", "next_metric", "Metric"),
+        Binding("p", "pick", "Pick runs"),
+    ]
+
+    def __init__(self, run_ids: list[str] | None = None) -> None:
+        super().__init__()
+        self.selected_ids: list[str] = list(run_ids or [])
+        self.records: dict[str, Any] = {}
+        self.metric: str | None = None
+        self._fingerprint: tuple | None = None
+        self._started_with_runs = bool(run_ids)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="compare-title")
+        with TabbedContent(id="compare-tabs", initial="tab-pick"):
+            with TabPane("Pick runs", id="tab-pick"), Vertical():
+                yield Label("space toggles a run; pick two or more", id="pick-help")
+                yield SelectionList[str](id="picker")
+            with TabPane("Curves", id="tab-curves"), Vertical():
+                with Horizontal(id="metric-bar"):
+                    yield Label("metric ", id="metric-label")
+                    yield Select[str]([], id="metric", allow_blank=True, compact=True)
+                yield MetricChart("", "", id="compare-chart")
+            with TabPane("Differences", id="tab-diff"):
+                yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Final metrics", id="tab-final"):
+                yield DataTable(id="final-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._started_with_runs:
+            self.query_one("#compare-tabs", TabbedContent).active = "tab-curves"
+        self._timer = self.set_interval(POLL_SECONDS, self._poll)
+        self._load()
+
+    # -- loading ----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="compare-load")
+    def _load(self) -> None:
+        root = Path(self.app.runs_dir)
+        fingerprint = folder_fingerprint(root)
+        try:
+            records = self.app.store.list_runs()
+        except Exception as exc:  # the store is tolerant; this guards an unreadable root
+            log.exception("cannot list runs in %s", root)
+            self.app.call_from_thread(self.notify, f"Cannot read {root}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self._loaded, records, fingerprint)
+
+    def _poll(self) -> None:
+        if folder_fingerprint(Path(self.app.runs_dir)) != self._fingerprint:
+            self._load()
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        self._timer.resume()
+        self._poll()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self._load()
+
+    def _loaded(self, records: list[Any], fingerprint: tuple) -> None:
+        self._fingerprint = fingerprint
+        self.records = {r.run_id: r for r in records}
+        missing = [run_id for run_id in self.selected_ids if run_id not in self.records]
+        if missing:
+            self.notify(f"Not in the run store: {', '.join(missing)}", severity="warning")
+        self.selected_ids = [run_id for run_id in self.selected_ids if run_id in self.records]
+        self._fill_picker()
+        self.update_comparison()
+
+    def _fill_picker(self) -> None:
+        picker = self.query_one("#picker", SelectionList)
+        highlighted = picker.highlighted
+        picker.clear_options()
+        options = []
+        for record in self.records.values():
+            best = record.best_value
+            prompt = Text.assemble(
+                status_text(record.status), " ", record.run_id,
+                (f"  best {format_value(best)}" if best is not None else "", "dim"),
+            )  # fmt: skip
+            options.append((prompt, record.run_id, record.run_id in self.selected_ids))
+        picker.add_options(options)
+        if highlighted is not None and picker.option_count:
+            picker.highlighted = min(highlighted, picker.option_count - 1)
+
+    @on(SelectionList.SelectedChanged, "#picker")
+    def _picked(self) -> None:
+        chosen = set(self.query_one("#picker", SelectionList).selected)
+        if chosen == set(self.selected_ids):
+            return
+        kept = [run_id for run_id in self.selected_ids if run_id in chosen]
+        self.selected_ids = kept + [
+            run_id for run_id in self.records if run_id in chosen - set(kept)
+        ]
+        self.update_comparison()
+
+    # -- the comparison ---------------------------------------------------------------------
+    @property
+    def selected_records(self) -> list[Any]:
+        return [self.records[run_id] for run_id in self.selected_ids if run_id in self.records]
+
+    def update_comparison(self) -> None:
+        """Redraw the title, metric choices, curves and both tables from the picked runs."""
+        records = self.selected_records
+        labels = [run_label(i, r) for i, r in enumerate(records)]
+        title = self.query_one("#compare-title", Static)
+        if len(records) < 2:
+            title.update(
+                Text(f"{len(records)} run picked — pick two or more (p or F4)", style="yellow")
+            )
+        else:
+            title.update(Text("  ".join(labels), style="bold"))
+        self._update_metric_choices(records)
+        self._draw_curves(records, labels)
+        diff = differing_fields(records) if len(records) >= 2 else []
+        diff_table = self.query_one("#diff-table", DataTable)
+        if len(records) >= 2 and not diff:
+            fill_table(diff_table, ["field"], [("(every config field is the same)",)])
+        else:
+            fill_table(diff_table, ["field", *labels], [(f, *values) for f, values in diff])
+        finals = final_metrics(records) if records else []
+        final_table = self.query_one("#final-table", DataTable)
+        rows = []
+        for name, values in finals:
+            cells = [status_text(v) if name == "status" else v for v in values]
+            rows.append((name, *cells))
+        fill_table(final_table, ["metric", *labels], rows)
+
+    def _update_metric_choices(self, records: list[Any]) -> None:
+        names = curve_metrics(records)
+        if self.metric not in names:
+            self.metric = default_metric(records) if records else None
+            if names and self.metric not in names:
+                self.metric = names[0]
+        select = self.query_one("#metric", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([(name, name) for name in names])
+            if self.metric in names:
+                select.value = self.metric
+
+    def _draw_curves(self, records: list[Any], labels: list[str]) -> None:
+        chart = self.query_one("#compare-chart", MetricChart)
+        metric = self.metric or ""
+        series = {label: metric_series(r, metric) for label, r in zip(labels, records, strict=True)}
+        chart.set_series(series, title=metric, ylabel=metric)
+
+    @on(Select.Changed, "#metric")
+    def _metric_chosen(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL and event.value != self.metric:
+            self.metric = str(event.value)
+            records = self.selected_records
+            self._draw_curves(records, [run_label(i, r) for i, r in enumerate(records)])
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_next_metric(self) -> None:
+        names = curve_metrics(self.selected_records)
+        if not names:
+            return
+        index = names.index(self.metric) + 1 if self.metric in names else 0
+        self.query_one("#metric", Select).value = names[index % len(names)]
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-curves"
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#compare-tabs", TabbedContent)
+        tabs.active = TABS[(TABS.index(tabs.active) + 1) % len(TABS)]
+
+    def action_pick(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-pick"
+        self.query_one("#picker", SelectionList).focus()
+
+    def action_back(self) -> None:
+        # Pushed from Runs: go back there. As the Compare mode's base screen: nothing below.
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

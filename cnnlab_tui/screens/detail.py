@@ -1,0 +1,281 @@
+"""Run detail: everything one run left on disk, read through the engine's `RunStore`.
+
+Curves, final and best metrics, per-class accuracy and the confusion matrix for
+classification; hazy | output | clear samples drawn with half blocks (and their PNG paths)
+for dehazing; the resolved config and the run's log. A running run is re-read whenever its
+folder changes, so this screen can follow a run started anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Label,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.screens.runs import run_stamp
+from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.image_view import ImageView
+from cnnlab_tui.widgets.tables import (
+    confusion_cells,
+    fill_table,
+    format_duration,
+    format_time,
+    format_value,
+    status_text,
+)
+from engine.errors import CnnlabError
+from engine.runs.compare import flatten_config, metric_series
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+MAX_SAMPLES = 8
+LOG_TAIL_LINES = 200
+TABS = ["tab-curves", "tab-metrics", "tab-confusion", "tab-samples", "tab-config", "tab-log"]
+
+# (chart id, title, y label, metric names) — a chart is shown when any metric has data.
+CHARTS = [
+    ("chart-loss", "loss", "loss", ("train_loss", "val_loss", "test_loss")),
+    ("chart-acc", "accuracy", "accuracy", ("train_acc", "val_acc", "test_acc")),
+    ("chart-psnr", "PSNR", "dB", ("val_psnr", "test_psnr")),
+    ("chart-ssim", "SSIM", "SSIM", ("val_ssim", "test_ssim")),
+]
+
+
+def sample_paths(record: Any, limit: int = MAX_SAMPLES) -> list[Path]:
+    """The latest epoch's sample PNGs: the summary's list, else the newest in samples/."""
+    listed = [record.path / p for p in record.summary.get("samples") or []]
+    if not listed:
+        found = sorted((record.path / "samples").glob("*.png"))
+        if found:
+            latest = found[-1].name.split("_", 1)[0]  # epochNNN
+            listed = [p for p in found if p.name.startswith(latest)]
+    return listed[:limit]
+
+
+def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class DetailScreen(Screen):
+    """One run: curves, metrics, confusion matrix, samples, config and log."""
+
+    CSS_PATH = "../styles/detail.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+t", "next_tab", "Next tab"),
+        Binding("e", "rerun", "Re-run"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.record: Any = None
+        self._fingerprint: tuple | None = None
+        self._hidden_tabs: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text(f"{self.run_id}: loading…"), id="detail-title")
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Curves", id="tab-curves"), Grid(id="charts"):
+                for chart_id, title, ylabel, _metrics in CHARTS:
+                    yield MetricChart(title, ylabel, id=chart_id)
+            with TabPane("Metrics", id="tab-metrics"), Horizontal():
+                yield DataTable(id="metrics-table", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="per-class-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Confusion", id="tab-confusion"), Vertical():
+                yield Label("rows: true class, columns: predicted", id="confusion-note")
+                yield DataTable(id="confusion-table", cursor_type="cell")
+            with TabPane("Samples", id="tab-samples"):
+                yield VerticalScroll(id="samples")
+            with TabPane("Config", id="tab-config"):
+                yield DataTable(id="config-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Log", id="tab-log"), VerticalScroll():
+                yield Static(id="log-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(POLL_SECONDS, self._poll)
+        self.action_reload()
+
+    # -- loading ------------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="detail-load")
+    def _load(self) -> None:
+        try:
+            record = self.app.store.get(self.run_id)
+        except CnnlabError as exc:
+            self.app.call_from_thread(self._missing, str(exc))
+            return
+        fingerprint = run_stamp(record.path)
+        log_text = read_log_tail(record.path / "run.log")
+        self.app.call_from_thread(self._show, record, fingerprint, log_text)
+
+    def _poll(self) -> None:
+        running = self.record is not None and self.record.status == "running"
+        if running and run_stamp(self.record.path) != self._fingerprint:
+            self._load()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        if message.run_id in (None, self.run_id):
+            self._load()
+
+    def _missing(self, message: str) -> None:
+        self.query_one("#detail-title", Static).update(Text(f"⚠ {message}", style="bold red"))
+        if self.record is None:
+            self.notify(message, title="Run detail", severity="error")
+
+    def _show(self, record: Any, fingerprint: tuple, log_text: str) -> None:
+        self.record, self._fingerprint = record, fingerprint
+        self._show_title(record)
+        self._show_curves(record)
+        self._show_metrics(record)
+        self._show_confusion(record)
+        self._show_samples(record)
+        config = flatten_config(record.config)
+        fill_table(self.query_one("#config-table", DataTable), ["field", "value"],
+                   [(key, config[key]) for key in sorted(config)])  # fmt: skip
+        self.query_one("#log-text", Static).update(Text(log_text or "(no log)"))
+
+    def _show_title(self, record: Any) -> None:
+        s = record.summary
+        title = Text.assemble((record.run_id, "bold"), "  ", status_text(record.status))
+        parts = [
+            f"{s.get('dataset') or record.config.get('dataset', '?')}"
+            f" / {s.get('model') or record.config.get('model', '?')}",
+            f"{format_value(s.get('epochs_completed'))}/{format_value(s.get('epochs'))} epochs",
+            format_duration(s.get("train_seconds")),
+            f"device {format_value(s.get('device'))}",
+            f"started {format_time(s.get('started_at'))}",
+        ]
+        title.append("  " + " · ".join(parts), style="dim")
+        problem = record.damaged or s.get("error")
+        if problem:
+            title.append(f"\n⚠ {problem}", style="bold red")
+        self.query_one("#detail-title", Static).update(title)
+
+    def _show_curves(self, record: Any) -> None:
+        for chart_id, title, ylabel, metrics in CHARTS:
+            chart = self.query_one(f"#{chart_id}", MetricChart)
+            series = {name: metric_series(record, name) for name in metrics}
+            series = {name: xy for name, xy in series.items() if xy[0]}
+            chart.display = bool(series) or chart_id == "chart-loss"
+            chart.set_series(series, title=title, ylabel=ylabel)
+        # Dehazing has three charts: loss takes the left column, PSNR and SSIM stack right.
+        dehaze = self.query_one("#chart-psnr", MetricChart).display
+        self.query_one("#chart-loss", MetricChart).set_class(dehaze, "-tall")
+
+    def _show_metrics(self, record: Any) -> None:
+        s = record.summary
+        best, final = s.get("best") or {}, s.get("final") or {}
+        names = [k for k in final if k != "epoch"]
+        names += [k for k in best if k not in final and k != "epoch"]
+        rows: list[tuple[Any, ...]] = [(n, best.get(n), final.get(n)) for n in names]
+        rows += [
+            ("best epoch", best.get("epoch"), None),
+            ("parameters", None, s.get("params")),
+            ("images/s", None, s.get("images_per_second")),
+            ("train time", None, format_duration(s.get("train_seconds"))),
+            ("train / test images", None, f"{format_value(s.get('num_train'))}"
+             f" / {format_value(s.get('num_test'))}"),
+        ]  # fmt: skip
+        fill_table(self.query_one("#metrics-table", DataTable), ["metric", "best", "final"], rows)
+        per_class = self._last(record, "per_class_acc")
+        classes = s.get("classes") or []
+        table = self.query_one("#per-class-table", DataTable)
+        table.display = bool(per_class)
+        if per_class:
+            names = [classes[i] if i < len(classes) else str(i) for i in range(len(per_class))]
+            fill_table(table, ["class", "accuracy"], zip(names, per_class, strict=True))
+
+    def _show_confusion(self, record: Any) -> None:
+        matrix = self._last(record, "confusion")
+        table = self.query_one("#confusion-table", DataTable)
+        note = self.query_one("#confusion-note", Label)
+        self._show_tab("tab-confusion", bool(matrix))
+        if not matrix:
+            table.display = False
+            note.update("No confusion matrix: this run has no classification epochs yet.")
+            return
+        table.display = True
+        classes = record.summary.get("classes") or [str(i) for i in range(len(matrix))]
+        short = [c[:8] for c in classes]
+        cells = confusion_cells(matrix)
+        rows = [[Text(classes[i], style="bold"), *row] for i, row in enumerate(cells)]
+        fill_table(table, ["true \\ pred", *short], rows)
+        note.update("rows: true class, columns: predicted (green = right, red = confused)")
+
+    def _show_samples(self, record: Any) -> None:
+        box = self.query_one("#samples", VerticalScroll)
+        box.remove_children()
+        paths = sample_paths(record)
+        self._show_tab("tab-samples", bool(paths))
+        if not paths:
+            box.mount(Label("No samples: dehazing runs save hazy | output | clear images."))
+            return
+        for path in paths:
+            box.mount(Label(Text.assemble(("hazy | output | clear", "bold"), f"\n{path}")))
+            box.mount(ImageView(path, classes="sample"))
+
+    @staticmethod
+    def _last(record: Any, key: str) -> Any:
+        """The summary's value, else the last epoch row's (older runs keep it there)."""
+        value = record.summary.get(key)
+        if value is None:
+            for row in reversed(record.metrics):
+                if row.get(key) is not None:
+                    return row[key]
+        return value
+
+    # -- actions --------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        shown = [tab for tab in TABS if tab not in self._hidden_tabs]
+        index = shown.index(tabs.active) if tabs.active in shown else -1
+        tabs.active = shown[(index + 1) % len(shown)]
+
+    def _show_tab(self, tab: str, shown: bool) -> None:
+        """Hide tabs with nothing to show (a confusion matrix for dehazing, samples for
+        classification) so ctrl+t and the tab bar only offer what this run has."""
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        if shown and tab in self._hidden_tabs:
+            self._hidden_tabs.discard(tab)
+            tabs.show_tab(tab)
+        elif not shown and tab not in self._hidden_tabs:
+            if tabs.active == tab:
+                tabs.active = "tab-curves"
+            self._hidden_tabs.add(tab)
+            tabs.hide_tab(tab)
+
+    def action_rerun(self) -> None:
+        if self.record is None or not self.record.config:
+            self.notify("This run has no readable config to re-run.", severity="error")
+            return
+        self.app.edit_and_rerun(dict(self.record.config))
