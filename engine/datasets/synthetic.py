@@ -151,13 +151,24 @@ def make_clear_scenes(
     return scene.clamp(0, 1), depth
 
 
+def apply_haze(
+    clear: torch.Tensor, depth: torch.Tensor, beta: torch.Tensor, airlight: torch.Tensor
+) -> torch.Tensor:
+    """The atmospheric scattering model: I = J·t + A·(1 − t), t = exp(−β·d).
+
+    `clear` J is (N, 3, H, W) in [0, 1], `depth` d broadcasts to (N, 1, H, W); `beta` and
+    `airlight` A broadcast per image (and per channel for A).
+    """
+    transmission = torch.exp(-beta * depth)
+    return clear * transmission + airlight * (1 - transmission)
+
+
 def make_haze(n: int, image_size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(hazy, clear) uint8 pairs: I = J·t + A·(1 − t) with t = exp(−β·d)."""
+    """(hazy, clear) uint8 pairs with β ∈ [0.8, 2.5] and a greyish A ∈ [0.71, 1] per image."""
     clear, depth = make_clear_scenes(n, image_size, g)
     beta = _uniform(g, (n, 1, 1, 1), 0.8, 2.5)
     airlight = _uniform(g, (n, 1, 1, 1), 0.75, 1.0) + _uniform(g, (n, 3, 1, 1), -0.04, 0.04)
-    transmission = torch.exp(-beta * depth)
-    hazy = clear * transmission + airlight.clamp(0, 1) * (1 - transmission)
+    hazy = apply_haze(clear, depth, beta, airlight.clamp(0, 1))
     return _to_uint8(hazy), _to_uint8(clear)
 
 
