@@ -34,7 +34,7 @@ from textual.widgets import (
 )
 
 from cnnlab_tui.messages import RunsChanged
-from cnnlab_tui.screens.runs import folder_fingerprint
+from cnnlab_tui.screens.runs_support import folder_fingerprint
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.tables import fill_table, format_value, status_text
 from engine.runs.compare import (
@@ -159,10 +159,10 @@ class CompareScreen(Screen):
         chosen = set(self.query_one("#picker", SelectionList).selected)
         if chosen == set(self.selected_ids):
             return
+        # Keep the order runs were picked in: it is the order of columns and colours.
         kept = [run_id for run_id in self.selected_ids if run_id in chosen]
-        self.selected_ids = kept + [
-            run_id for run_id in self.records if run_id in chosen - set(kept)
-        ]
+        added = [run_id for run_id in self.records if run_id in chosen and run_id not in kept]
+        self.selected_ids = kept + added
         self.update_comparison()
 
     # -- the comparison ---------------------------------------------------------------------

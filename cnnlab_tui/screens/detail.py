@@ -29,7 +29,7 @@ from textual.widgets import (
 )
 
 from cnnlab_tui.messages import RunsChanged
-from cnnlab_tui.screens.runs import run_stamp
+from cnnlab_tui.screens.runs_support import run_stamp
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.image_view import ImageView
 from cnnlab_tui.widgets.tables import (
