@@ -116,17 +116,18 @@ class CnnlabApp(App[int]):
 
     TITLE = "cnnlab"
     SUB_TITLE = "a terminal lab for convolutional networks"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live elsewhere
     MODES = {mode: _screen_factory(mode) for mode in SCREEN_MODES}
     DEFAULT_MODE = "new_run"
 
     BINDINGS = [
-        Binding("f1,ctrl+n", "switch_mode('new_run')", "New run", priority=True),
+        Binding("f1,ctrl+n", "switch_mode('new_run')", "New", priority=True),
         Binding("f2,ctrl+l", "switch_mode('live')", "Live", priority=True),
         Binding("f3,ctrl+r", "switch_mode('runs')", "Runs", priority=True),
         Binding("f4", "switch_mode('compare')", "Compare", priority=True),
-        Binding("f5,ctrl+k", "switch_mode('conv_lab')", "Conv lab", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f5,ctrl+k", "switch_mode('conv_lab')", "Conv", priority=True),
+        # Hidden like Textual's own: ctrl+q is the universal quit, and 80 columns are scarce.
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

@@ -12,7 +12,7 @@ from typing import Any
 from textual.message import Message
 
 
-class EngineEvent(Message):
+class EngineEvent(Message, bubble=False):
     """One engine event (RunStarted, BatchProgress, EpochEnd, …) for queued run `queue_id`."""
 
     def __init__(self, queue_id: str, event: Any) -> None:
@@ -21,7 +21,7 @@ class EngineEvent(Message):
         self.event = event
 
 
-class RunsChanged(Message):
+class RunsChanged(Message, bubble=False):
     """A run started, ended or was deleted: tables and lists should re-read the store.
 
     The app forwards it to every screen of every mode; screens handle `on_runs_changed`.
@@ -33,7 +33,7 @@ class RunsChanged(Message):
         self.status = status
 
 
-class QueueChanged(Message):
+class QueueChanged(Message, bubble=False):
     """Runs were queued, started, finished or removed from the queue.
 
     `ended` names a queued run whose lane just finished with it (its trainer returned), and
@@ -46,7 +46,7 @@ class QueueChanged(Message):
         self.status = status
 
 
-class LaunchFailed(Message):
+class LaunchFailed(Message, bubble=False):
     """A queued run could not start (bad data, bad model option…); `message` is for people.
 
     `status` is "failed", or "cancelled" when it was cancelled before its trainer started.

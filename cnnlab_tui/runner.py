@@ -75,6 +75,7 @@ class QueuedRun:
             self.classes = list(event.classes or [])
             self.num_train, self.num_test = event.num_train, event.num_test
             self.epochs = event.epochs
+            self.metrics = [dict(row) for row in getattr(event, "history", None) or []]
         elif kind == "BatchProgress":
             self.progress = event
         elif kind == "EpochEnd":
@@ -99,7 +100,7 @@ def _default_trainer_factory(config: dict[str, Any], runs_dir: Path) -> Any:
 def validate_config(config: dict[str, Any]) -> dict[str, str]:
     """The engine's field → message errors for `config` (empty when it can be launched)."""
     from engine.errors import CnnlabError
-    from engine.trainer import TrainConfig
+    from engine.trainer.config import TrainConfig
 
     try:
         return dict(TrainConfig.from_dict(config).validate())

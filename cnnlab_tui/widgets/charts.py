@@ -43,6 +43,15 @@ def _finite_points(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float
     return kept_x, kept_y
 
 
+def integer_ticks(xs: Sequence[float], max_ticks: int = 8) -> list[int] | None:
+    """Whole-number x ticks (epochs) when every x is a whole number; None otherwise."""
+    if not xs or any(not float(x).is_integer() for x in xs):
+        return None
+    low, high = int(min(xs)), int(max(xs))
+    step = max(1, math.ceil((high - low + 1) / max_ticks))
+    return list(range(low, high + 1, step))
+
+
 class MetricChart(PlotextPlot):
     """One chart of one or more named curves (e.g. train/test loss), one colour each, legend."""
 
@@ -109,13 +118,18 @@ class MetricChart(PlotextPlot):
         plt.xlabel(self._xlabel)
         plt.ylabel(self._ylabel)
         drawn = 0
+        all_x: list[float] = []
         for index, (label, (xs, ys)) in enumerate(self._series.items()):
             px, py = _finite_points(xs, ys)
             if not px:
                 continue
             color = SERIES_COLORS[index % len(SERIES_COLORS)]
             plt.plot(px, py, label=label, color=color, marker="braille")
+            all_x.extend(px)
             drawn += 1
+        ticks = integer_ticks(all_x)
+        if ticks:
+            plt.xticks(ticks)
         if not drawn:
             plt.title(f"{self._title} — no data yet" if self._title else "no data yet")
 

@@ -1,0 +1,275 @@
+"""Live run: the followed run's curves, epoch progress, log, device line and the queue.
+
+Everything shown is read from the runner's `QueuedRun` state, which the app updates from
+engine events on the UI thread; this screen only redraws when an `EngineEvent` or
+`QueueChanged` message says something changed, so training never waits on drawing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+
+from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged
+from cnnlab_tui.runner import QueuedRun
+from cnnlab_tui.widgets.charts import MetricChart
+
+DEVICE_LINE_INTERVAL_S = 2.0
+# chart id → (title, y label, {legend: metric key}) per task
+CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
+    "classify": {
+        "loss-chart": ("loss", "loss", {"train": "train_loss", "test": "test_loss"}),
+        "metric-chart": ("accuracy", "acc", {"train": "train_acc", "test": "test_acc"}),
+    },
+    "dehaze": {
+        "loss-chart": ("loss", "loss", {"train": "train_loss", "test": "test_loss"}),
+        "metric-chart": ("PSNR (dB)", "PSNR", {"test": "test_psnr"}),
+        "ssim-chart": ("SSIM", "SSIM", {"test": "test_ssim"}),
+    },
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    """`1:02:03` / `2:05`; `--:--` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "--:--"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def curves(metrics: list[dict[str, Any]], keys: dict[str, str]) -> dict[str, tuple[list, list]]:
+    """Chart series {legend: (epochs, values)} for the metric keys present in `metrics`."""
+    series: dict[str, tuple[list, list]] = {}
+    for legend, key in keys.items():
+        points = [
+            (row.get("epoch", index + 1), row[key])
+            for index, row in enumerate(metrics)
+            if isinstance(row.get(key), int | float)
+        ]
+        if points:
+            series[legend] = ([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
+def memory_text(device: str) -> str:
+    """Process memory (RSS) and, on CUDA, the device's allocated memory."""
+    parts = []
+    try:
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        parts.append(f"RSS {rss / 2**20:,.0f} MiB")
+    except (OSError, ValueError, AttributeError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        parts.append(f"peak RSS {peak / 1024:,.0f} MiB")
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1].split()[0]) if ":" in device else 0
+            allocated = torch.cuda.memory_allocated(index) / 2**20
+            reserved = torch.cuda.memory_reserved(index) / 2**20
+            parts.append(f"GPU {allocated:,.0f}/{reserved:,.0f} MiB alloc/reserved")
+    return " · ".join(parts)
+
+
+class LiveScreen(Screen):
+    """Follow the current run; cancel it; manage the queue."""
+
+    CSS_PATH = Path(__file__).parent.parent / "styles" / "live.tcss"
+    BINDINGS = [
+        Binding("c", "cancel_run", "Cancel"),
+        Binding("x", "remove_queued", "Drop"),
+        Binding("o", "open_detail", "Detail"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: str | None = None  # queue id of the run on screen
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("No run yet — press f1 to set one up.", id="run-line")
+        yield Static("", id="device-line", classes="muted")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="epoch-progress")
+            yield Static("", id="progress-text")
+        with Horizontal(id="charts"):
+            yield MetricChart("loss", "loss", id="loss-chart")
+            yield MetricChart("accuracy", "acc", id="metric-chart")
+            yield MetricChart("SSIM", "SSIM", id="ssim-chart")
+        with Horizontal(id="bottom"):
+            yield RichLog(id="log", max_lines=500, wrap=True, min_width=20)
+            yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#queue", DataTable)
+        table.add_columns("id", "state", "run", "ep")
+        self.query_one("#ssim-chart").display = False
+        self.set_interval(DEVICE_LINE_INTERVAL_S, self._show_device)
+        self._refresh_all()
+
+    # -- messages ---------------------------------------------------------------------------
+    def on_engine_event(self, message: EngineEvent) -> None:
+        runner = self.app.runner
+        current = runner.current
+        if current is None:
+            return
+        if current.queue_id != self._shown:
+            self._show_run(current)
+            return
+        if message.queue_id != self._shown:
+            return
+        kind = type(message.event).__name__
+        if kind == "BatchProgress":
+            self._show_progress(current)
+        elif kind == "EpochEnd":
+            self._show_charts(current)
+            self._show_title(current)
+        elif kind == "Log":
+            self.query_one("#log", RichLog).write(current.logs[-1])
+        else:
+            self._show_run(current)
+        if kind in ("RunStarted", "RunFinished"):
+            self._show_queue()
+
+    def on_queue_changed(self, _message: QueueChanged) -> None:
+        self._refresh_all()
+
+    def on_runs_changed(self, _message: RunsChanged) -> None:
+        self._show_queue()
+
+    def on_screen_resume(self) -> None:
+        self._refresh_all()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _refresh_all(self) -> None:
+        current = self.app.runner.current
+        if current is not None and (current.queue_id != self._shown or current.state != "queued"):
+            self._show_run(current)
+        self._show_queue()
+
+    def _show_run(self, run: QueuedRun) -> None:
+        self._shown = run.queue_id
+        self._show_title(run)
+        self._show_device()
+        self._show_progress(run)
+        self._show_charts(run)
+        log = self.query_one("#log", RichLog)
+        log.clear()
+        for line in run.logs:
+            log.write(line)
+        if run.error:
+            log.write(f"error: {run.error}")
+
+    def _show_title(self, run: QueuedRun) -> None:
+        state = run.status if run.state == "finished" else run.state
+        done = len(run.metrics)
+        epochs = run.epochs or run.config.get("epochs", "?")
+        parts = [f"{run.label}", run.queue_id, f"{state}", f"epoch {done}/{epochs}"]
+        if run.run_id:
+            parts.append(run.run_id)
+        line = self.query_one("#run-line", Static)
+        line.update(" · ".join(parts))
+        line.set_class(state in ("failed", "diverged"), "-bad")
+
+    def _show_device(self) -> None:
+        run = self.app.runner.get(self._shown) if self._shown else None
+        if run is None:
+            return
+        parts = [f"device {run.device or run.device_key}"]
+        if run.params is not None:
+            parts.append(f"{run.params:,} params")
+        if run.num_train:
+            parts.append(f"{run.num_train:,} train / {run.num_test:,} test")
+        parts.append(memory_text(run.device or run.device_key))
+        self.query_one("#device-line", Static).update(" · ".join(parts))
+
+    def _show_progress(self, run: QueuedRun) -> None:
+        bar = self.query_one("#epoch-progress", ProgressBar)
+        text = self.query_one("#progress-text", Static)
+        progress = run.progress
+        if run.state == "finished":
+            bar.update(total=1, progress=1)
+            text.update(f"{run.status}" + (f": {run.error}" if run.error else ""))
+            return
+        if progress is None:
+            bar.update(total=None)
+            text.update("waiting for its device…" if run.state == "queued" else "loading data…")
+            return
+        bar.update(total=progress.num_batches, progress=progress.batch)
+        text.update(
+            f"ep {progress.epoch} · {progress.batch}/{progress.num_batches} · "
+            f"loss {progress.loss:.4f} · {progress.images_per_second:,.0f} img/s · "
+            f"ETA {format_duration(progress.eta_seconds)}"
+        )
+
+    def _show_charts(self, run: QueuedRun) -> None:
+        layout = CHARTS.get(run.task, CHARTS["classify"])
+        for chart_id in ("loss-chart", "metric-chart", "ssim-chart"):
+            chart = self.query_one(f"#{chart_id}", MetricChart)
+            spec = layout.get(chart_id)
+            chart.display = spec is not None
+            if spec is not None:
+                title, ylabel, keys = spec
+                chart.set_series(curves(run.metrics, keys), title, ylabel)
+
+    def _show_queue(self) -> None:
+        table = self.query_one("#queue", DataTable)
+        table.clear()
+        for run in self.app.runner.runs:
+            state = run.status if run.state == "finished" else run.state
+            epochs = f"{len(run.metrics)}/{run.epochs or run.config.get('epochs', '?')}"
+            table.add_row(run.queue_id, state, run.label, epochs, key=run.queue_id)
+
+    # -- actions ----------------------------------------------------------------------------
+    def _selected_queue_id(self) -> str | None:
+        table = self.query_one("#queue", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    def action_cancel_run(self) -> None:
+        """Ask, then cancel the followed run (it is saved as cancelled)."""
+        runner = self.app.runner
+        run = runner.current
+        if run is None or run.state != "running":
+            self.notify("No run is training.", severity="warning")
+            return
+        from cnnlab_tui.screens.confirm import ConfirmScreen
+
+        def answered(answer: bool | None) -> None:
+            if answer and runner.cancel(run.queue_id):
+                self.notify(f"Cancelling {run.label}…", timeout=3)
+
+        question = f"Cancel {run.label} ({run.queue_id})? It is saved as cancelled."
+        self.app.push_screen(
+            ConfirmScreen(question, title="Cancel run?", yes_label="Cancel run"), answered
+        )
+
+    def action_remove_queued(self) -> None:
+        queue_id = self._selected_queue_id()
+        if queue_id and self.app.runner.remove(queue_id):
+            self.notify(f"Removed {queue_id} from the queue.", timeout=3)
+        else:
+            self.notify("Select a queued (not yet started) run to drop.", severity="warning")
+
+    def action_open_detail(self) -> None:
+        queue_id = self._selected_queue_id() or self._shown
+        run = self.app.runner.get(queue_id) if queue_id else None
+        if run is None or run.run_id is None:
+            self.notify("That run has no folder yet.", severity="warning")
+            return
+        self.app.open_detail(run.run_id)

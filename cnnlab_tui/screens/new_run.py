@@ -1,0 +1,365 @@
+"""New run: the form that builds a TrainConfig, validates it as typed, and queues it.
+
+Fields come from the engine (`config_fields`, the data set and model registries, each
+model's OptionSpecs); the engine's `TrainConfig.validate` supplies the messages shown under
+each field. Slow answers (data set probe, parameter count) run in thread workers and come
+back as messages, so typing never waits on disk or torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Static
+
+from cnnlab_tui.screens import new_run_support as support
+from cnnlab_tui.screens.preset_picker import PresetPicker
+from cnnlab_tui.widgets.forms import FieldError, FormField
+
+log = logging.getLogger(__name__)
+SLOW_REFRESH_DELAY_S = 0.25
+SLOW_KEYS = {"dataset", "data_root", "image_size", "model"}
+
+
+class NewRunScreen(Screen):
+    """Build, check and launch a training run (see the module docstring)."""
+
+    CSS_PATH = Path(__file__).parent.parent / "styles" / "new_run.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "launch", "Launch", priority=True),
+        Binding("f6,ctrl+o", "presets", "Presets", priority=True),
+        Binding("ctrl+d", "defaults", "Defaults", priority=True, show=False),
+    ]
+
+    class _SlowAnswer(Message):
+        """A probe / parameter count finished in a worker thread."""
+
+        def __init__(self, kind: str, token: int, text: str, ok: bool, extra: Any = None):
+            super().__init__()
+            self.kind, self.token, self.text, self.ok, self.extra = kind, token, text, ok, extra
+
+    class _ShowModel(Message):
+        """Rebuild the model's option fields (a message, so rebuilds never overlap)."""
+
+        def __init__(self, model: str | None) -> None:
+            super().__init__()
+            self.model = model
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._base: dict[str, Any] = {}  # config keys the form does not show are kept here
+        self._option_memory: dict[str, dict[str, Any]] = {}  # model → options typed
+        self._shown_model: str | None = None
+        self._errors: dict[str, str] = {}
+        self._model_problem: str | None = None
+        self._num_classes: int | None = None
+        self._tokens = {"dataset": 0, "params": 0}
+        self._slow_timer: Timer | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        specs = support.config_field_specs()
+        yield Header()
+        with VerticalScroll(id="form"):
+            yield Static("", id="preset-line", classes="muted")
+            yield Static("Data", classes="section-title")
+            for key, label in support.DATA_FIELDS:
+                yield self._config_field(key, label, specs[key])
+            yield Static("", id="dataset-status")
+            yield Static("Model", classes="section-title")
+            yield FormField(
+                "model", "Model", kind="choice", choices=support.model_choices(), value=None
+            )
+            yield Static("", id="model-status")
+            yield Vertical(id="model-options")
+            yield Static("", id="hdc-verdict")
+            yield Static("Training", classes="section-title")
+            for key, label in support.TRAINING_FIELDS:
+                yield self._config_field(key, label, specs[key])
+        with Horizontal(id="launch-bar"):
+            yield Button("Launch (ctrl+s)", id="launch", variant="primary", compact=True)
+            yield Static("", id="launch-status")
+        yield Footer(compact=True)
+
+    def _config_field(self, key: str, label: str, spec: Any) -> FormField:
+        choices: list[str] = list(spec.choices or ())
+        if key == "dataset":
+            choices = support.dataset_names()
+        kind = "choice" if choices else support.field_kind(spec)
+        return FormField(
+            key, label, kind=kind, choices=choices, optional=spec.optional, help=spec.help
+        )
+
+    def on_mount(self) -> None:
+        self.load_config(support.load_last_config(self.app.runs_dir) or support.default_config())
+
+    # -- loading configs ---------------------------------------------------------------
+    def load_config(self, config: dict[str, Any]) -> None:
+        """Fill the form with `config` (a preset, the last run, or a run to re-run)."""
+        merged = support.default_config()
+        merged.update(config)
+        self._remember_options()
+        self._base = merged
+        model = merged.get("model")
+        self._option_memory[model] = dict(merged.get("model_options") or {})
+        for field in self._config_fields():
+            if field.key == "data_root":
+                field.set_value(merged.get("data_root") or str(self.app.data_root))
+            elif field.key in merged:
+                field.set_value(merged[field.key])
+        preset = merged.get("preset")
+        self.query_one("#preset-line", Static).update(
+            f"Preset: {preset}" if preset else "f6: load a preset of the lab's experiments"
+        )
+        self.post_message(self._ShowModel(model))
+
+    def load_preset(self, name: str) -> None:
+        try:
+            self.load_config(support.preset_config(name))
+        except ValueError as exc:  # CnnlabError is a ValueError
+            self.notify(str(exc), title="Preset", severity="error")
+            return
+        self.notify(f"Preset loaded: {name}", timeout=3)
+
+    def action_presets(self) -> None:
+        try:
+            presets = support.preset_list()
+        except Exception as exc:
+            self.notify(f"Presets are not available: {exc}", severity="error")
+            return
+        self.app.push_screen(PresetPicker(presets), self._preset_picked)
+
+    def _preset_picked(self, name: str | None) -> None:
+        if name:
+            self.load_preset(name)
+
+    def action_defaults(self) -> None:
+        self._option_memory.clear()
+        self.load_config(support.default_config())
+
+    # -- model options ------------------------------------------------------------------
+    @on(_ShowModel)
+    async def _show_model_requested(self, message: _ShowModel) -> None:
+        await self._show_model(message.model, force=True)
+
+    async def _show_model(self, model: str | None, *, force: bool = False) -> None:
+        """Rebuild the option fields for `model` (keeping what was typed per model)."""
+        if model is None or (model == self._shown_model and not force):
+            return
+        from engine.models import get_model_info
+
+        if not force:
+            self._remember_options()
+        field = self.query_one("#field-model", FormField)
+        if field.text != model:
+            field.set_value(model)
+        container = self.query_one("#model-options", Vertical)
+        await container.remove_children()
+        try:
+            info = get_model_info(model)
+        except ValueError as exc:
+            self._model_problem = str(exc)
+            self._set_status("#model-status", f"✗ {exc}", ok=False)
+            return
+        self._shown_model = model
+        typed = self._option_memory.get(model, {})
+        fields = [
+            FormField(
+                support.OPTION_PREFIX + spec.name,
+                spec.name,
+                kind=support.option_kind(spec),
+                value=typed.get(spec.name, info.options.get(spec.name)),
+                choices=spec.choices,
+                help=f"{spec.help} [{spec.describe()}]",
+                parser=spec.parse,
+                classes="model-option",
+            )
+            for spec in info.option_specs
+        ]
+        await container.mount_all(fields)
+        self.query_one("#model-status", Static).update(info.description)
+        self._revalidate(slow=True)
+
+    def _remember_options(self) -> None:
+        if self._shown_model is None:
+            return
+        options, _ = self._collect_options()
+        self._option_memory[self._shown_model] = options
+
+    def _collect_options(self) -> tuple[dict[str, Any], dict[str, str]]:
+        options: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for field in self.query(".model-option").results(FormField):
+            name = field.key.removeprefix(support.OPTION_PREFIX)
+            try:
+                options[name] = field.parse()
+            except FieldError as exc:
+                errors[field.key] = str(exc)
+        return options, errors
+
+    # -- validation ---------------------------------------------------------------------
+    def _config_fields(self) -> list[FormField]:
+        return [f for f in self.query(FormField) if not f.key.startswith(support.OPTION_PREFIX)]
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(config, field errors) from the form; unparseable fields keep their last value."""
+        config = dict(self._base)
+        errors: dict[str, str] = {}
+        for field in self._config_fields():
+            try:
+                config[field.key] = field.parse()
+            except FieldError as exc:
+                errors[field.key] = str(exc)
+        config["data_root"] = config.get("data_root") or None
+        options, option_errors = self._collect_options()
+        config["model_options"] = options
+        errors.update(option_errors)
+        return config, errors
+
+    def _revalidate(self, *, slow: bool = False) -> dict[str, str]:
+        from cnnlab_tui.runner import validate_config
+
+        config, errors = self.collect()
+        for key, message in validate_config(config).items():
+            errors.setdefault(key, message)
+        self._errors = errors
+        shown = set()
+        for field in self.query(FormField):
+            field.set_error(errors.get(field.key))
+            shown.add(field.key)
+        self._show_hdc(config)
+        leftover = [f"{k}: {v}" for k, v in errors.items() if k not in shown]
+        self._set_status("#launch-status", "; ".join(leftover), ok=not leftover)
+        if slow:
+            self._schedule_slow()
+        return errors
+
+    def _show_hdc(self, config: dict[str, Any]) -> None:
+        verdict = self.query_one("#hdc-verdict", Static)
+        options = config["model_options"]
+        dilations = options.get("dilations")
+        kernel = options.get("kernel_size", 3)
+        has_field = self.query(f"#field-{support.OPTION_PREFIX}dilations")
+        if not has_field or not isinstance(dilations, list) or not dilations:
+            verdict.update("")
+            verdict.display = bool(has_field)
+            return
+        verdict.display = True
+        try:
+            text = support.describe_hdc(dilations, int(kernel))
+        except ValueError as exc:
+            text = f"HDC: {exc}"
+        verdict.update(text)
+        verdict.set_class(not text.startswith("HDC ✓"), "-bad")
+
+    @on(FormField.Changed)
+    async def _field_changed(self, event: FormField.Changed) -> None:
+        key = event.field.key
+        if key == "model":
+            await self._show_model(event.field.text or None)
+            return
+        self._revalidate(slow=key in SLOW_KEYS or key.startswith(support.OPTION_PREFIX))
+
+    def _set_status(self, selector: str, text: str, *, ok: bool) -> None:
+        widget = self.query_one(selector, Static)
+        widget.update(text)
+        widget.set_class(not ok, "-bad")
+
+    # -- slow answers (threads) -------------------------------------------------------------
+    def _schedule_slow(self) -> None:
+        if self._slow_timer is not None:
+            self._slow_timer.stop()
+        self._slow_timer = self.set_timer(SLOW_REFRESH_DELAY_S, self._start_slow)
+
+    def _start_slow(self) -> None:
+        config, _ = self.collect()
+        for kind in self._tokens:
+            self._tokens[kind] += 1
+        self._probe(self._tokens["dataset"], config["dataset"], config["data_root"])
+        self._count(self._tokens["params"], config)
+
+    @work(thread=True, group="probe")
+    def _probe(self, token: int, dataset: str, data_root: str | None) -> None:
+        from engine.datasets import probe_dataset
+
+        try:
+            text, classes = support.describe_dataset(probe_dataset(dataset, data_root))
+            self.post_message(self._SlowAnswer("dataset", token, text, True, classes))
+        except Exception as exc:  # the probe must never break the form
+            self.post_message(self._SlowAnswer("dataset", token, f"✗ {exc}", False))
+
+    @work(thread=True, group="params")
+    def _count(self, token: int, config: dict[str, Any]) -> None:
+        image_size = config.get("image_size")
+        if not isinstance(image_size, int) or image_size < 1 or not config.get("model"):
+            return
+        classes = self._num_classes or support.DEFAULT_CLASS_COUNT
+        try:
+            text = support.count_parameters_text(
+                config["model"], config["model_options"], image_size, classes
+            )
+            self.post_message(self._SlowAnswer("params", token, text, True))
+        except Exception as exc:  # ModelError: e.g. image too small for the layers
+            self.post_message(self._SlowAnswer("params", token, str(exc), False))
+
+    @on(_SlowAnswer)
+    def _slow_answer(self, answer: _SlowAnswer) -> None:
+        if answer.token != self._tokens[answer.kind]:
+            return  # a newer edit is already being answered
+        if answer.kind == "dataset":
+            self._set_status("#dataset-status", answer.text, ok=answer.ok)
+            if answer.extra != self._num_classes:
+                self._num_classes = answer.extra
+                self._tokens["params"] += 1
+                self._count(self._tokens["params"], self.collect()[0])
+            return
+        self._model_problem = None if answer.ok else answer.text
+        description = self._model_description()
+        text = f"{description}\n{'' if answer.ok else '✗ '}{answer.text}"
+        self._set_status("#model-status", text, ok=answer.ok)
+
+    def _model_description(self) -> str:
+        from engine.models import get_model_info
+
+        try:
+            return get_model_info(self._shown_model).description if self._shown_model else ""
+        except ValueError:
+            return ""
+
+    # -- launch ---------------------------------------------------------------------------
+    @on(Button.Pressed, "#launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        """Queue the run, or say why not (never a crash)."""
+        errors = self._revalidate()
+        problems = [f"{k.removeprefix(support.OPTION_PREFIX)}: {v}" for k, v in errors.items()]
+        if self._model_problem:
+            problems.append(f"model: {self._model_problem}")
+        if problems:
+            self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
+            return
+        config, _ = self.collect()
+        try:
+            queue_id = self.app.runner.submit(config)
+        except ValueError as exc:  # ConfigError and friends
+            self._refuse(f"Not launched — {exc}")
+            return
+        support.save_last_config(self.app.runs_dir, config)
+        self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
+        self.notify(f"Queued {config['model']} on {config['dataset']} ({queue_id})", timeout=3)
+        self.app.switch_mode("live")
+
+    def _refuse(self, reason: str) -> None:
+        self._set_status("#launch-status", reason, ok=False)
+        self.notify(reason, title="Launch refused", severity="warning")
