@@ -1,7 +1,290 @@
-"""Placeholder: filled in by its issue."""
+"""`cnnlab sweep` (run a grid × seeds as one resumable sweep) and `cnnlab sweeps` (list them).
+
+    cnnlab sweep --preset lab-conv --grid lr=1e-2,1e-3,1e-4 --grid batch-size=32,128 --seeds 3
+
+Typing the same command again resumes the sweep: points with a completed run are skipped,
+interrupted or failed ones run again. Exit codes: 0 every point completed, 1 some did not,
+2 a bad grid / flag / config, 130 interrupted with Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.errors import CnnlabError, ConfigError
+
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
 
 def register(subparsers) -> None:
-    """Adds no command yet."""
+    """Add `sweep` and `sweeps`."""
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a grid of settings × seeds as one resumable sweep",
+        description="Expand --grid values × --seeds into runs, run them one after another "
+        "(or one per GPU with --parallel), and group them as one sweep. Running the same "
+        "command again resumes it. Grid keys are config fields (kebab or snake case) or "
+        "model.<option>; list-valued options go in brackets: model.widths=[4,8],[8,16].",
+    )
+    parser.add_argument("--preset", default=None, help="start from this preset")
+    _add_config_flags(parser)
+    parser.add_argument(
+        "--model-opt", action="append", default=[], metavar="KEY=VALUE",
+        help="a model option for every run (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2",
+        help="a swept field and its values (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seeds", default="1",
+        help="how many seeds (from --seed, default 0) or a list such as 0,1,2 (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parallel", type=int, default=1, metavar="N",
+        help="runs at a time, one per CUDA device (needs several GPUs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help="default: $CNNLAB_RUNS or ./runs"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show the plan and stop")
+    parser.set_defaults(func=run_sweep)
+
+    listing = subparsers.add_parser("sweeps", help="list sweeps and their progress")
+    listing.add_argument("--runs-dir", type=Path, default=None)
+    listing.set_defaults(func=run_list)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--kebab-name VALUE` flag per TrainConfig field (parsed like a grid value)."""
+    from engine.trainer.config import config_fields
+
+    group = parser.add_argument_group("config fields (fixed for every run)")
+    for field in config_fields():
+        if field.name in ("model_options", "preset"):
+            continue
+        group.add_argument(
+            field.flag, dest=f"cfg_{field.name}", default=None, metavar="VALUE", help=field.help
+        )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config fields given on the command line, parsed to their types."""
+    from engine.sweeps.grid import config_field_types, parse_typed
+    from engine.trainer.config import parse_model_option
+
+    types = config_field_types()
+    overrides: dict[str, Any] = {}
+    for name, field_type in types.items():
+        text = getattr(args, f"cfg_{name}", None)
+        if text is None:
+            continue
+        try:
+            overrides[name] = parse_typed(text, field_type)
+        except ValueError as exc:
+            raise ConfigError({name: f"bad value {text!r}: {exc}"}) from None
+    options = dict(parse_model_option(text) for text in args.model_opt)
+    if options:
+        overrides["model_options"] = options
+    return overrides
+
+
+def build_spec_from_args(args: argparse.Namespace):
+    """The SweepSpec the flags describe (ConfigError on anything malformed)."""
+    from engine.sweeps import base_config, build_spec, parse_grid_arg, parse_seeds
+    from engine.sweeps.spec import SweepSpec
+
+    overrides = _overrides(args)
+    base_seed = overrides.pop("seed", None)
+    if base_seed is None:
+        base_seed = base_config(SweepSpec(args.preset, overrides)).seed
+    grid_args = [parse_grid_arg(text) for text in args.grid]
+    seeds = parse_seeds(args.seeds, base_seed=base_seed)
+    return build_spec(args.preset, overrides, grid_args, seeds)
+
+
+def _print_errors(console: Console, exc: CnnlabError) -> None:
+    if isinstance(exc, ConfigError) and exc.errors:
+        console.print("[bold red]The sweep is not valid:[/]")
+        for field, message in exc.errors.items():
+            console.print(f"  [bold]{field}[/]: {message}")
+    else:
+        console.print(f"[bold red]error:[/] {exc}")
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from engine.sweeps import SweepRunner
+
+    console = Console(highlight=False)
+    try:
+        spec = build_spec_from_args(args)
+        runner = SweepRunner(spec, args.runs_dir, parallel=args.parallel)
+        plan = runner.plan()
+    except ConfigError as exc:
+        _print_errors(console, exc)
+        return EXIT_USAGE
+    except CnnlabError as exc:
+        _print_errors(console, exc)
+        return EXIT_INCOMPLETE
+    _print_plan(console, runner, plan, show_table=args.dry_run)
+    if args.dry_run:
+        return 0
+    printer = SweepPrinter(console)
+    runner.subscribe(printer)
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=runner.run()), daemon=True)
+    with printer:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(timeout=0.2)
+        except KeyboardInterrupt:
+            console.print("[yellow]cancelling the sweep (the current run stops within a batch)…")
+            runner.cancel()
+            worker.join()
+            return EXIT_INTERRUPTED
+    result = outcome.get("result")
+    if result is None:
+        console.print("[bold red]the sweep stopped with an error; see the log above")
+        return EXIT_INCOMPLETE
+    _print_summary(console, runner)
+    return 0 if result.status == "completed" else EXIT_INCOMPLETE
+
+
+class SweepPrinter:
+    """Prints one line per finished point and a live bar for the runs in progress."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        self._tasks: dict[str, TaskID] = {}
+        self._labels: dict[str, str] = {}
+
+    def __enter__(self) -> SweepPrinter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: object) -> None:
+        from engine.sweeps import PointFinished, PointStarted, SweepFinished, SweepStarted
+        from engine.trainer.events import BatchProgress, RunStarted
+
+        if isinstance(event, SweepStarted) and event.parallel_note:
+            self.console.print(f"[yellow]{event.parallel_note}")
+        elif isinstance(event, PointStarted) and event.run_id:
+            self._labels[event.run_id] = f"{event.label} seed={event.seed}"
+        elif isinstance(event, RunStarted):
+            label = self._labels.get(event.run_id, event.run_id)
+            self._tasks[event.run_id] = self.progress.add_task(label, total=None, info="")
+        elif isinstance(event, BatchProgress) and event.run_id in self._tasks:
+            self.progress.update(
+                self._tasks[event.run_id], total=event.num_batches, completed=event.batch,
+                info=f"epoch {event.epoch} loss {event.loss:.4f}",
+            )  # fmt: skip
+        elif isinstance(event, PointFinished):
+            self._point_finished(event)
+        elif isinstance(event, SweepFinished):
+            style = "green" if event.status == "completed" else "yellow"
+            self.console.print(
+                f"[{style}]sweep {event.status}: {event.completed}/{event.total} runs completed"
+                + (f", {event.failed} failed" if event.failed else "")
+            )
+
+    def _point_finished(self, event) -> None:
+        from engine.report.content import metric_digits, metric_scale
+
+        task = self._tasks.pop(event.run_id, None) if event.run_id else None
+        if task is not None:
+            self.progress.remove_task(task)
+        label = self._labels.pop(event.run_id, None) or f"point {event.index}"
+        metric = "test_psnr" if "test_psnr" in event.final else "test_acc"
+        value = event.final.get(metric)
+        shown = ""
+        if isinstance(value, (int, float)):
+            shown = f"{metric} {value * metric_scale(metric):.{metric_digits(metric)}f}"
+        style = "green" if event.status == "completed" else "red"
+        line = f"[{style}]{event.status:>9}[/] [{event.done}/{event.total}] {label} {shown}"
+        if event.error:
+            line += f"\n          [red]{event.error}"
+        self.console.print(line)
+
+
+def _print_plan(console: Console, runner, plan, *, show_table: bool) -> None:
+    todo = sum(item.needs_run for item in plan)
+    settings = len({item.point.label for item in plan})
+    seeds = len(runner.spec.seeds)
+    console.print(
+        f"[bold]{runner.sweep_id}[/]: {settings} setting(s) × {seeds} seed(s) = {len(plan)} "
+        f"run(s); {len(plan) - todo} already completed, {todo} to run"
+    )
+    if not show_table:
+        return
+    table = Table("#", "setting", "seed", "latest run", "status", "action")
+    for item in plan:
+        action = "run" if item.needs_run else "skip"
+        if item.needs_run and item.run_id:
+            action = "run again"
+        table.add_row(
+            str(item.point.index), item.point.label, str(item.point.seed),
+            item.run_id or "–", item.status, action,
+        )  # fmt: skip
+    console.print(table)
+
+
+def _print_summary(console: Console, runner) -> None:
+    from engine.report.content import format_metric, primary_metric, task_of
+    from engine.runs import RunStore
+    from engine.sweeps import aggregate_sweep, group_runs_by_sweep
+
+    store = RunStore(runner.runs_dir)
+    groups = [g for g in group_runs_by_sweep(store.list_runs()) if g.sweep_id == runner.sweep_id]
+    if not groups:
+        return
+    metric = primary_metric(task_of(groups[0].records))
+    table = Table(title=f"{runner.sweep_id}: mean ± std over seeds")
+    for head in ("setting", "seeds", metric, "test_loss", "s/epoch"):
+        table.add_column(head)
+    for agg in aggregate_sweep(groups[0]):
+        table.add_row(
+            agg.label, str(len(agg.records)), format_metric(metric, agg.final.get(metric)),
+            format_metric("test_loss", agg.final.get("test_loss")),
+            format_metric("seconds_per_epoch", agg.final.get("seconds_per_epoch")),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"report: cnnlab report {runner.sweep_id} --out report/{runner.sweep_id}")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from engine.runs import RunStore
+    from engine.sweeps import list_sweeps, setting_label, sweep_progress
+
+    store = RunStore(args.runs_dir)
+    states = list_sweeps(store.root)
+    if not states:
+        print(f"no sweeps in {store.root}", file=sys.stderr)
+        return 0
+    table = Table("sweep", "preset", "grid", "seeds", "progress")
+    for state in states:
+        grid = setting_label(state.spec.grid) if state.spec.grid else "–"
+        progress = sweep_progress(store, state.sweep_id)
+        table.add_row(
+            state.sweep_id, state.spec.preset or "–", grid,
+            ",".join(str(s) for s in state.spec.seeds), progress.text,
+        )  # fmt: skip
+    Console(highlight=False).print(table)
+    return 0

@@ -157,8 +157,10 @@ def runs_outside_sweeps(records: Iterable[Any]) -> list[Any]:
 
 
 def _setting_of(record: Any, fields: Sequence[str]) -> dict[str, Any]:
+    """The run's values of `fields`; a key the run does not have (another model's option)
+    is left out rather than shown as None."""
     flat = flat_config(record.config or {})
-    return {key: flat.get(key) for key in fields}
+    return {key: flat[key] for key in fields if key in flat}
 
 
 def _curves(records: Sequence[Any]) -> dict[str, Curve]:

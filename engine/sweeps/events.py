@@ -24,12 +24,16 @@ class SweepStarted:
 
 @dataclass(frozen=True)
 class PointStarted:
+    """A point's run is about to start; `run_id` is the run it will write (None if it could
+    not be created — a PointFinished with the error follows)."""
+
     sweep_id: str
     index: int
     label: str
     seed: int
     done: int
     total: int
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -150,40 +150,44 @@ class SweepRunner:
                 future.result()
 
     def _run_point(self, item: PlannedPoint, total: int, device_override: str | None) -> None:
+        """Run one point to its end; every outcome ends in one PointFinished event."""
         from engine.trainer.loop import Trainer
 
         point = item.point
-        config = item.config
-        if device_override is not None:
-            config = config.replace(device=device_override)
-        self._publish(
-            PointStarted(self.sweep_id, point.index, point.label, point.seed, self._done, total)
+        config = (
+            item.config if device_override is None else item.config.replace(device=device_override)
         )
         run_id, status, error, final = None, "failed", None, {}
         try:
             trainer = Trainer(config, runs_dir=self.runs_dir)
+        except CnnlabError as exc:  # validated in plan(), so only a changed machine gets here
+            trainer, error = None, str(exc)
+            log.warning("sweep %s point %d: %s", self.sweep_id, point.index, exc)
+        self._publish(
+            PointStarted(
+                self.sweep_id, point.index, point.label, point.seed, self._done, total,
+                trainer.run_id if trainer else None,
+            )
+        )  # fmt: skip
+        if trainer is not None:
             trainer.subscribe(lambda event: self._on_trainer_event(event, point))
             with self._lock:
                 self._active[point.index] = trainer
             if self._cancelled.is_set():
                 trainer.cancel()
-            trainer.run()
+            try:
+                trainer.run()
+            finally:
+                with self._lock:
+                    self._active.pop(point.index, None)
             run_id, status = trainer.run_id, trainer.status
-            if trainer.run_dir is not None and Path(trainer.run_dir).is_dir():
+            summary = trainer.summary or {}
+            error, final = summary.get("error"), dict(summary.get("final") or {})
+            if Path(trainer.run_dir).is_dir():
                 stamp_summary(Path(trainer.run_dir), self.sweep_id, point)
-            record = self._record(run_id)
-            if record is not None:
-                error = record.summary.get("error")
-                final = dict(record.summary.get("final") or {})
-        except CnnlabError as exc:
-            error = str(exc)
-            log.warning("sweep %s point %d: %s", self.sweep_id, point.index, exc)
-        finally:
-            with self._lock:
-                self._active.pop(point.index, None)
-                if status == "completed":
-                    self._done += 1
-                done = self._done
+        with self._lock:
+            self._done += status == "completed"
+            done = self._done
         self._publish(
             PointFinished(self.sweep_id, point.index, run_id, status, error, done, total, final)
         )
