@@ -1,0 +1,114 @@
+"""`RunWriter`: the subscriber that makes a run's folder the truth on disk.
+
+Layout of one run folder:
+    config.json      the resolved TrainConfig
+    summary.json     status, best/final metrics, timings (rewritten atomically)
+    metrics.jsonl    one line per finished epoch, flushed as soon as the epoch ends
+    run.log          every Log event, with time and level
+    last.pt, best.pt checkpoints (written by the trainer)
+    samples/         sample PNGs
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.runs.files import (
+    append_json_line,
+    read_json,
+    write_json_atomic,
+    write_json_lines_atomic,
+)
+from engine.runs.summary import SummaryTracker
+from engine.trainer.events import EpochEnd, Log, RunFinished, RunStarted, Samples
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "run.log"
+SAMPLES_DIR = "samples"
+
+
+class RunWriter:
+    """Writes one run's folder from the trainer's events (call it with each event)."""
+
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+        self._tracker: SummaryTracker | None = None
+        self._started_at: str | None = None
+        self._early_logs: list[str] = []
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self._on_started(event)
+        elif self._tracker is None:
+            if isinstance(event, Log):
+                self._on_early_log(event)
+        elif isinstance(event, EpochEnd):
+            self._tracker.apply(event)
+            append_json_line(self.run_dir / METRICS_FILE, event.metrics)
+            self._write_summary()
+        elif isinstance(event, Samples):
+            self._tracker.apply(event)
+            self._write_summary()
+        elif isinstance(event, Log):
+            self._append_log(event)
+        elif isinstance(event, RunFinished):
+            self._tracker.apply(event)
+            self._write_summary()
+
+    def _on_started(self, event: RunStarted) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+        self._started_at = self._previous_start() if event.start_epoch else None
+        self._tracker = SummaryTracker(event.run_id, event.config)
+        self._tracker.apply(event)
+        write_json_atomic(self.run_dir / CONFIG_FILE, event.config)
+        # A resumed run restarts after its last checkpoint: drop any later rows so the
+        # curve continues without duplicate epochs.
+        write_json_lines_atomic(self.run_dir / METRICS_FILE, list(event.history))
+        self._write_summary()
+        self._flush_early_logs()
+
+    def _on_early_log(self, event: Log) -> None:
+        """Before RunStarted (data loading) lines wait for the folder; in a resumed run's
+        existing folder they go straight to its log. Nothing else is written before the run
+        starts, so a resume that fails never touches the run's summary."""
+        if self.run_dir.is_dir():
+            self._append_log(event)
+        else:
+            self._early_logs.append(_log_line(event))
+
+    def _flush_early_logs(self) -> None:
+        if self._early_logs:
+            with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.writelines(self._early_logs)
+            self._early_logs.clear()
+
+    def _previous_start(self) -> str | None:
+        try:
+            previous = read_json(self.run_dir / SUMMARY_FILE)
+        except (OSError, ValueError):
+            return None
+        return previous.get("started_at") if isinstance(previous, dict) else None
+
+    def _write_summary(self) -> None:
+        assert self._tracker is not None
+        summary: dict[str, Any] = self._tracker.summary()
+        if self._started_at:
+            summary["started_at"] = self._started_at
+        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+
+    def _append_log(self, event: Log) -> None:
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+            handle.write(_log_line(event))
+
+
+def _log_line(event: Log) -> str:
+    stamp = datetime.now().isoformat(timespec="seconds")
+    return f"{stamp} {event.level.upper():7} {event.message}\n"

@@ -1,0 +1,109 @@
+"""Evaluation passes and the metric row each epoch publishes (and metrics.jsonl keeps)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from engine.trainer.device import autocast
+from engine.trainer.epoch import Parts, TrainResult
+from engine.trainer.setup import DeviceData
+
+BULKY_KEYS = ("per_class_acc", "confusion")  # kept for the test set only, last in the row
+
+
+@torch.no_grad()
+def evaluate(
+    parts: Parts, x: torch.Tensor, y: torch.Tensor, should_stop: Callable[[], bool]
+) -> dict[str, Any] | None:
+    """Metrics of the model on (x, y) in fixed-size batches; None when stopped."""
+    parts.model.eval()
+    accumulator = parts.task.new_accumulator()
+    for start in range(0, x.shape[0], parts.batch_size):
+        if should_stop():
+            return None
+        inputs, targets = parts.task.prepare(
+            x[start : start + parts.batch_size], y[start : start + parts.batch_size], None
+        )
+        with autocast(parts.device, parts.amp):
+            outputs = parts.model(inputs)
+        accumulator.add(outputs.float(), targets)
+    return accumulator.result()
+
+
+@torch.no_grad()
+def predict(parts: Parts, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model outputs for a few images (for sample pictures): (outputs, targets) as floats."""
+    parts.model.eval()
+    inputs, targets = parts.task.prepare(x, y, None)
+    with autocast(parts.device, parts.amp):
+        outputs = parts.model(inputs)
+    return outputs.float(), targets
+
+
+def prefixed(split: str, scores: dict[str, Any]) -> dict[str, Any]:
+    """{loss, acc, …} → {test_loss, test_acc, …}; per-class results only for the test set."""
+    row = {}
+    for key, value in scores.items():
+        if key in BULKY_KEYS:
+            if split == "test":
+                row[key] = value
+        else:
+            row[f"{split}_{key}"] = value
+    return row
+
+
+def epoch_metrics(
+    parts: Parts,
+    data: DeviceData,
+    epoch: int,
+    result: TrainResult,
+    should_stop: Callable[[], bool],
+) -> dict[str, Any] | None:
+    """The row for a trained epoch: train, val (if any) and test metrics, lr and speed."""
+    row: dict[str, Any] = {"epoch": epoch, "train_loss": result.loss}
+    if result.acc is not None:
+        row["train_acc"] = result.acc
+    for split in ("val", "test"):
+        x, y = getattr(data, split)
+        if split == "val" and len(x) == 0:
+            continue
+        scores = evaluate(parts, x, y, should_stop)
+        if scores is None:
+            return None
+        row.update(prefixed(split, scores))
+    row["lr"] = parts.optimizer.param_groups[0]["lr"] if parts.optimizer else None
+    row["seconds"] = round(result.seconds, 4)
+    row["images_per_second"] = round(result.images / max(result.seconds, 1e-9), 1)
+    for key in BULKY_KEYS:
+        if key in row:
+            row[key] = row.pop(key)
+    return row
+
+
+def evaluation_only_metrics(
+    parts: Parts, data: DeviceData, should_stop: Callable[[], bool]
+) -> dict[str, Any] | None:
+    """The single row of a training-free model: test metrics as epoch 1."""
+    began = time.perf_counter()
+    scores = evaluate(parts, *data.test, should_stop)
+    if scores is None:
+        return None
+    seconds = time.perf_counter() - began
+    return {
+        "epoch": 1,
+        **prefixed("test", scores),
+        "lr": None,
+        "seconds": round(seconds, 4),
+        "images_per_second": round(len(data.test[0]) / max(seconds, 1e-9), 1),
+    }
+
+
+def losses_finite(row: dict[str, Any]) -> bool:
+    """False when the train or test loss is NaN or infinite (the run diverged)."""
+    values = (row.get("train_loss"), row.get("test_loss"))
+    return all(v is None or math.isfinite(v) for v in values)

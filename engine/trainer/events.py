@@ -1,0 +1,104 @@
+"""Typed events a `Trainer` publishes to its subscribers, in this order:
+
+RunStarted → (BatchProgress… → EpochEnd → Samples?)… → RunFinished, with Log anywhere.
+
+They are small frozen dataclasses so subscribers (the run writer, the CLI printer, the
+dashboard bridge) can pass them across threads without copying. Every event carries the
+`run_id` so one subscriber can follow several runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged")
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Data and model are ready; training is about to begin.
+
+    `config` is the resolved config as a JSON-ready dict. `start_epoch` is the number of
+    epochs already done (non-zero when resuming); `history` holds their metric rows so a
+    live view can draw the whole curve.
+    """
+
+    run_id: str
+    config: dict[str, Any]
+    run_dir: str
+    task: str
+    device: str
+    params: int
+    classes: list[str]
+    num_train: int
+    num_test: int
+    epochs: int
+    start_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Training progress inside an epoch (published every few batches and on the last).
+
+    `epoch` and `batch` count from 1; `loss` is the running mean over the epoch so far;
+    `eta_seconds` estimates the rest of the run's training time.
+    """
+
+    run_id: str
+    epoch: int
+    batch: int
+    num_batches: int
+    loss: float
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """One finished epoch. `metrics` is the row written to metrics.jsonl.
+
+    Keys: epoch, train_loss, train_acc, test_loss, test_acc (classify) or train_loss,
+    test_loss, test_psnr, test_ssim (dehaze), plus lr, seconds, images_per_second;
+    val_* when a validation split exists; classification adds per_class_acc and confusion.
+    """
+
+    run_id: str
+    epoch: int
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Sample images written for an epoch (dehazing: hazy | output | clear PNGs)."""
+
+    run_id: str
+    epoch: int
+    paths: list[str]
+
+
+@dataclass(frozen=True)
+class Log:
+    """A line for the run's log (level: debug|info|warning|error)."""
+
+    run_id: str
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended: status is completed, cancelled, failed or diverged.
+
+    `error` is the message for a person (None when completed or cancelled); `summary` is the
+    final summary.json content.
+    """
+
+    run_id: str
+    status: str
+    error: str | None
+    summary: dict[str, Any]
+
+
+Event = RunStarted | BatchProgress | EpochEnd | Samples | Log | RunFinished

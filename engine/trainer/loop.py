@@ -1,0 +1,287 @@
+"""`Trainer`: runs one training run in a background thread and publishes events.
+
+The run reads top to bottom in `_train`: data → model → optimiser → for each epoch: train,
+evaluate, publish, checkpoint. Everything a person can get wrong ends the run as `failed`
+with a message (never a crashed thread that leaves a run `running`); a non-finite loss ends
+it as `diverged`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.models import count_parameters
+from engine.runs import RunWriter, SummaryTracker
+from engine.runs.summary import best_score
+from engine.trainer.checkpoint import BEST, LAST, copy_checkpoint, load_checkpoint, save_checkpoint
+from engine.trainer.config import TrainConfig
+from engine.trainer.device import amp_applies, device_label, resolve_device
+from engine.trainer.epoch import Parts, train_epoch
+from engine.trainer.evaluation import (
+    epoch_metrics,
+    evaluation_only_metrics,
+    losses_finite,
+    predict,
+)
+from engine.trainer.events import (
+    BatchProgress,
+    EpochEnd,
+    Log,
+    RunFinished,
+    RunStarted,
+    Samples,
+)
+from engine.trainer.failures import describe_failure, diverged_message
+from engine.trainer.resume import prepare_resume, resumed_history
+from engine.trainer.samples import save_dehaze_samples
+from engine.trainer.setup import (
+    DeviceData,
+    build_model,
+    build_parts,
+    build_task,
+    checkpoint_state,
+    load_data,
+    restore_state,
+    to_device,
+)
+
+logger = logging.getLogger(__name__)
+
+Subscriber = Callable[[Any], None]
+NUM_SAMPLES = 4  # dehazing test images drawn as hazy | output | clear each epoch
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class Trainer:
+    """One training run. `start()` runs it in a thread; `run()` runs it here.
+
+    `runs_dir` defaults to `$CNNLAB_RUNS` or `./runs`; `resume` names a run folder (or id in
+    `runs_dir`) to continue from its `last.pt`, with `config` None to reuse its saved config.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        runs_dir: Path | str | None = None,
+        resume: Path | str | None = None,
+    ):
+        from engine.runs import default_runs_dir, new_run_id
+
+        root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self._resume_from = 0
+        if resume is not None:
+            plan = prepare_resume(resume, root, config)
+            self.config, self.run_dir, self._resume_from = plan
+        else:
+            if config is None:
+                raise TypeError("Trainer needs a config (or resume=RUN)")
+            self.config = config.ensure_valid()
+            self.run_dir = root / new_run_id(config.model, config.dataset, root)
+        self.run_id = self.run_dir.name
+        self.status = "pending"
+        self.error: BaseException | None = None
+        self.summary: dict[str, Any] | None = None
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        self._tracker = SummaryTracker(self.run_id, self.config.to_dict())
+        self.subscribe(RunWriter(self.run_dir))
+
+    # ------------------------------------------------------------------ public API
+
+    def subscribe(self, fn: Subscriber) -> None:
+        """Call `fn(event)` for every event, from the trainer's thread."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+    def start(self) -> Trainer:
+        """Run in a background (daemon) thread; returns self."""
+        if self._thread is not None or self.status != "pending":
+            raise RuntimeError("this trainer has already been started")
+        self._thread = threading.Thread(target=self.run, name=f"trainer-{self.run_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the run to stop; it does so within one batch and ends as `cancelled`."""
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True when the run has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status not in ("pending", "running")
+
+    def run(self) -> str:
+        """Run to the end in this thread; returns the final status."""
+        self.status = "running"
+        status, message = "failed", None
+        try:
+            status, message = self._train()
+        except KeyboardInterrupt:
+            status = "cancelled"
+            raise
+        except Exception as exc:  # every failure must end the run with a status
+            self.error = exc
+            message, trace = describe_failure(exc, self.config)
+            self._log("error", message if trace is None else f"training failed:\n{trace}")
+        finally:
+            self.status = status
+            self.summary = self._tracker.finish(status, message)
+            self._log("info", f"finished: {status}" + (f" ({message})" if message else ""))
+            self._publish(RunFinished(self.run_id, status, message, self.summary))
+        return status
+
+    # ------------------------------------------------------------------ the run
+
+    def _train(self) -> tuple[str, str | None]:
+        config = self.config
+        device = resolve_device(config.device)
+        amp = amp_applies(device, config.amp)
+        if config.amp and not amp:
+            self._log("warning", f"mixed precision applies on CUDA only; not used on {device}")
+        torch.manual_seed(config.seed)
+        bundle = load_data(config, progress=self._loading_progress())
+        self._log_bundle(bundle)
+        model = build_model(config, bundle, device)
+        data = to_device(bundle, device)
+        parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
+        start, best = 0, float("-inf")
+        if self._resume_from > 0:
+            state = load_checkpoint(self.run_dir / LAST, map_location=device)
+            start, best = restore_state(parts, state, config)
+        self._publish(
+            RunStarted(
+                self.run_id,
+                config.to_dict(),
+                str(self.run_dir),
+                bundle.task,
+                device_label(device),
+                count_parameters(model),
+                list(bundle.classes),
+                len(data.train[0]),
+                len(data.test[0]),
+                config.epochs,
+                start,
+                resumed_history(self.run_dir, start),
+            )
+        )
+        self._log(
+            "info",
+            f"{'resuming' if start else 'training'} {config.model} "
+            f"({count_parameters(model):,} parameters) on {device_label(device)}, "
+            f"epochs {start + 1}-{config.epochs}",
+        )
+        if not getattr(model, "trainable", True):
+            return self._evaluate_only(parts, data)
+        for epoch in range(start + 1, config.epochs + 1):
+            result = train_epoch(parts, *data.train, self._progress_fn(epoch), self._cancel.is_set)
+            if result is None:
+                return "cancelled", None
+            if result.diverged:
+                return "diverged", diverged_message(config, epoch, result.diverged)
+            metrics = epoch_metrics(parts, data, epoch, result, self._cancel.is_set)
+            if metrics is None:
+                return "cancelled", None
+            if not losses_finite(metrics):
+                return "diverged", diverged_message(config, epoch, "the end of the epoch")
+            self._publish(EpochEnd(self.run_id, epoch, metrics))
+            self._publish_samples(parts, data, epoch)
+            best = self._checkpoint(parts, epoch, metrics, best)
+        return "completed", None
+
+    def _evaluate_only(self, parts: Parts, data: DeviceData) -> tuple[str, str | None]:
+        """Training-free models: one evaluation, recorded as epoch 1."""
+        self._log("info", f"{self.config.model} needs no training: evaluating once")
+        row = evaluation_only_metrics(parts, data, self._cancel.is_set)
+        if row is None:
+            return "cancelled", None
+        self._publish(EpochEnd(self.run_id, 1, row))
+        self._publish_samples(parts, data, 1)
+        return "completed", None
+
+    def _checkpoint(self, parts: Parts, epoch: int, metrics: dict[str, Any], best: float) -> float:
+        score = best_score(metrics, parts.task.name)
+        improved = score > best
+        best = max(best, score)
+        save_checkpoint(self.run_dir / LAST, checkpoint_state(parts, epoch, best, self.config))
+        if improved:
+            copy_checkpoint(self.run_dir / LAST, self.run_dir / BEST)
+        return best
+
+    def _publish_samples(self, parts: Parts, data: DeviceData, epoch: int) -> None:
+        if data.task != "dehaze" or len(data.test[0]) == 0:
+            return
+        hazy, clear = (t[:NUM_SAMPLES] for t in data.test)
+        outputs, _ = predict(parts, hazy, clear)
+        paths = save_dehaze_samples(
+            hazy, outputs, clear, data.test_names[:NUM_SAMPLES], epoch, self.run_dir / "samples"
+        )
+        self._publish(Samples(self.run_id, epoch, paths))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _publish(self, event: Any) -> None:
+        """Give `event` to the summary and every subscriber; a failing subscriber is logged."""
+        if not isinstance(event, RunFinished):
+            self._tracker.apply(event)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for fn in subscribers:
+            try:
+                fn(event)
+            except Exception:
+                logger.exception("subscriber %r failed on %s", fn, type(event).__name__)
+
+    def _log(self, level: str, message: str) -> None:
+        logger.log(_LEVELS.get(level, logging.INFO), "%s: %s", self.run_id, message)
+        self._publish(Log(self.run_id, level, message))
+
+    def _log_bundle(self, bundle) -> None:
+        sizes = bundle.split_sizes()
+        self._log(
+            "info",
+            f"data: {bundle.name} from {bundle.source or 'built-in'}: "
+            f"{sizes['train']} train / {sizes['val']} val / {sizes['test']} test",
+        )
+        for name, reason in bundle.skipped[:10]:
+            self._log("warning", f"skipped {name}: {reason}")
+        if len(bundle.skipped) > 10:
+            self._log("warning", f"… and {len(bundle.skipped) - 10} more skipped files")
+
+    def _loading_progress(self) -> Callable[[int, int, str], None]:
+        last = [0.0]
+
+        def report(done: int, total: int, message: str) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] >= 1.0:
+                last[0] = now
+                self._log("info", f"loading data: {done}/{total} {message}".rstrip())
+
+        return report
+
+    def _progress_fn(self, epoch: int) -> Callable[[int, int, float, float], None]:
+        began = time.perf_counter()
+        total_epochs = self.config.epochs
+
+        def report(batch: int, num_batches: int, loss: float, ips: float) -> None:
+            per_batch = (time.perf_counter() - began) / batch
+            left = (num_batches - batch) + (total_epochs - epoch) * num_batches
+            self._publish(
+                BatchProgress(self.run_id, epoch, batch, num_batches, loss, ips, per_batch * left)
+            )
+
+        return report

@@ -1,0 +1,197 @@
+"""Building a run's pieces from its config: data on the device, model, task, optimiser, and
+the checkpoint state that lets a run continue exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.datasets import DatasetBundle, load_dataset
+from engine.errors import ConfigError
+from engine.models import create_model, get_model_info
+from engine.trainer.config import TrainConfig
+from engine.trainer.device import grad_scaler
+from engine.trainer.epoch import Parts, train_batches
+from engine.trainer.optim import build_optimizer, build_scheduler
+from engine.trainer.tasks import ClassifyTask, DehazeTask, TrainingTask
+
+# Fields that fix the data split or the network shape: a resumed run must keep them.
+RESUME_FIXED = (
+    "dataset",
+    "image_size",
+    "test_fraction",
+    "val_fraction",
+    "model",
+    "model_options",
+    "seed",
+    "normalize",
+    "optimizer",
+)
+
+
+@dataclass
+class DeviceData:
+    """The bundle's uint8 tensors moved to the training device once, for the whole run."""
+
+    task: str
+    classes: list[str]
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    test_names: list[str] = field(default_factory=list)
+
+
+def load_data(config: TrainConfig, progress=None) -> DatasetBundle:
+    """Decode (or synthesise) the data set as the config asks."""
+    return load_dataset(
+        config.dataset,
+        config.data_root,
+        image_size=config.image_size,
+        test_fraction=config.test_fraction,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        progress=progress,
+    )
+
+
+def to_device(bundle: DatasetBundle, device: torch.device) -> DeviceData:
+    def move(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.to(device), y.to(device)
+
+    return DeviceData(
+        task=bundle.task,
+        classes=list(bundle.classes),
+        train=move(bundle.train_x, bundle.train_y),
+        val=move(bundle.val_x, bundle.val_y),
+        test=move(bundle.test_x, bundle.test_y),
+        test_names=list(bundle.test_names),
+    )
+
+
+def build_model(config: TrainConfig, bundle: DatasetBundle, device: torch.device) -> nn.Module:
+    """The configured model for this data set, on `device` (seed the RNG before calling)."""
+    info = get_model_info(config.model)
+    if info.task != bundle.task:
+        raise ConfigError(
+            {
+                "model": f"{config.model} is a {info.task} model but {bundle.name} is a "
+                f"{bundle.task} data set"
+            }
+        )
+    extra = {"num_classes": len(bundle.classes)} if bundle.task == "classify" else {}
+    model = create_model(
+        config.model,
+        in_channels=3,
+        image_size=config.image_size,
+        **extra,
+        **config.model_options,
+    )
+    return model.to(device)
+
+
+def build_task(config: TrainConfig, bundle: DatasetBundle) -> TrainingTask:
+    if bundle.task == "dehaze":
+        return DehazeTask(config.augmentation)
+    return ClassifyTask(
+        len(bundle.classes),
+        config.normalize,
+        config.augmentation,
+        bundle.mean,
+        bundle.std,
+        label_smoothing=config.label_smoothing,
+    )
+
+
+def build_parts(
+    config: TrainConfig,
+    model: nn.Module,
+    task: TrainingTask,
+    data: DeviceData,
+    device: torch.device,
+    amp: bool,
+) -> Parts:
+    """Optimiser, schedule, loss scaler and seeded generators (no optimiser if untrainable)."""
+    optimizer = scheduler = None
+    if getattr(model, "trainable", True):
+        optimizer = build_optimizer(model, config)
+        per_epoch = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
+        scheduler = build_scheduler(optimizer, config.scheduler, per_epoch * config.epochs)
+    augment_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    return Parts(
+        model=model,
+        task=task,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=grad_scaler(device, amp),
+        device=device,
+        amp=amp,
+        batch_size=config.batch_size,
+        max_train_batches=config.max_train_batches,
+        shuffle_generator=torch.Generator().manual_seed(config.seed),
+        augment_generator=augment_generator,
+    )
+
+
+def checkpoint_state(
+    parts: Parts, epoch: int, best_score: float, config: TrainConfig
+) -> dict[str, Any]:
+    """Everything `restore_state` needs to continue after `epoch`."""
+    state: dict[str, Any] = {
+        "epoch": epoch,
+        "best_score": best_score,
+        "config": config.to_dict(),
+        "model": parts.model.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "shuffle_rng": parts.shuffle_generator.get_state(),
+        "augment_rng": parts.augment_generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    if parts.optimizer is not None and parts.scheduler is not None:
+        state["optimizer"] = parts.optimizer.state_dict()
+        state["scheduler"] = parts.scheduler.state_dict()
+    if parts.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(parts.device)
+    return state
+
+
+def restore_state(parts: Parts, state: dict[str, Any], config: TrainConfig) -> tuple[int, float]:
+    """Load a checkpoint into `parts`; returns (finished epochs, best score so far).
+
+    Hyper-parameters come from `config`, not the checkpoint, so a resumed run may change its
+    lr, weight decay, momentum, schedule or length.
+    """
+    parts.model.load_state_dict(state["model"])
+    if parts.optimizer is not None and "optimizer" in state:
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.scheduler.load_state_dict(dict(state["scheduler"]))
+        parts.scheduler.base_lrs = [config.lr for _ in parts.optimizer.param_groups]
+        step = parts.scheduler.last_epoch
+        for group, factor in zip(
+            parts.optimizer.param_groups, parts.scheduler.lr_lambdas, strict=True
+        ):
+            group.update(initial_lr=config.lr, lr=config.lr * factor(step))
+            group["weight_decay"] = config.weight_decay
+            if "momentum" in group:
+                group["momentum"] = config.momentum
+    if state.get("scaler"):
+        parts.scaler.load_state_dict(state["scaler"])
+    parts.shuffle_generator.set_state(state["shuffle_rng"])
+    parts.augment_generator.set_state(state["augment_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if parts.device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], parts.device)
+    return int(state["epoch"]), float(state.get("best_score", float("-inf")))
+
+
+def resume_conflicts(saved: dict[str, Any], config: TrainConfig) -> dict[str, str]:
+    """Field → message for each field a resumed run may not change."""
+    current = config.to_dict()
+    return {
+        key: f"cannot change when resuming (the run used {saved[key]!r})"
+        for key in RESUME_FIXED
+        if key in saved and saved[key] != current[key]
+    }
