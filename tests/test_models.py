@@ -328,3 +328,24 @@ def test_cli_reports_mistakes_in_one_line(capsys):
     assert code == 1 and "Did you mean 'resnet18'" in err and "Traceback" not in err
     code, _, err = run_cli(["conv", "-o", "kernel_size=0"], capsys)
     assert code == 1 and "'kernel_size' must be ≥ 1" in err
+
+
+def test_dehaze_dilated_reports_hdc_and_info_finds_specs():
+    assert create_model("dehaze_dilated").hdc.ok
+    assert not create_model("dehaze_dilated", dilations=[2, 4]).hdc.ok
+    assert get_model_info("alexnet").spec("width").kind == "float"
+    with pytest.raises(ModelError, match="no option 'widht'.*Did you mean 'width'"):
+        get_model_info("alexnet").spec("widht")
+
+
+def test_registration_rejects_a_factory_that_drifts_from_its_options():
+    from engine.models import register_model
+
+    with pytest.raises(ValueError, match="do not match"):
+
+        @register_model("drifted", task="classify", description="x", options=())
+        def drifted(*, num_classes, in_channels, image_size, layers):  # 'layers' undeclared
+            raise AssertionError("never built")
+
+    with pytest.raises(ModelError, match="unknown model 'drifted'"):
+        get_model_info("drifted")

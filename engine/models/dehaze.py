@@ -179,13 +179,13 @@ def dehaze_conv(
 @register_model(
     "dehaze_dilated",
     task="dehaze",
-    description="Conv stack with HDC dilations 1,2,5,1,2,5",
+    description="Conv stack with HDC-valid dilations 1,2,5,9",
     options=(
         OptionSpec(
             "dilations",
             "list[int]",
-            (1, 2, 5, 1, 2, 5),
-            help="dilation of each hidden layer; HDC-checked",
+            (1, 2, 5, 9),
+            help="dilation of each hidden layer; HDC-checked (a repeated 1,2,5 fails the check)",
             minimum=1,
         ),
         WIDTH,
