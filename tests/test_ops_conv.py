@@ -80,16 +80,18 @@ def test_conv2d_accepts_unbatched_input_like_torch():
     torch.testing.assert_close(conv2d(x, w, padding=1), F.conv2d(x, w, padding=1))
 
 
-def test_conv2d_channels_last_input_gives_same_values_and_grads():
-    x = torch.randn(2, 4, 9, 9, dtype=torch.float64)
-    w = torch.randn(6, 4, 3, 3, dtype=torch.float64, requires_grad=True)
-    xl = x.contiguous(memory_format=torch.channels_last).requires_grad_()
-    out = conv2d(xl, w, stride=2, padding=1)
-    torch.testing.assert_close(out, F.conv2d(x, w.detach(), stride=2, padding=1))
-    out.sum().backward()
-    ref_x = x.clone().requires_grad_()
-    F.conv2d(ref_x, w.detach(), stride=2, padding=1).sum().backward()
-    torch.testing.assert_close(xl.grad, ref_x.grad)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"stride": 2, "padding": 1}, {"padding": "same", "dilation": 2, "groups": 2}, {"stride": 3}],
+)
+def test_conv2d_channels_last_input_gives_same_values_and_grads(kwargs):
+    def conv2d_nhwc(x, *args, **kw):
+        return conv2d(x.contiguous(memory_format=torch.channels_last), *args, **kw)
+
+    w = (6, 4 // kwargs.get("groups", 1), 3, 3)
+    check_op(conv2d_nhwc, F.conv2d, ((2, 4, 9, 9), w, (6,)), **kwargs)
+    x = torch.randn(2, 4, 9, 9).contiguous(memory_format=torch.channels_last)
+    assert conv2d(x, torch.randn(w), **kwargs).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_conv2d_skips_gradients_nobody_asked_for():

@@ -4,7 +4,7 @@
 unbatched input, 'same'/'valid' padding) without calling torch's convolution. Autograd goes
 through `_Conv2dFunction`, whose backward is written by hand too:
 
-* grad_weight = grad_output^T @ columns (columns re-gathered from the saved input, which
+* grad_weight = grad_output @ columns (columns re-gathered from the saved input, which
   costs one copy but saves kh*kw times the input's memory);
 * grad_input, stride 1: the convolution of the padded grad_output with the flipped,
   channel-transposed kernel — the same primitive again;
@@ -19,39 +19,74 @@ from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
 from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
-from engine.ops.window import Padding4, Pair, pad2d, scatter_windows_, window_view
+from engine.ops.window import (
+    Padding4,
+    Pair,
+    pad2d,
+    scatter_windows_,
+    window_view,
+    windowed_size,
+)
 
 OP = "conv2d"
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """True for NHWC memory (channels innermost) that is not also plain NCHW-contiguous."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+# The gathered columns follow the input's memory so that the one big copy reads long
+# contiguous runs: NCHW gathers (G, K, M) with K = (Cg, kh, kw) and rows of output pixels
+# (OW innermost); NHWC gathers (G, M, K) with K = (kh, kw, Cg) (channels innermost).
+# M = N*OH*OW is always ordered (N, OH, OW).
+
+
 def _columns(xp: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair, groups: int):
-    """Gather windows of the padded input as (G, N*OH*OW, Cg*kh*kw) columns."""
-    n, c = xp.shape[:2]
+    """Windows of the padded input as one matmul operand (layout chosen by `xp`'s memory)."""
     windows = window_view(xp, kernel, stride, dilation)  # N, C, OH, OW, kh, kw
-    out_h, out_w = windows.shape[2:4]
+    n, c, out_h, out_w = windows.shape[:4]
     grouped = windows.unflatten(1, (groups, c // groups))  # N, G, Cg, OH, OW, kh, kw
-    cols = grouped.permute(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * out_h * out_w, -1)
-    return cols, out_h, out_w
+    if is_channels_last(xp):
+        return grouped.permute(1, 0, 3, 4, 5, 6, 2).reshape(groups, n * out_h * out_w, -1)
+    return grouped.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, -1, n * out_h * out_w)
+
+
+def _weight_matrix(weight: torch.Tensor, groups: int, nhwc: bool) -> torch.Tensor:
+    """weight (O, Cg, kh, kw) as (G, Og, K), K in the same order as `_columns`."""
+    o, cg, kh, kw = weight.shape
+    w = weight.view(groups, o // groups, cg, kh, kw)
+    return (w.permute(0, 1, 3, 4, 2) if nhwc else w).reshape(groups, o // groups, -1)
+
+
+def _grad_output_matrix(grad_out: torch.Tensor, groups: int, nhwc: bool) -> torch.Tensor:
+    """grad_output (N, O, OH, OW) as (G, M, Og) for NHWC or (G, Og, M) for NCHW."""
+    n, o, out_h, out_w = grad_out.shape
+    per_group = grad_out.view(n, groups, o // groups, out_h, out_w)
+    if nhwc:
+        return per_group.permute(1, 0, 3, 4, 2).reshape(groups, n * out_h * out_w, -1)
+    return per_group.permute(1, 2, 0, 3, 4).reshape(groups, o // groups, -1)
 
 
 def _conv_core(
     xp: torch.Tensor, weight: torch.Tensor, stride: Pair, dilation: Pair, groups: int
 ) -> torch.Tensor:
-    """Convolve an already padded (N, C, H, W) input; no bias, no autograd bookkeeping."""
-    n = xp.shape[0]
-    out_channels, _, kh, kw = weight.shape
-    cols, out_h, out_w = _columns(xp, (kh, kw), stride, dilation, groups)
-    w = weight.reshape(groups, out_channels // groups, -1).transpose(1, 2)  # G, K, Og
-    out = torch.bmm(cols, w)  # G, N*OH*OW, Og
-    out = out.view(groups, n, out_h, out_w, out_channels // groups).permute(1, 0, 4, 2, 3)
-    return out.reshape(n, out_channels, out_h, out_w)
+    """Convolve an already padded (N, C, H, W) input; no bias, no autograd bookkeeping.
 
-
-def _grad_output_rows(grad_out: torch.Tensor, groups: int) -> torch.Tensor:
-    """grad_output (N, O, OH, OW) as (G, N*OH*OW, Og), matching `_columns` row order."""
-    n, o, out_h, out_w = grad_out.shape
-    per_group = grad_out.view(n, groups, o // groups, out_h, out_w).permute(1, 0, 3, 4, 2)
-    return per_group.reshape(groups, n * out_h * out_w, o // groups)
+    The output keeps the input's memory format.
+    """
+    n, nhwc = xp.shape[0], is_channels_last(xp)
+    o, _, kh, kw = weight.shape
+    out_h = windowed_size(xp.shape[2], kh, stride[0], dilation[0])
+    out_w = windowed_size(xp.shape[3], kw, stride[1], dilation[1])
+    cols = _columns(xp, (kh, kw), stride, dilation, groups)
+    w = _weight_matrix(weight, groups, nhwc)
+    if nhwc:
+        out = torch.bmm(cols, w.transpose(1, 2))  # G, M, Og
+        out = out.view(groups, n, out_h, out_w, o // groups).permute(1, 0, 4, 2, 3)
+        return out.reshape(n, o, out_h, out_w).contiguous(memory_format=torch.channels_last)
+    out = torch.bmm(w, cols).view(o, n, out_h, out_w)  # G*Og, N, OH, OW
+    return out.transpose(0, 1).contiguous()
 
 
 def _grad_input(
@@ -63,21 +98,28 @@ def _grad_input(
     groups: int,
 ) -> torch.Tensor:
     """Gradient w.r.t. the padded input."""
-    out_channels, cg, kh, kw = weight.shape
-    og = out_channels // groups
+    o, cg, kh, kw = weight.shape
+    og = o // groups
     if stride == (1, 1):
         reach_h, reach_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
         padded_grad = pad2d(grad_out, (reach_h, reach_h, reach_w, reach_w))
-        flipped = (weight.view(groups, og, cg, kh, kw).transpose(1, 2).flip(-2, -1)).reshape(
-            groups * cg, og, kh, kw
-        )
+        flipped = weight.view(groups, og, cg, kh, kw).transpose(1, 2).flip(-2, -1)
+        flipped = flipped.reshape(groups * cg, og, kh, kw)
         return _conv_core(padded_grad, flipped, (1, 1), dilation, groups)
     n, _, out_h, out_w = grad_out.shape
-    rows = _grad_output_rows(grad_out, groups)  # G, M, Og
-    cols = torch.bmm(rows, weight.reshape(groups, og, -1))  # G, M, Cg*kh*kw
-    cols = cols.view(groups, n, out_h, out_w, cg, kh, kw).permute(1, 0, 4, 2, 3, 5, 6)
-    grad_xp = grad_out.new_zeros(padded_shape)
-    return scatter_windows_(grad_xp, cols.flatten(1, 2), (kh, kw), stride, dilation)
+    nhwc = is_channels_last(grad_out)
+    rows = _grad_output_matrix(grad_out, groups, nhwc)
+    w = _weight_matrix(weight, groups, nhwc)
+    if nhwc:
+        cols = torch.bmm(rows, w).view(groups, n, out_h, out_w, kh, kw, cg)
+        values = cols.permute(1, 0, 6, 2, 3, 4, 5).flatten(1, 2)  # N, C, OH, OW, kh, kw
+        grad_xp = torch.zeros(padded_shape, dtype=grad_out.dtype, device=grad_out.device)
+        grad_xp = grad_xp.contiguous(memory_format=torch.channels_last)
+    else:
+        cols = torch.bmm(w.transpose(1, 2), rows).view(groups * cg, kh, kw, n, out_h, out_w)
+        values = cols.permute(3, 0, 4, 5, 1, 2)  # N, C, OH, OW, kh, kw
+        grad_xp = grad_out.new_zeros(padded_shape)
+    return scatter_windows_(grad_xp, values, (kh, kw), stride, dilation)
 
 
 class _Conv2dFunction(torch.autograd.Function):
@@ -100,24 +142,24 @@ class _Conv2dFunction(torch.autograd.Function):
         stride, padding, dilation, groups, has_bias = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
-        grad_out = grad_out.contiguous()
+        layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+        grad_out = grad_out.contiguous(memory_format=layout)
         if need_x:
             top, bottom, left, right = padding
             height, width = x.shape[2] + top + bottom, x.shape[3] + left + right
             padded_shape = torch.Size((x.shape[0], x.shape[1], height, width))
             grad_xp = _grad_input(grad_out, weight, padded_shape, stride, dilation, groups)
-            full_h, full_w = grad_xp.shape[2:]
-            if (full_h, full_w) != (height, width):  # stride 1 covers exactly the used rows
-                grown = grad_xp.new_zeros(padded_shape)
-                grown[:, :, :full_h, :full_w] = grad_xp
-                grad_xp = grown
             grad_x = grad_xp[:, :, top : top + x.shape[2], left : left + x.shape[3]]
         if need_w:
-            cols, _, _ = _columns(
-                pad2d(x, padding), tuple(weight.shape[2:]), stride, dilation, groups
-            )
-            rows = _grad_output_rows(grad_out, groups)
-            grad_w = torch.bmm(rows.transpose(1, 2), cols).view_as(weight)
+            nhwc = is_channels_last(x)
+            cols = _columns(pad2d(x, padding), tuple(weight.shape[2:]), stride, dilation, groups)
+            rows = _grad_output_matrix(grad_out, groups, nhwc)
+            if nhwc:  # (G, Og, K) with K = (kh, kw, Cg) back to (O, Cg, kh, kw)
+                o, cg, kh, kw = weight.shape
+                grad_w = torch.bmm(rows.transpose(1, 2), cols).view(groups, o // groups, kh, kw, cg)
+                grad_w = grad_w.permute(0, 1, 4, 2, 3).reshape(weight.shape)
+            else:
+                grad_w = torch.bmm(rows, cols.transpose(1, 2)).view_as(weight)
         if has_bias and need_b:
             grad_b = grad_out.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None
