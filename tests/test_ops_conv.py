@@ -94,6 +94,17 @@ def test_conv2d_channels_last_input_gives_same_values_and_grads(kwargs):
     assert conv2d(x, torch.randn(w), **kwargs).is_contiguous(memory_format=torch.channels_last)
 
 
+def test_conv2d_under_autocast_casts_like_torch_and_returns_parameter_dtype_grads():
+    x = torch.randn(2, 3, 8, 8)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = conv2d(x, w, padding=1), F.conv2d(x, w, padding=1)
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    torch.testing.assert_close(ours.float(), theirs.float(), atol=0.1, rtol=0.02)
+    ours.float().sum().backward()
+    assert w.grad is not None and w.grad.dtype == torch.float32
+
+
 def test_conv2d_skips_gradients_nobody_asked_for():
     x = torch.randn(1, 2, 6, 6, requires_grad=True)
     w = torch.randn(3, 2, 3, 3)  # frozen weight

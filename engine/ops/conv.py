@@ -14,6 +14,8 @@ through `_Conv2dFunction`, whose backward is written by hand too:
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -22,6 +24,7 @@ from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
 from engine.ops.window import (
     Padding4,
     Pair,
+    is_channels_last,
     pad2d,
     scatter_windows_,
     window_view,
@@ -29,11 +32,6 @@ from engine.ops.window import (
 )
 
 OP = "conv2d"
-
-
-def is_channels_last(x: torch.Tensor) -> bool:
-    """True for NHWC memory (channels innermost) that is not also plain NCHW-contiguous."""
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 # The gathered columns follow the input's memory so that the one big copy reads long
@@ -214,6 +212,24 @@ def _check_weights(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> 
         raise OpError(f"{OP}: bias must have shape ({out_channels},), got {shape}")
 
 
+def _autocast_inputs(x: torch.Tensor, weight, bias):
+    """Under autocast, cast like torch does for its conv (differentiably, so gradients come
+    back in the parameters' dtype) and run the Function with autocast off, so forward and
+    backward see one dtype."""
+    device_type = x.device.type
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type autocast does not know
+        enabled = False
+    if not enabled or not isinstance(weight, torch.Tensor):
+        return x, weight, bias, contextlib.nullcontext()
+    dtype = torch.get_autocast_dtype(device_type)
+    cast = [
+        t.to(dtype) if t is not None and t.is_floating_point() else t for t in (x, weight, bias)
+    ]
+    return (*cast, torch.autocast(device_type, enabled=False))
+
+
 def conv2d(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -225,6 +241,7 @@ def conv2d(
 ) -> torch.Tensor:
     """2-D cross-correlation with the semantics of `torch.nn.functional.conv2d`."""
     x, unbatched = as_batched(OP, input)
+    x, weight, bias, autocast_off = _autocast_inputs(x, weight, bias)
     _check_weights(x, weight, bias, groups)
     kernel = (weight.shape[2], weight.shape[3])
     stride_ = as_pair(OP, "stride", stride, minimum=1)
@@ -232,5 +249,6 @@ def conv2d(
     pad = _conv_padding(padding, kernel, stride_, dilation_)
     padded = (x.shape[2] + pad[0] + pad[1], x.shape[3] + pad[2] + pad[3])
     check_window_fits(OP, padded, kernel, dilation_, padding=(pad[0], pad[2]))
-    out = _Conv2dFunction.apply(x, weight, bias, stride_, pad, dilation_, groups)
+    with autocast_off:
+        out = _Conv2dFunction.apply(x, weight, bias, stride_, pad, dilation_, groups)
     return out.squeeze(0) if unbatched else out

@@ -20,6 +20,13 @@ def windowed_size(size: int, kernel: int, stride: int, dilation: int) -> int:
     return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """True for NHWC memory (channels innermost) that is not also plain NCHW-contiguous."""
+    return x.dim() == 4 and (
+        x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    )
+
+
 def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tensor:
     """Pad the last two dims by (top, bottom, left, right) with a constant.
 
@@ -31,7 +38,7 @@ def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tenso
         return x
     *lead, height, width = x.shape
     shape = (*lead, height + top + bottom, width + left + right)
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(x):
         out = torch.empty(
             shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last
         ).fill_(value)
