@@ -111,8 +111,12 @@ def _grad_input(
     if nhwc:
         cols = torch.bmm(rows, w).view(groups, n, out_h, out_w, kh, kw, cg)
         values = cols.permute(1, 0, 6, 2, 3, 4, 5).flatten(1, 2)  # N, C, OH, OW, kh, kw
-        grad_xp = torch.zeros(padded_shape, dtype=grad_out.dtype, device=grad_out.device)
-        grad_xp = grad_xp.contiguous(memory_format=torch.channels_last)
+        grad_xp = torch.empty(
+            padded_shape,
+            dtype=grad_out.dtype,
+            device=grad_out.device,
+            memory_format=torch.channels_last,
+        ).zero_()
     else:
         cols = torch.bmm(w.transpose(1, 2), rows).view(groups * cg, kh, kw, n, out_h, out_w)
         values = cols.permute(3, 0, 4, 5, 1, 2)  # N, C, OH, OW, kh, kw
@@ -128,7 +132,7 @@ class _Conv2dFunction(torch.autograd.Function):
         xp = pad2d(x, padding)
         out = _conv_core(xp, weight, stride, dilation, groups)
         if bias is not None:
-            out = out + bias.view(1, -1, 1, 1)
+            out.add_(bias.view(1, -1, 1, 1))  # `out` is fresh: nothing else holds it
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation, groups, bias is not None)
         return out
