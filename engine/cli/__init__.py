@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from engine.errors import CnnlabError
+
 # Command modules, in the order their commands appear in `--help`.
 COMMAND_MODULES = (
     "engine.cli.ops_cmd",
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except CnnlabError as exc:  # a person's mistake: say what, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
