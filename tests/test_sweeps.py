@@ -102,14 +102,18 @@ def test_expand_grid_is_the_product_times_seeds_with_seeds_innermost():
 
 
 def test_sweep_id_is_stable_for_the_same_spec_and_changes_with_it():
-    spec = SweepSpec("lab-conv", {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1])
-    same = SweepSpec.from_dict(spec.to_dict())
-    assert spec.sweep_id == same.sweep_id
-    assert spec.sweep_id.startswith("sweep-lab-conv-")
-    assert SweepSpec("lab-conv", {"epochs": 2}, {"lr": [0.1]}, [0, 1]).sweep_id != spec.sweep_id
-    assert SweepSpec("lab-conv", {"epochs": 3}, {"lr": [0.1, 0.01]}, [0, 1]).sweep_id != (
-        spec.sweep_id
-    )
+    spec = SweepSpec(None, {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1])
+    assert spec.sweep_id == SweepSpec.from_dict(spec.to_dict()).sweep_id
+    assert spec.sweep_id.startswith("sweep-conv-")
+    # a default typed out explicitly is the same experiment, so the same sweep
+    explicit = SweepSpec(None, {"epochs": 2, "model": "conv"}, {"lr": [0.1, 0.01]}, [0, 1])
+    assert explicit.sweep_id == spec.sweep_id
+    for other in (
+        SweepSpec(None, {"epochs": 2}, {"lr": [0.1]}, [0, 1]),
+        SweepSpec(None, {"epochs": 3}, {"lr": [0.1, 0.01]}, [0, 1]),
+        SweepSpec(None, {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1, 2]),
+    ):
+        assert other.sweep_id != spec.sweep_id
 
 
 # --- aggregation ------------------------------------------------------------------------
@@ -178,3 +182,167 @@ def test_group_runs_by_sweep_keeps_the_completed_run_of_a_rerun_point():
     assert group.sweep_id == "sweep-x" and group.swept_fields == ["lr"]
     assert [r.run_id for r in group.records] == ["r1", "r3"]
     assert [r.run_id for r in group.superseded] == ["r2"]
+
+
+# --- parallel -------------------------------------------------------------------------
+
+
+def test_parallel_needs_several_cuda_devices(monkeypatch):
+    import torch
+
+    from engine.sweeps import effective_parallel
+
+    assert effective_parallel(1, "auto") == (1, None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    count, note = effective_parallel(3, "auto")
+    assert count == 1 and "no CUDA device" in note and "one after another" in note
+    assert effective_parallel(2, "cpu")[0] == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert effective_parallel(2, "auto") == (2, None)
+    count, note = effective_parallel(4, "cuda")
+    assert count == 2 and "only 2 CUDA devices" in note
+
+
+# --- end to end: real (tiny) training on `shapes` -----------------------------------------
+
+TINY = {
+    "dataset": "shapes",
+    "image_size": 16,
+    "epochs": 2,
+    "batch_size": 32,
+    "max_train_batches": 3,
+    "model": "conv",
+    "model_options": {"widths": [4, 8]},
+    "device": "cpu",
+}
+
+
+def _spec(grid: list[tuple[str, str]], seeds=(0, 1)):
+    from engine.sweeps import build_spec
+
+    return build_spec(None, dict(TINY), grid, list(seeds))
+
+
+def _run(spec, runs_dir: Path) -> tuple[Any, list[Any]]:
+    from engine.sweeps import SweepRunner
+
+    runner = SweepRunner(spec, runs_dir)
+    events: list[Any] = []
+    runner.subscribe(events.append)
+    return runner.run(), events
+
+
+@pytest.fixture(scope="module")
+def two_sweeps(tmp_path_factory):
+    """Two tiny sweeps in one run store: lr × 2 seeds and kernel size × 2 seeds."""
+    runs_dir = tmp_path_factory.mktemp("sweeps") / "runs"
+    lr_spec = _spec([("lr", "1e-2,1e-3")])
+    kernel_spec = _spec([("model.kernel-size", "3,5")])
+    outcomes = [_run(spec, runs_dir)[0] for spec in (lr_spec, kernel_spec)]
+    return runs_dir, lr_spec, kernel_spec, outcomes
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_every_point_and_tags_its_runs(two_sweeps):
+    from engine.runs import RunStore
+    from engine.sweeps import load_state, sweep_progress
+
+    runs_dir, lr_spec, _, outcomes = two_sweeps
+    assert [o.status for o in outcomes] == ["completed", "completed"]
+    assert [o.completed for o in outcomes] == [4, 4]
+    store = RunStore(runs_dir)
+    (group,) = [g for g in group_runs_by_sweep(store.list_runs()) if g.sweep_id == lr_spec.sweep_id]
+    assert group.swept_fields == ["lr"] and len(group.records) == 4
+    seen = {(r.config["lr"], r.config["seed"]) for r in group.records}
+    assert seen == {(0.01, 0), (0.01, 1), (0.001, 0), (0.001, 1)}
+    assert all(r.summary["sweep_point"]["setting"]["lr"] == r.config["lr"] for r in group.records)
+    state = load_state(runs_dir, lr_spec.sweep_id)
+    assert [p.run_id for p in state.points] == [r.run_id for r in group.records]
+    assert sweep_progress(store, lr_spec.sweep_id).text == "4/4 runs"
+
+
+@pytest.mark.slow
+def test_rerunning_resumes_only_the_unfinished_points(two_sweeps, tmp_path):
+    import shutil
+
+    from engine.runs import RunStore
+    from engine.runs.files import read_json, write_json_atomic
+    from engine.sweeps import PointStarted, load_state
+
+    source, lr_spec, _, _ = two_sweeps
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(source, runs_dir)
+    points = load_state(runs_dir, lr_spec.sweep_id).points
+    # point 1: its process "died" mid-run; point 2: its folder was deleted
+    summary_path = runs_dir / points[1].run_id / "summary.json"
+    summary = read_json(summary_path)
+    summary.update(status="running", pid=2**22 + 12345)  # no such process
+    write_json_atomic(summary_path, summary)
+    assert RunStore(runs_dir).get(points[1].run_id).status == "interrupted"
+    shutil.rmtree(runs_dir / points[2].run_id)
+    untouched = {p.run_id: (runs_dir / p.run_id / "metrics.jsonl").read_text() for p in points[::3]}
+
+    outcome, events = _run(lr_spec, runs_dir)
+
+    assert outcome.status == "completed" and outcome.completed == 4
+    assert sorted(e.index for e in events if isinstance(e, PointStarted)) == [1, 2]
+    after = load_state(runs_dir, lr_spec.sweep_id).points
+    assert after[1].attempts[0] == points[1].run_id and len(after[1].attempts) == 2
+    assert [p.run_id for p in after[::3]] == [p.run_id for p in points[::3]]
+    for run_id, metrics in untouched.items():
+        assert (runs_dir / run_id / "metrics.jsonl").read_text() == metrics
+    (group,) = [g for g in group_runs_by_sweep(RunStore(runs_dir).list_runs())
+                if g.sweep_id == lr_spec.sweep_id]  # fmt: skip
+    assert [r.run_id for r in group.records] == [p.run_id for p in after]
+    assert [r.run_id for r in group.superseded] == [points[1].run_id]
+
+
+@pytest.mark.slow
+def test_cli_report_on_two_sweeps_meets_the_bar(two_sweeps, tmp_path):
+    """Every referenced PNG opens, mean ± std per setting, and --lang zh changes headings."""
+    import re
+
+    from PIL import Image
+
+    from engine.cli import main
+
+    runs_dir, lr_spec, kernel_spec, _ = two_sweeps
+    reports = {}
+    for lang in ("en", "zh"):
+        out = tmp_path / lang
+        args = ["report", lr_spec.sweep_id, kernel_spec.sweep_id, "--out", str(out)]
+        assert main([*args, "--runs-dir", str(runs_dir), "--lang", lang]) == 0
+        reports[lang] = (out / "report.md").read_text(encoding="utf-8")
+    english, chinese = reports["en"], reports["zh"]
+    links = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", english)
+    assert len(links) >= 4 + 4 * 2
+    for link in links:
+        with Image.open(tmp_path / "en" / link) as image:
+            image.verify()
+    rows = [line for line in english.splitlines() if re.match(r"\| S\d+ \|", line)]
+    assert len(rows) == 4  # 2 settings per sweep
+    for row in rows:
+        assert "0, 1" in row and re.search(r"\d+\.\d\d ± \d+\.\d\d", row)
+    assert "cnnlab sweep " in english and "--grid lr=0.01,0.001" in english
+    headings = lambda text: re.findall(r"^## (.*)$", text, flags=re.M)  # noqa: E731
+    assert "Results" in headings(english) and "实验结果" in headings(chinese)
+    assert not set(headings(english)) & set(headings(chinese))
+
+
+@pytest.mark.slow
+def test_cli_sweep_dry_run_shows_the_resumed_plan_and_bad_keys_exit_2(two_sweeps, capsys):
+    from engine.cli import main
+
+    runs_dir, lr_spec, _, _ = two_sweeps
+    flags = ["--image-size", "16", "--epochs", "2", "--batch-size", "32", "--device", "cpu",
+             "--max-train-batches", "3", "--model-opt", "widths=4,8"]  # fmt: skip
+    args = ["sweep", *flags, "--grid", "lr=1e-2,1e-3", "--seeds", "2"]
+    assert main([*args, "--runs-dir", str(runs_dir), "--dry-run"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps at 80 columns in a pipe
+    assert lr_spec.sweep_id in out and "4 already completed, 0 to run" in out
+    assert main(["sweep", "--grid", "learning-rate=1,2", "--runs-dir", str(runs_dir)]) == 2
+    assert "learning_rate" in capsys.readouterr().out
+    assert main(["sweep", "--grid", "lr=0.1,abc", "--runs-dir", str(runs_dir)]) == 2
+    assert "abc" in capsys.readouterr().out

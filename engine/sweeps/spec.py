@@ -55,11 +55,12 @@ class SweepSpec:
 
     @property
     def sweep_id(self) -> str:
-        """`sweep-<preset or model>-<10 hex>`: readable, and stable for the same spec."""
+        """`sweep-<preset or model>-<10 hex>`, a hash of the resolved base config, the grid
+        and the seeds: typing a default value explicitly (or not) gives the same sweep."""
+        base = base_config(self).to_dict()
         canonical = json.dumps(
             {
-                "preset": self.preset,
-                "overrides": self.overrides,
+                "base": base,
                 "grid": [[key, values] for key, values in self.grid.items()],
                 "seeds": self.seeds,
             },
@@ -67,7 +68,7 @@ class SweepSpec:
             default=str,
         )
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
-        label = self.preset or str(self.overrides.get("model") or "run")
+        label = self.preset or str(base.get("model") or "run")
         return f"sweep-{re.sub(r'[^A-Za-z0-9_-]+', '-', label)}-{digest}"
 
     def points(self) -> list[SweepPoint]:
