@@ -106,6 +106,11 @@ def test_damaged_torchvision_layout_is_a_clear_error(tmp_path):
     make_cifar_batches(tmp_path)  # real checksums do not match the fake files
     with pytest.raises(DatasetError, match="incomplete or damaged.*--download"):
         load_dataset("cifar10", tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DatasetError, match="incomplete: data_batch_3 missing"):
+        load_dataset("cifar10", tmp_path)
+    status = probe_dataset("cifar10", tmp_path)
+    assert status.state == "error" and "data_batch_3" in status.message
 
 
 def test_resize_uint8_keeps_flat_colours_exactly():

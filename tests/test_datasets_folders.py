@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PIL import ImageFile
+from PIL import Image, ImageFile
 from test_datasets_helpers import (
     HAZE_OFFSET,
     class_colour,
@@ -95,6 +95,37 @@ def test_bad_files_are_skipped_counted_and_reported(tmp_path):
     assert "not a decodable image" in reasons["b/fake.jpg"]
     assert "not an image file type (.txt)" in reasons["b/notes.txt"]
     assert sum(bundle.split_sizes().values()) == 8
+
+
+def test_greyscale_palette_alpha_and_rotated_images_become_upright_rgb(tmp_path):
+    root = tmp_path / "set"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    Image.new("L", (9, 7), 90).save(root / "a" / "grey.jpg")
+    Image.new("P", (9, 7), 3).save(root / "a" / "palette.gif")
+    Image.new("RGBA", (9, 7), (10, 20, 30, 128)).save(root / "b" / "alpha.png")
+    # A 20×10 image, left half black, stored with EXIF "rotate 90° clockwise" (6).
+    sideways = Image.new("RGB", (20, 10), (255, 255, 255))
+    sideways.paste((0, 0, 0), (0, 0, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(root / "b" / "sideways.png", exif=exif)
+
+    bundle = load_dataset("folder", root, image_size=8, test_fraction=0.5)
+    assert bundle.skipped == []
+    images = dict(
+        zip(
+            bundle.train_names + bundle.test_names,
+            torch.cat([bundle.train_x, bundle.test_x]),
+            strict=True,
+        )
+    )
+    assert images["a/grey.jpg"].shape == (3, 8, 8)
+    assert torch.all((images["a/grey.jpg"].int() - 90).abs() <= 2)
+    assert images["b/alpha.png"][:, 0, 0].tolist() == [10, 20, 30]
+    upright = images["b/sideways.png"].float()
+    # Rotated upright, the black half is on top, not on the left.
+    assert upright[:, :3].mean() < 30 and upright[:, -3:].mean() > 220
 
 
 def test_truncated_jpeg_is_skipped_even_if_pillow_was_told_to_accept_it(tmp_path, monkeypatch):

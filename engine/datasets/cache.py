@@ -27,7 +27,7 @@ from engine.datasets.decode import DecodedImages, ProgressFn, decode_files
 log = logging.getLogger(__name__)
 
 # Bump when decoding changes (resize filter, draft use…) so old caches are not reused.
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 CACHE_DIRNAME = ".cnnlab-cache"
 
 
@@ -146,17 +146,21 @@ def decode_cached(
     *,
     kind: str,
     progress: ProgressFn | None = None,
-    message: str = "decoding images",
+    label: str = "images",
     use_cache: bool = True,
 ) -> DecodedImages:
-    """`decode_files(dataset_dir, names, …)`, served from the cache when it is current."""
+    """`decode_files(dataset_dir, names, …)`, served from the cache when it is current.
+
+    `label` names the work in progress messages ("decoding vehicles (32 px)").
+    """
+    message = f"decoding {label}"
     if not use_cache:
         return decode_files(dataset_dir, names, image_size, progress=progress, message=message)
     key = fingerprint(dataset_dir, names, image_size, kind)
     cached = load_cache(dataset_dir, kind, image_size, key)
     if cached is not None:
         if progress:
-            progress(len(names), len(names), f"{message}: loaded from cache")
+            progress(len(names), len(names), f"{label}: loaded from cache")
         return cached
     decoded = decode_files(dataset_dir, names, image_size, progress=progress, message=message)
     save_cache(dataset_dir, kind, image_size, key, decoded)

@@ -28,6 +28,7 @@ BATCHES_DIR = "cifar-10-batches-py"
 NATIVE_SIZE = 32
 DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 LAYOUT_TEXT = f"{BATCHES_DIR}/ or train/<class>/ + test/<class>/"
+BATCH_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 
 
 def layout_of(folder: Path) -> str | None:
@@ -45,6 +46,16 @@ def locate_cifar10(root: Path) -> Path:
     if root.name == BATCHES_DIR and root.is_dir():
         return root.parent
     return locate(root, NAME, lambda p: layout_of(p) is not None, LAYOUT_TEXT)
+
+
+def check_batches(folder: Path) -> None:
+    """Raise DatasetError naming the files missing from `folder/cifar-10-batches-py`."""
+    missing = [name for name in BATCH_FILES if not (folder / BATCHES_DIR / name).is_file()]
+    if missing:
+        raise DatasetError(
+            f"{folder / BATCHES_DIR} is incomplete: {', '.join(missing)} missing; delete it "
+            "and run `cnnlab datasets --download`"
+        )
 
 
 def resize_uint8(images: torch.Tensor, image_size: int, chunk: int = 2048) -> torch.Tensor:
@@ -85,6 +96,7 @@ def _bundle(
 def _load_batches(folder: Path, image_size: int, progress: ProgressFn | None):
     from torchvision.datasets import CIFAR10  # heavy import, only when needed
 
+    check_batches(folder)
     splits = []
     for train in (True, False):
         if progress:
@@ -118,7 +130,7 @@ def _load_folders(folder: Path, image_size: int, progress: ProgressFn | None):
     names += [f"test/{n}" for c in classes for n in test_list[c]]
     decoded = decode_cached(
         folder, names, image_size, kind="cifar10", progress=progress,
-        message=f"decoding {NAME} ({image_size} px)",
+        label=f"{NAME} ({image_size} px)",
     )  # fmt: skip
     index = {c: i for i, c in enumerate(classes)}
     parts = {}
@@ -131,7 +143,8 @@ def _load_folders(folder: Path, image_size: int, progress: ProgressFn | None):
             torch.tensor(labels, dtype=torch.int64),
             [decoded.names[i] for i in rows],
         )
-        missing = [c for c in classes if index[c] not in set(labels)]
+        present = set(labels)
+        missing = [c for c in classes if index[c] not in present]
         if missing:
             raise DatasetError(f"{folder / split}: no decodable image in class(es) {missing}")
     skipped = [(f"train/{n}", r) for n, r in train_other]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
     """One file → (S, S, 3) uint8 RGB array; raises a Pillow error on a bad file.
 
     `.load()` is called explicitly so a truncated file fails here, inside the caller's
-    `try`, instead of being half-decoded later.
+    `try`, instead of being half-decoded later. EXIF orientation is applied, so a phone
+    photo stored sideways is not learned sideways.
     """
     with Image.open(path) as image:
         if image.format == "JPEG":
             image.draft("RGB", (image_size, image_size))
         image.load()
-        rgb = image.convert("RGB")
+        rgb = ImageOps.exif_transpose(image).convert("RGB")
         if rgb.size != (image_size, image_size):
             rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)

@@ -127,11 +127,12 @@ def load_class_folders(
         image_size,
         kind="classes",
         progress=progress,
-        message=f"decoding {name} ({image_size} px)",
+        label=f"{name} ({image_size} px)",
     )
     index = {class_name: i for i, class_name in enumerate(classes)}
     labels = [index[n.split("/", 1)[0]] for n in decoded.names]
-    lost = [c for c in classes if index[c] not in set(labels)]
+    present = set(labels)
+    lost = [c for c in classes if index[c] not in present]
     if lost:
         raise DatasetError(
             f"class(es) {_name_list(lost)} in {folder} have no decodable image "
@@ -233,7 +234,7 @@ def load_pairs(
     names = [h for h, _ in pairs] + [c for _, c in pairs]
     decoded = decode_cached(
         folder, names, image_size, kind="pairs", progress=progress,
-        message=f"decoding {name} ({image_size} px)",
+        label=f"{name} ({image_size} px)",
     )  # fmt: skip
     row = {n: i for i, n in enumerate(decoded.names)}
     bad = {n for n, _ in decoded.skipped}

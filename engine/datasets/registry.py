@@ -144,6 +144,7 @@ def _probe_files(info: DatasetInfo, folder: Path) -> tuple[dict, list[tuple[str,
     """(class → split → count, non-image files) for a located file-backed set."""
     if info.name == "cifar10":
         if cifar10.layout_of(folder) == "batches":
+            cifar10.check_batches(folder)
             return {"all classes": {"train": 50000, "val": 0, "test": 10000}}, []
         train, train_other = folders.list_classes(folder / "train")
         test, test_other = folders.list_classes(folder / "test")

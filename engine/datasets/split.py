@@ -70,7 +70,11 @@ def split_positions(
 
 
 def split_by_group(
-    groups: Sequence[int], test_fraction: float, val_fraction: float = 0.0, *, names=None
+    groups: Sequence[int],
+    test_fraction: float,
+    val_fraction: float = 0.0,
+    *,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[int], list[int], list[int]]:
     """Split item indices per group (class), each group by its own order of appearance.
 
@@ -94,7 +98,7 @@ def split_by_group(
 
 
 def carve_validation(
-    groups: Sequence[int], val_fraction: float, *, names=None
+    groups: Sequence[int], val_fraction: float, *, names: Sequence[str] | None = None
 ) -> tuple[list[int], list[int]]:
     """(train, val) indices when the test set is fixed elsewhere (e.g. CIFAR-10's own).
 
