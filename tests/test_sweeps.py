@@ -346,3 +346,20 @@ def test_cli_sweep_dry_run_shows_the_resumed_plan_and_bad_keys_exit_2(two_sweeps
     assert "learning_rate" in capsys.readouterr().out
     assert main(["sweep", "--grid", "lr=0.1,abc", "--runs-dir", str(runs_dir)]) == 2
     assert "abc" in capsys.readouterr().out
+
+
+def test_build_spec_rejects_a_key_set_twice_and_checks_options_per_point():
+    from engine.sweeps import build_spec, planned_configs
+
+    with pytest.raises(ConfigError, match="--model-opt widths"):
+        build_spec(None, {"model_options": {"widths": [4]}}, [("model.widths", "[4],[8]")], [0])
+    with pytest.raises(ConfigError, match="--lr"):
+        build_spec(None, {"lr": 0.1}, [("lr", "0.1,0.2")], [0])
+    with pytest.raises(ConfigError, match="given twice"):
+        build_spec(None, {}, [("lr", "0.1"), ("lr", "0.2")], [0])
+    # sweeping the model itself: each point's options are checked against its own model
+    spec = build_spec(None, {}, [("model", "conv,mlp"), ("model.widths", "[4,8]")], [0])
+    with pytest.raises(ConfigError) as info:
+        planned_configs(spec)
+    assert "model_options (model=mlp model.widths=[4,8])" in info.value.errors
+    assert not any("model=conv" in key for key in info.value.errors)

@@ -143,6 +143,9 @@ def build_spec(
         flag = "--" + name.replace("_", "-")
         if name in overrides:
             raise ConfigError({f"grid {name}": f"also set by {flag}; keep one of them"})
+        option = name[len(MODEL_PREFIX) :] if name.startswith(MODEL_PREFIX) else None
+        if option is not None and option in (overrides.get("model_options") or {}):
+            raise ConfigError({f"grid {name}": f"also set by --model-opt {option}=…; keep one"})
         grid[name] = values
     return SweepSpec(preset=preset, overrides=dict(overrides), grid=grid, seeds=list(seeds))
 
