@@ -85,6 +85,7 @@ class QueuedRun:
         elif kind == "Log":
             self.logs.append(f"{event.level}: {event.message}")
         elif kind == "RunFinished":
+            self.run_id = self.run_id or event.run_id
             self.state = "finished"
             self.status = event.status
             self.error = event.error
@@ -147,6 +148,7 @@ class RunQueue:
         self._trainers: dict[str, Any] = {}
         self._runs: dict[str, QueuedRun] = {}  # every run of this session, in submit order
         self._started: list[str] = []  # queue ids in the order they started
+        self._last_event: str | None = None  # queue id of the run that last reported
 
     # -- what screens read (UI thread) ------------------------------------------------
     @property
@@ -179,7 +181,7 @@ class RunQueue:
         waiting = self.queue
         if waiting:
             return waiting[0]
-        return self._runs[self._started[-1]] if self._started else None
+        return self._runs.get(self._last_event) if self._last_event else None
 
     def get(self, queue_id: str) -> QueuedRun | None:
         return self._runs.get(queue_id)
@@ -259,6 +261,7 @@ class RunQueue:
         """Close a run whose lane is done with it but that sent no RunFinished (UI thread)."""
         run = self._runs.get(queue_id)
         if run is not None and run.state != "finished":
+            self._last_event = queue_id
             run.state = "finished"
             run.status = status if status in FINAL_STATUSES else "failed"
             run.error = run.error or error
@@ -269,6 +272,7 @@ class RunQueue:
         if run is not None:
             if type(message.event).__name__ == "RunStarted":
                 self._started.append(run.queue_id)
+            self._last_event = run.queue_id
             run.apply(message.event)
         return run
 

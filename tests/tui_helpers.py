@@ -3,9 +3,11 @@ fake trainer that publishes real engine events without training (for queue mecha
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,17 @@ TINY_SHAPES = {
     "batch_size": 32,
     "device": "cpu",
 }
+
+
+def async_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an `async def` test with asyncio (no pytest async plugin needed); fixtures and
+    parametrize still work because the wrapper keeps the test's signature."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
 
 
 async def wait_for(
@@ -118,3 +131,48 @@ def fake_factory(gate: threading.Event | None = None) -> Callable[..., FakeTrain
         return FakeTrainer(config, runs_dir, gate)
 
     return factory
+
+
+async def type_into(pilot: Pilot, screen: Any, key: str, text: str) -> None:
+    """Replace the text of form field `key` by typing `text` into its input, as a user would."""
+    from textual.widgets import Input
+
+    control = screen.query_one(f"#field-{key} Input", Input)
+    control.focus()
+    control.value = ""
+    await pilot.pause()
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+async def open_new_run(app: Any, pilot: Pilot) -> Any:
+    """Wait until the New run form is up with its model options; returns the screen."""
+    from cnnlab_tui.screens.new_run import NewRunScreen
+
+    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="New run screen")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.query("#field-option-widths"), what="model options")
+    return screen
+
+
+def form_field(screen: Any, key: str) -> Any:
+    from cnnlab_tui.widgets.forms import FormField
+
+    return screen.query_one(f"#field-{key}", FormField)
+
+
+def fill_form(screen: Any, values: dict[str, Any]) -> None:
+    """Set several New run fields (keys as in the form: `epochs`, `option-widths`…)."""
+    for key, value in values.items():
+        form_field(screen, key).set_value(value)
+
+
+TINY_FORM = {
+    "dataset": "shapes",
+    "image_size": 16,
+    "option-widths": "4, 8",
+    "epochs": 2,
+    "batch_size": 32,
+    "max_train_batches": 3,
+    "device": "cpu",
+}

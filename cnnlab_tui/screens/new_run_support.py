@@ -86,17 +86,10 @@ def preset_list() -> list[tuple[str, str]]:
 
 
 def preset_config(name: str) -> dict[str, Any]:
-    """A full config dict for preset `name`: engine defaults overlaid with its overrides."""
+    """A full config dict for preset `name` (the engine merges its overrides into defaults)."""
     from engine.presets import get_preset
 
-    preset = get_preset(name)
-    overrides = getattr(preset, "config", None)
-    if overrides is None:
-        overrides = getattr(preset, "overrides", {})
-    if hasattr(overrides, "to_dict"):
-        overrides = overrides.to_dict()
-    config = default_config()
-    config.update(dict(overrides))
+    config = get_preset(name).to_config().to_dict()
     config["preset"] = name
     return config
 

@@ -1,0 +1,137 @@
+"""Live run with the real engine: a run launched from the form reaches the chart, the run
+folder and the Runs table; a cancelled run is saved as cancelled; queue and charts helpers."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import DataTable
+from tui_helpers import TINY_FORM, async_test, fill_form, open_new_run, wait_for
+
+from cnnlab_tui.app import CnnlabApp
+from cnnlab_tui.screens.live import LiveScreen, curves, format_duration
+from cnnlab_tui.widgets.charts import MetricChart, integer_ticks
+
+
+def live_screen(app: CnnlabApp) -> LiveScreen:
+    screen = app.screen
+    assert isinstance(screen, LiveScreen)
+    return screen
+
+
+@async_test
+async def test_launch_from_form_runs_to_completion_everywhere(tmp_path):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(140, 44)) as pilot:
+        form = await open_new_run(app, pilot)
+        fill_form(form, TINY_FORM)
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="Live screen")
+        await wait_for(
+            pilot,
+            lambda: app.runner.runs and app.runner.runs[0].state == "finished",
+            timeout=120,
+            what="the run to finish",
+        )
+        run = app.runner.runs[0]
+        assert run.status == "completed", run.error
+        await pilot.pause()
+
+        live = live_screen(app)
+        loss = live.query_one("#loss-chart", MetricChart).series
+        acc = live.query_one("#metric-chart", MetricChart).series
+        assert loss["train"][0] == [1, 2] and loss["test"][0] == [1, 2]
+        assert acc["test"][0] == [1, 2]
+        assert "completed" in str(live.query_one("#run-line").render())
+        assert live.query_one("#loss-chart").region.height >= 10  # charts get the space
+
+        summary = json.loads((run.run_dir / "summary.json").read_text())
+        assert summary["status"] == "completed"
+        record = app.store.get(run.run_id)
+        assert len(record.metrics) == 2
+
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+
+        await wait_for(
+            pilot,
+            lambda: any(run.run_id in t.rows for t in app.screen.query(DataTable)),
+            what="the run in the Runs table",
+        )
+
+
+@async_test
+async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_new_run(app, pilot)
+        fill_form(form, {**TINY_FORM, "epochs": 200})
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: app.runner.runs and app.runner.runs[0].metrics,
+            timeout=120,
+            what="a first epoch",
+        )
+        run = app.runner.runs[0]
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: run.state == "finished", timeout=60, what="cancellation")
+        assert run.status == "cancelled"
+        assert 1 <= len(run.metrics) < 200
+        assert app.store.get(run.run_id).status == "cancelled"
+        await pilot.pause()
+        assert "cancelled" in str(live_screen(app).query_one("#run-line").render())
+        assert not app.runner.active
+
+
+@async_test
+async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_new_run(app, pilot)
+        fill_form(form, {**TINY_FORM, "dataset": "vehicles"})  # no vehicles under tmp_path
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: app.runner.runs and app.runner.runs[0].state == "finished",
+            timeout=60,
+            what="the run to fail",
+        )
+        run = app.runner.runs[0]
+        assert run.status == "failed"
+        assert "vehicles" in (run.error or "")
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "vehicles" in errors[-1].message
+        await pilot.press("f2")
+        live = live_screen(app)
+        assert "failed" in str(live.query_one("#run-line").render())
+        # The engine writes no run folder when data loading fails before the run starts,
+        # so the session's queue table is where this failed run is listed.
+        queue = live.query_one("#queue", DataTable)
+        assert queue.get_row(run.queue_id)[1] == "failed"
+
+
+def test_curves_take_present_keys_and_epoch_numbers():
+    rows = [
+        {"epoch": 1, "train_loss": 1.0, "test_loss": 1.5},
+        {"epoch": 2, "train_loss": 0.5},
+        {"epoch": 3, "train_loss": 0.25, "test_loss": float("nan")},
+    ]
+    series = curves(rows, {"train": "train_loss", "test": "test_loss", "acc": "test_acc"})
+    assert series["train"] == ([1, 2, 3], [1.0, 0.5, 0.25])
+    assert series["test"][0] == [1, 3]  # epoch 2 had no test loss
+    assert "acc" not in series
+
+
+def test_duration_and_ticks_formatting():
+    assert format_duration(65) == "1:05"
+    assert format_duration(3723) == "1:02:03"
+    assert format_duration(None) == "--:--"
+    assert integer_ticks([1, 2, 3]) == [1, 2, 3]
+    assert integer_ticks(list(range(1, 101)))[:2] == [1, 14]
+    assert integer_ticks([0.5, 1.0]) is None
