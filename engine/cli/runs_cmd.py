@@ -1,7 +1,284 @@
-"""Placeholder: filled in by its issue."""
+"""`cnnlab runs`, `cnnlab show RUN` and `cnnlab compare RUN RUN…`: reading the run store.
+
+The numbers come from `engine.runs` (the same pure functions the dashboard uses); this
+module only lays them out with rich tables and plotext curves.
+"""
 
 from __future__ import annotations
 
+import argparse
+import re
+from typing import Any
+
+_STAMP = re.compile(r"^\d{8}-\d{6}-")
+_MARKERS = ("*", "+", "x", "o", "#", "@", "%", "&")
+_METRIC_PREFIXES = ("test_", "train_", "val_", "seconds")
+
+STATUS_STYLE = {
+    "running": "cyan",
+    "completed": "green",
+    "cancelled": "yellow",
+    "failed": "red",
+    "diverged": "magenta",
+    "interrupted": "yellow",
+    "damaged": "red",
+}
+
 
 def register(subparsers) -> None:
-    """Adds no command yet."""
+    runs = subparsers.add_parser("runs", help="list saved runs (newest first)")
+    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--limit", type=int, default=None, help="show at most N runs")
+    runs.set_defaults(func=cmd_runs)
+
+    show = subparsers.add_parser("show", help="one run: summary, epochs, per-class results")
+    show.add_argument("run", help="run id, unique part of it, folder, or 'latest'")
+    show.set_defaults(func=cmd_show)
+
+    compare = subparsers.add_parser("compare", help="overlay curves and diff configs of runs")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="runs to compare (2 or more)")
+    compare.add_argument("--metric", help="curve to plot (default test_acc or test_psnr)")
+    compare.add_argument("--width", type=int, default=None, help="plot width in characters")
+    compare.add_argument("--height", type=int, default=18, help="plot height in lines")
+    compare.set_defaults(func=cmd_compare)
+    for parser in (runs, show, compare):
+        parser.add_argument("--runs-dir", help="runs folder (default $CNNLAB_RUNS or ./runs)")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _records(store, refs: list[str]) -> list[Any]:
+    return [store.get(ref) for ref in refs]
+
+
+def _guard(fn):
+    """Print a run-store error (unknown or ambiguous run) without a traceback; exit 1."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from engine.errors import CnnlabError
+
+        try:
+            return fn(args)
+        except CnnlabError as exc:
+            _console().print(f"[red]error:[/] {exc}", markup=True)
+            return 1
+
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_guard
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Table of runs: id, status, data set, model, key hyper-parameters, best, time."""
+    from rich import box
+    from rich.table import Table
+
+    from engine.runs import RunStore
+    from engine.runs.describe import best_text, duration_text, hyperparameters_text, model_text
+
+    store = RunStore(args.runs_dir)
+    records = store.list_runs()
+    if args.status:
+        records = [r for r in records if r.status == args.status]
+    records = records[: args.limit] if args.limit else records
+    console = _console()
+    if not records:
+        console.print(f"no runs in {store.root}")
+        return 0
+    table = Table(title=f"runs in {store.root}", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("id", "status", "dataset", "model", "hyper-parameters", "best", "time"):
+        table.add_column(name, overflow="fold", no_wrap=name in ("id", "status", "time"))
+    for r in records:
+        summary, config = r.summary, r.config
+        table.add_row(
+            r.run_id,
+            _status(r.status),
+            str(summary.get("dataset") or config.get("dataset") or "—"),
+            model_text(summary, config) if (summary or config) else "—",
+            hyperparameters_text(config),
+            best_text(r),
+            duration_text(summary.get("train_seconds")),
+        )
+    console.print(table)
+    return 0
+
+
+@_guard
+def cmd_show(args: argparse.Namespace) -> int:
+    """Everything about one run."""
+    from engine.runs import RunStore
+
+    record = RunStore(args.runs_dir).get(args.run)
+    console = _console()
+    _print_overview(console, record)
+    if record.metrics:
+        console.print(_epochs_table(record))
+    if record.summary.get("confusion"):
+        console.print(_confusion_table(record.summary))
+    for sample in record.summary.get("samples") or []:
+        console.print(f"sample: {record.path / sample}")
+    return 0
+
+
+def _print_overview(console, record) -> None:
+    from rich.table import Table
+
+    from engine.runs.describe import duration_text, format_value, metric_text, model_text
+
+    s, config = record.summary, record.config
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows = [
+        ("run", record.run_id),
+        ("name", s.get("name") or ""),
+        ("status", _status(record.status)),
+        ("problem", record.damaged or s.get("error") or ""),
+        ("folder", str(record.path)),
+        ("data", f"{s.get('dataset') or config.get('dataset')} ({s.get('task') or '?'})"),
+        ("model", model_text(s, config)),
+        ("parameters", format_value(s.get("params"))),
+        ("device", f"{s.get('device') or '—'} · torch {s.get('torch_version') or '?'}"),
+        ("epochs", f"{s.get('epochs_completed', 0)} of {s.get('epochs') or '?'}"),
+        (
+            "train time",
+            f"{duration_text(s.get('train_seconds'))} · "
+            f"{format_value(s.get('images_per_second'))} img/s",
+        ),
+    ]
+    for label in ("best", "final"):
+        values = s.get(label) or {}
+        text = " · ".join(f"{k} {metric_text(k, v)}" for k, v in values.items() if k != "epoch")
+        if values.get("epoch"):
+            text = f"epoch {values['epoch']}: {text}"
+        rows.append((label, text or "—"))
+    settings = {k: v for k, v in config.items() if k not in ("model", "dataset", "model_options")}
+    shown = {k: v for k, v in settings.items() if v not in (None, "")}
+    rows.append(("config", " ".join(f"{k}={format_value(v)}" for k, v in shown.items())))
+    for label, value in rows:
+        if value and value != "—":
+            table.add_row(label, value)
+    console.print(table)
+
+
+def _epochs_table(record):
+    from rich.table import Table
+
+    from engine.runs.compare import curve_metrics
+    from engine.runs.describe import metric_text
+
+    columns = ["epoch"] + [m for m in curve_metrics([record]) if m != "lr"]
+    table = Table(title="epochs", title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for row in record.metrics:
+        table.add_row(
+            *[
+                str(row.get("epoch")) if c == "epoch" else metric_text(c, row.get(c))
+                for c in columns
+            ]
+        )
+    return table
+
+
+def _confusion_table(summary: dict[str, Any]):
+    from rich.table import Table
+
+    from engine.runs.describe import metric_text
+
+    classes = summary.get("classes") or [str(i) for i in range(len(summary["confusion"]))]
+    per_class = summary.get("per_class_acc") or [None] * len(classes)
+    table = Table(title="confusion (rows: true class, columns: predicted)", title_justify="left")
+    table.add_column("class")
+    for name in classes:
+        table.add_column(name, justify="right")
+    table.add_column("accuracy", justify="right")
+    for name, counts, acc in zip(classes, summary["confusion"], per_class, strict=False):
+        table.add_row(name, *[str(c) for c in counts], metric_text("test_acc", acc))
+    return table
+
+
+@_guard
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Curves overlaid, then the config fields that differ, then final metrics."""
+    from engine.runs import RunStore
+    from engine.runs.compare import default_metric, differing_fields, final_metrics
+
+    store = RunStore(args.runs_dir)
+    records = _records(store, args.runs)
+    console = _console()
+    labels = [_label(i, r) for i, r in enumerate(records)]
+    metric = args.metric or default_metric(records)
+    width = args.width or console.width
+    console.print(_plot(records, labels, metric, width, args.height, console.is_terminal))
+    diff = differing_fields(records)
+    if diff:
+        console.print(_side_by_side("config fields that differ", labels, diff))
+    else:
+        console.print("configs are identical (apart from names)")
+    console.print(_side_by_side("final metrics", labels, final_metrics(records)))
+    return 0
+
+
+def _label(index: int, record) -> str:
+    """'1:my-name' or '1:conv-shapes-d94e' (the id without its timestamp)."""
+    name = record.summary.get("name") or _STAMP.sub("", record.run_id)
+    return f"{index + 1}:{name}"
+
+
+def _plot(records, labels, metric: str, width: int, height: int, color: bool):
+    """The metric's curve of every run on one plotext canvas, as rich Text.
+
+    With colour, runs differ by colour; without (pipes, logs), by marker character.
+    """
+    import plotext as plt
+    from rich.text import Text
+
+    from engine.runs.compare import metric_series
+
+    plt.clear_figure()
+    plt.theme("clear")
+    plt.plotsize(max(width, 40), max(height, 8))
+    all_epochs: set[int] = set()
+    for index, (label, record) in enumerate(zip(labels, records, strict=True)):
+        epochs, values = metric_series(record, metric)
+        if epochs:
+            marker = "hd" if color else _MARKERS[index % len(_MARKERS)]
+            plt.plot(epochs, values, label=label, marker=marker)
+            all_epochs.update(epochs)
+    if not all_epochs:
+        return Text(f"no run has '{metric}' values to plot")
+    if len(all_epochs) <= 20:
+        plt.xticks(sorted(all_epochs))
+    plt.title(metric)
+    plt.xlabel("epoch")
+    text = plt.build()
+    plt.clear_figure()
+    return Text.from_ansi(text) if color else Text(plt.uncolorize(text))
+
+
+def _side_by_side(title: str, labels: list[str], rows: list[tuple[str, list[Any]]]):
+    from rich.table import Table
+
+    from engine.runs.describe import format_value, metric_text
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for label in labels:
+        table.add_column(label, justify="right", overflow="fold")
+    for name, values in rows:
+        metric = name.split()[-1]
+        cells = [
+            metric_text(metric, v) if metric.startswith(_METRIC_PREFIXES) else format_value(v)
+            for v in values
+        ]
+        table.add_row(name, *[_status(c) if name == "status" else c for c in cells])
+    return table

@@ -1,7 +1,326 @@
-"""Placeholder: filled in by its issue."""
+"""`cnnlab train`: one training run from the terminal, with live progress.
+
+Every `TrainConfig` field is a kebab-case flag generated from `config_fields()`; a preset
+(`--preset lab-conv`) or a resumed run (`--resume RUN`) supplies the rest. Events from the
+trainer thread go through a queue and are rendered here, on the main thread, which also
+turns Ctrl-C into a clean cancel.
+"""
 
 from __future__ import annotations
 
+import argparse
+import queue
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CANCELLED = 0, 1, 2, 130
+_NONE_WORDS = ("none", "null", "")
+_METAVARS = {
+    "dataset": "NAME",
+    "model": "NAME",
+    "data_root": "DIR",
+    "device": "DEVICE",
+    "name": "TEXT",
+}
+
+
+def _converter(kind: type, optional: bool):
+    """An argparse `type=` for a config field: int/float/str, 'none' when optional."""
+
+    def convert(text: str) -> Any:
+        if optional and text.strip().lower() in _NONE_WORDS:
+            return None
+        return kind(text)
+
+    convert.__name__ = kind.__name__  # argparse says "invalid int value: 'x'"
+    return convert
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per `TrainConfig` field; all default to None (= not given)."""
+    from engine.trainer.config import config_fields
+
+    group = parser.add_argument_group("run configuration (defaults: preset, then the lab's)")
+    for spec in config_fields():
+        if spec.name == "preset":
+            continue
+        if spec.name == "model_options":
+            group.add_argument(
+                "--model-opt",
+                "--model-options",
+                dest="model_opt",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="model option, repeatable (ints, floats, a,b,c lists)",
+            )
+        elif spec.type is bool:
+            group.add_argument(
+                spec.flag, action=argparse.BooleanOptionalAction, default=None, help=spec.help
+            )
+        else:
+            # Registry names are checked by validation, which suggests close matches.
+            open_choice = spec.name in ("dataset", "model")
+            kind = spec.type.__name__.upper()
+            group.add_argument(
+                spec.flag,
+                dest=spec.name,
+                default=None,
+                choices=None if open_choice else spec.choices,
+                type=_converter(spec.type, spec.optional),
+                metavar=_METAVARS.get(spec.name) or (None if spec.choices else kind),
+                help=spec.help + (" ('none' clears it)" if spec.optional else ""),
+            )
+
 
 def register(subparsers) -> None:
-    """Adds no command yet."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (headless)",
+        description="Train one model and save the run (config, metrics, checkpoints) in a "
+        "run folder. Example: cnnlab train --preset quick-shapes --epochs 3",
+    )
+    parser.add_argument("--preset", help="start from a preset (see the list below)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a run from its last.pt")
+    parser.add_argument("--runs-dir", help="where runs are saved (default $CNNLAB_RUNS or ./runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
+    add_config_flags(parser)
+    parser.epilog = _presets_epilog()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.set_defaults(func=run_train)
+
+
+def _presets_epilog() -> str:
+    from engine.presets import list_presets
+
+    lines = [f"  {p.name:22} {p.description}" for p in list_presets()]
+    return "presets:\n" + "\n".join(lines)
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given on the command line (model options parsed as key=value)."""
+    from engine.trainer.config import config_fields, parse_model_option
+
+    overrides = {
+        spec.name: getattr(args, spec.name)
+        for spec in config_fields()
+        if spec.name not in ("preset", "model_options") and getattr(args, spec.name) is not None
+    }
+    if args.model_opt:
+        overrides["model_options"] = dict(parse_model_option(text) for text in args.model_opt)
+    return overrides
+
+
+def build_trainer(args: argparse.Namespace):
+    """The Trainer the flags describe (raises ConfigError / RunStoreError for a person)."""
+    from engine.errors import ConfigError
+    from engine.presets import get_preset
+    from engine.runs import RunStore, read_run
+    from engine.trainer import TrainConfig, Trainer
+
+    overrides = flag_overrides(args)
+    if args.resume:
+        if args.preset:
+            raise ConfigError({"preset": "cannot be combined with --resume"})
+        store = RunStore(args.runs_dir)
+        saved = read_run(store.resolve(args.resume)).config
+        options = {**saved.get("model_options", {}), **overrides.pop("model_options", {})}
+        config = TrainConfig.from_dict(saved).replace(**overrides, model_options=options)
+        return Trainer(config, runs_dir=store.root, resume=args.resume)
+    if args.preset:
+        config = get_preset(args.preset).to_config(**overrides)
+    else:
+        config = TrainConfig().replace(**overrides)
+    return Trainer(config, runs_dir=args.runs_dir)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from engine.errors import CnnlabError, ConfigError
+
+    console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        trainer = build_trainer(args)
+    except ConfigError as exc:
+        _print_config_errors(errors, exc.errors)
+        return EXIT_CONFIG
+    except CnnlabError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        return EXIT_FAILED
+    events: queue.Queue = queue.Queue()
+    trainer.subscribe(events.put)
+    printer = TrainPrinter(console, args.quiet)
+    trainer.start()
+    finished = _pump(trainer, events, printer, errors)
+    printer.close()
+    return _report_end(console, errors, trainer, finished)
+
+
+def _pump(trainer, events: queue.Queue, printer: TrainPrinter, errors) -> Any:
+    """Render events until RunFinished; Ctrl-C cancels (a second one stops waiting)."""
+    from engine.trainer.events import RunFinished
+
+    interrupted = False
+    while True:
+        try:
+            event = events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt:
+            if interrupted:
+                return None
+            interrupted = True
+            trainer.cancel()
+            printer.note("[yellow]cancelling after this batch… (Ctrl-C again to stop waiting)[/]")
+            continue
+        printer.handle(event)
+        if isinstance(event, RunFinished):
+            return event
+
+
+def _report_end(console, errors, trainer, finished) -> int:
+    from engine.errors import CnnlabError, ConfigError
+
+    if finished is None:
+        errors.print("[red]stopped waiting; the run is still cancelling[/]")
+        return EXIT_CANCELLED
+    if trainer.run_dir.is_dir():
+        console.print(f"run folder: {trainer.run_dir}")
+    if finished.status == "completed":
+        return EXIT_OK
+    if finished.status == "cancelled":
+        errors.print(
+            "[yellow]cancelled[/]: finished epochs are kept; resume with "
+            f"cnnlab train --resume {trainer.run_id}"
+        )
+        return EXIT_CANCELLED
+    if isinstance(trainer.error, ConfigError):
+        _print_config_errors(errors, trainer.error.errors)
+        return EXIT_CONFIG
+    errors.print(f"[red]{finished.status}:[/] {finished.error}")
+    if trainer.error is not None and not isinstance(trainer.error, CnnlabError):
+        errors.print(f"details in {trainer.run_dir / 'run.log'}")
+    return EXIT_FAILED
+
+
+def _print_config_errors(errors, fields: dict[str, str]) -> None:
+    errors.print("[red]invalid configuration:[/]")
+    for name, message in fields.items():
+        errors.print(f"  {name}: {message}", markup=False)
+
+
+class TrainPrinter:
+    """Turns trainer events into a header, a progress bar per epoch and a per-epoch table."""
+
+    def __init__(self, console, quiet: bool = False):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.task = "classify"
+        self.epochs = 0
+        self.progress = None
+        if not quiet:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[ips]:.0f} img/s"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+        self._bar = None
+        self._header_printed = False
+        self.samples: tuple[int, int] | None = None
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def handle(self, event) -> None:
+        from engine.trainer.events import BatchProgress, EpochEnd, Log, RunStarted, Samples
+
+        if isinstance(event, RunStarted):
+            self._started(event)
+        elif isinstance(event, BatchProgress) and self.progress is not None:
+            self._batch(event)
+        elif isinstance(event, EpochEnd):
+            self._epoch(event.metrics)
+        elif isinstance(event, Samples):
+            self.samples = (len(event.paths), event.epoch)
+        elif isinstance(event, Log) and event.level in ("warning", "error"):
+            first = event.message.splitlines()[0]
+            self.console.print(f"[yellow]{event.level}:[/] {first}", markup=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        if self.samples:
+            count, epoch = self.samples
+            self.console.print(
+                f"samples: {count} hazy | output | clear images per epoch "
+                f"(last: epoch {epoch}) in samples/"
+            )
+
+    def _started(self, event) -> None:
+        from engine.runs.describe import hyperparameters_text, model_text
+
+        self.task, self.epochs = event.task, event.epochs
+        config = event.config
+        self.console.print(f"[bold]{event.run_id}[/]")
+        self.console.print(
+            f"  {model_text({}, config)} on {config['dataset']} · {event.params:,} parameters · "
+            f"{event.device}\n  {event.num_train} train / {event.num_test} test · "
+            f"{hyperparameters_text(config)}",
+            markup=False,
+        )
+        if event.start_epoch:
+            self.console.print(f"  resuming after epoch {event.start_epoch}")
+            for row in event.history:
+                self._epoch(row)
+
+    def _batch(self, event) -> None:
+        description = f"epoch {event.epoch}/{self.epochs}"
+        if self._bar is None:
+            self.progress.start()
+            self._bar = self.progress.add_task(
+                description, total=event.num_batches, loss=0.0, ips=0.0
+            )
+        self.progress.update(
+            self._bar,
+            description=description,
+            total=event.num_batches,
+            completed=event.batch,
+            loss=event.loss,
+            ips=event.images_per_second,
+            visible=True,
+        )
+
+    def _epoch(self, row: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from engine.runs.describe import metric_text
+
+        columns = _columns(self.task, row)
+        table = Table(box=None, show_header=not self._header_printed, pad_edge=False)
+        for name in columns:
+            table.add_column(name, justify="right", min_width=10)
+        table.add_row(*[metric_text(c, row.get(c)) for c in columns])
+        self._header_printed = True
+        if self._bar is not None:
+            self.progress.update(self._bar, visible=False)  # until the next epoch's batches
+        self.console.print(table)
+
+
+def _columns(task: str, row: dict[str, Any]) -> list[str]:
+    if task == "dehaze":
+        names = ["epoch", "train_loss", "val_psnr", "test_loss", "test_psnr", "test_ssim"]
+    else:
+        names = ["epoch", "train_loss", "train_acc", "val_acc", "test_loss", "test_acc"]
+    return [n for n in names if n in row or n in ("epoch",)] + ["seconds"]

@@ -1,0 +1,139 @@
+"""Named starting points: the lab's experiments and two quick synthetic demos.
+
+A preset is only a set of config overrides on top of `TrainConfig`'s defaults (Adam,
+lr 1e-3, batch 64), so any field can still be changed: `cnnlab train --preset lab-conv
+--epochs 3`. The dashboard lists them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.trainer.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A name, a one-line description and the config fields it sets."""
+
+    name: str
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_config(self, **changes: Any) -> TrainConfig:
+        """Defaults ← this preset ← `changes`, with `preset` recording where it came from.
+
+        Model options merge key by key; if `changes` picks another model, the preset's
+        options (meant for its own model) are dropped.
+        """
+        merged = {**self.overrides, **changes, "preset": self.name}
+        own_options = dict(self.overrides.get("model_options", {}))
+        if changes.get("model", self.overrides.get("model")) != self.overrides.get("model"):
+            own_options = {}
+        merged["model_options"] = {**own_options, **changes.get("model_options", {})}
+        return TrainConfig().replace(**merged)
+
+
+_VEHICLES = {"dataset": "vehicles", "image_size": 32, "epochs": 10, "batch_size": 64, "lr": 1e-3}
+
+_PRESETS = (
+    Preset(
+        "lab-conv",
+        "The lab's 3-layer conv net (torch.nn.Conv2d) on vehicles, 32 px, Adam 1e-3, 10 epochs",
+        {**_VEHICLES, "model": "conv"},
+    ),
+    Preset(
+        "lab-myconv",
+        "The hand-written MyConv2d on vehicles for one batch: proof that it trains",
+        {**_VEHICLES, "model": "my_conv", "epochs": 1, "max_train_batches": 1},
+    ),
+    Preset(
+        "lab-dilated",
+        "Dilated convolutions 1,2,5 (HDC) on vehicles, against lab-conv",
+        {**_VEHICLES, "model": "dilated", "model_options": {"dilations": [1, 2, 5]}},
+    ),
+    Preset(
+        "lab-dilated-gridding",
+        "Dilations 2,4,6 share a factor: the gridding effect the slides warn about",
+        {**_VEHICLES, "model": "dilated", "model_options": {"dilations": [2, 4, 6]}},
+    ),
+    Preset(
+        "lab-residual",
+        "The lab's small residual net (one ResidualBlock per width) on vehicles",
+        {**_VEHICLES, "model": "residual"},
+    ),
+    Preset(
+        "lab-resnet18",
+        "ResNet-18 (CIFAR-style stem) on vehicles: residual vs plain at depth 18",
+        {**_VEHICLES, "model": "resnet18"},
+    ),
+    Preset(
+        "lab-plain18",
+        "The same 18 layers without shortcuts: compare with lab-resnet18",
+        {**_VEHICLES, "model": "plain18"},
+    ),
+    Preset(
+        "lab-alexnet",
+        "AlexNet at quarter width (CPU-friendly) on vehicles, 64 px",
+        {**_VEHICLES, "model": "alexnet", "image_size": 64, "model_options": {"width": 0.25}},
+    ),
+    Preset(
+        "lab-mlp",
+        "The previous lab's feed-forward net on vehicles: the baseline convs should beat",
+        {**_VEHICLES, "model": "mlp"},
+    ),
+    Preset(
+        "lab-dehaze",
+        "Dehazing the lab's photo pairs with a dilated residual net, 64 px, MSE loss",
+        {
+            "dataset": "dehaze",
+            "model": "dehaze_residual",
+            "image_size": 64,
+            "epochs": 10,
+            "batch_size": 16,
+            "lr": 1e-3,
+        },
+    ),
+    Preset(
+        "quick-shapes",
+        "Synthetic shapes, tiny conv net, 2 epochs: seconds on a CPU",
+        {
+            "dataset": "shapes",
+            "model": "conv",
+            "image_size": 24,
+            "epochs": 2,
+            "batch_size": 64,
+            "model_options": {"widths": [8, 16]},
+        },
+    ),
+    Preset(
+        "quick-haze",
+        "Synthetic haze, small dehazing net, 2 epochs: seconds on a CPU",
+        {
+            "dataset": "haze_synth",
+            "model": "dehaze_conv",
+            "image_size": 32,
+            "epochs": 2,
+            "batch_size": 16,
+            "model_options": {"layers": 3, "width": 16},
+        },
+    ),
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in _PRESETS}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`; `ConfigError` naming the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ConfigError({"preset": f"unknown preset {name!r}; choose from {known}"}) from None
+
+
+def list_presets() -> list[Preset]:
+    """Every preset, lab experiments first, in a stable order."""
+    return list(PRESETS.values())
