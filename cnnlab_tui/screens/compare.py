@@ -151,8 +151,8 @@ class CompareScreen(Screen):
             )  # fmt: skip
             options.append((prompt, record.run_id, record.run_id in self.selected_ids))
         picker.add_options(options)
-        if highlighted is not None and picker.option_count:
-            picker.highlighted = min(highlighted, picker.option_count - 1)
+        if picker.option_count:  # always highlight one, so space works at once
+            picker.highlighted = min(highlighted or 0, picker.option_count - 1)
 
     @on(SelectionList.SelectedChanged, "#picker")
     def _picked(self) -> None:
