@@ -363,3 +363,33 @@ def test_build_spec_rejects_a_key_set_twice_and_checks_options_per_point():
         planned_configs(spec)
     assert "model_options (model=mlp model.widths=[4,8])" in info.value.errors
     assert not any("model=conv" in key for key in info.value.errors)
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_sweep_and_failed_points_are_counted(tmp_path):
+    from engine.sweeps import PointFinished, SweepRunner, build_spec
+    from engine.trainer.events import EpochEnd
+
+    spec = _spec([("lr", "1e-2,1e-3")], seeds=[0])
+    runner = SweepRunner(spec, tmp_path / "runs")
+    finished: list[Any] = []
+
+    def cancel_at_first_epoch(event: Any) -> None:
+        if isinstance(event, EpochEnd):
+            runner.cancel()
+        if isinstance(event, PointFinished):
+            finished.append(event)
+
+    runner.subscribe(cancel_at_first_epoch)
+    outcome = runner.run()
+    assert outcome.status == "cancelled" and outcome.completed == 0
+    assert [(e.index, e.status) for e in finished] == [(0, "cancelled")]  # point 1 never ran
+
+    empty = tmp_path / "no-images"
+    empty.mkdir()
+    broken = build_spec(None, {**TINY, "dataset": "vehicles", "data_root": str(empty)},
+                        [("lr", "1e-2,1e-3")], [0])  # fmt: skip
+    outcome, events = _run(broken, tmp_path / "runs")
+    assert outcome.status == "incomplete" and outcome.failed == 2
+    errors = [e.error for e in events if isinstance(e, PointFinished)]
+    assert len(errors) == 2 and all(errors)

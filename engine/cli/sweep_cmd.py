@@ -36,12 +36,10 @@ def register(subparsers) -> None:
         "command again resumes it. Grid keys are config fields (kebab or snake case) or "
         "model.<option>; list-valued options go in brackets: model.widths=[4,8],[8,16].",
     )
+    from engine.cli.train_cmd import add_config_flags
+
     parser.add_argument("--preset", default=None, help="start from this preset")
-    _add_config_flags(parser)
-    parser.add_argument(
-        "--model-opt", action="append", default=[], metavar="KEY=VALUE",
-        help="a model option for every run (repeatable)",
-    )  # fmt: skip
+    add_config_flags(parser)  # the same flags, parsed the same way, as `cnnlab train`
     parser.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2",
         help="a swept field and its values (repeatable)",
@@ -65,46 +63,13 @@ def register(subparsers) -> None:
     listing.set_defaults(func=run_list)
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One `--kebab-name VALUE` flag per TrainConfig field (parsed like a grid value)."""
-    from engine.trainer.config import config_fields
-
-    group = parser.add_argument_group("config fields (fixed for every run)")
-    for field in config_fields():
-        if field.name in ("model_options", "preset"):
-            continue
-        group.add_argument(
-            field.flag, dest=f"cfg_{field.name}", default=None, metavar="VALUE", help=field.help
-        )
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Config fields given on the command line, parsed to their types."""
-    from engine.sweeps.grid import config_field_types, parse_typed
-    from engine.trainer.config import parse_model_option
-
-    types = config_field_types()
-    overrides: dict[str, Any] = {}
-    for name, field_type in types.items():
-        text = getattr(args, f"cfg_{name}", None)
-        if text is None:
-            continue
-        try:
-            overrides[name] = parse_typed(text, field_type)
-        except ValueError as exc:
-            raise ConfigError({name: f"bad value {text!r}: {exc}"}) from None
-    options = dict(parse_model_option(text) for text in args.model_opt)
-    if options:
-        overrides["model_options"] = options
-    return overrides
-
-
 def build_spec_from_args(args: argparse.Namespace):
     """The SweepSpec the flags describe (ConfigError on anything malformed)."""
+    from engine.cli.train_cmd import flag_overrides
     from engine.sweeps import base_config, build_spec, parse_grid_arg, parse_seeds
     from engine.sweeps.spec import SweepSpec
 
-    overrides = _overrides(args)
+    overrides = flag_overrides(args)
     base_seed = overrides.pop("seed", None)
     if base_seed is None:
         base_seed = base_config(SweepSpec(args.preset, overrides)).seed

@@ -86,6 +86,7 @@ class SweepRunner:
         self._active: dict[int, Any] = {}
         self._state: SweepState | None = None
         self._done = 0
+        self._failed = 0  # points whose run failed or diverged in this invocation
 
     def subscribe(self, fn: Subscriber) -> None:
         """`fn(event)` gets sweep events and every trainer event, from the running thread."""
@@ -187,6 +188,7 @@ class SweepRunner:
                 stamp_summary(Path(trainer.run_dir), self.sweep_id, point)
         with self._lock:
             self._done += status == "completed"
+            self._failed += status in ("failed", "diverged")
             done = self._done
         self._publish(
             PointFinished(self.sweep_id, point.index, run_id, status, error, done, total, final)
@@ -207,18 +209,17 @@ class SweepRunner:
 
     def _finish(self, total: int) -> SweepFinished:
         state = self._require_state()
-        run_ids, completed, failed = [], 0, 0
+        run_ids, completed = [], 0
         for point_state in state.points:
             status = self._run_status(point_state.run_id)
             if point_state.run_id:
                 run_ids.append(point_state.run_id)
             completed += status == "completed"
-            failed += status in ("failed", "diverged")
         if self._cancelled.is_set():
             outcome = "cancelled"
         else:
             outcome = "completed" if completed == total else "incomplete"
-        finished = SweepFinished(self.sweep_id, outcome, completed, failed, total, run_ids)
+        finished = SweepFinished(self.sweep_id, outcome, completed, self._failed, total, run_ids)
         self._publish(finished)
         return finished
 

@@ -76,32 +76,22 @@ class SweepSpec:
 
 
 def preset_overrides(name: str) -> dict[str, Any]:
-    """The config fields a preset sets (raises ConfigError for an unknown preset)."""
+    """The config fields a preset sets (ConfigError naming the presets for an unknown one)."""
     from engine.presets import get_preset
 
-    try:
-        preset = get_preset(name)
-    except KeyError:
-        raise ConfigError({"preset": f"unknown preset {name!r}"}) from None
-    return dict(preset.overrides)
+    return dict(get_preset(name).overrides)
 
 
 def base_config(spec: SweepSpec):
-    """The TrainConfig every point starts from: defaults ← preset ← overrides."""
+    """The TrainConfig every point starts from: defaults ← preset ← overrides, merged the
+    way `cnnlab train --preset P --flag …` merges them."""
     from engine.trainer.config import TrainConfig
 
-    values: dict[str, Any] = {}
     if spec.preset:
-        values.update(preset_overrides(spec.preset))
-        values["preset"] = spec.preset
-    options = dict(values.get("model_options") or {})
-    for key, value in spec.overrides.items():
-        if key == "model_options":
-            options.update(value)
-        else:
-            values[key] = value
-    values["model_options"] = options
-    return TrainConfig().replace(**values)
+        from engine.presets import get_preset
+
+        return get_preset(spec.preset).to_config(**spec.overrides)
+    return TrainConfig().replace(**spec.overrides)
 
 
 def point_config(base, point: SweepPoint):
