@@ -15,7 +15,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -24,6 +24,7 @@ from textual.widgets import Button, Footer, Header, Static
 from cnnlab_tui.screens import new_run_support as support
 from cnnlab_tui.screens.preset_picker import PresetPicker
 from cnnlab_tui.widgets.forms import FieldError, FormField
+from cnnlab_tui.widgets.model_options import OPTION_PREFIX, ModelOptions
 
 log = logging.getLogger(__name__)
 SLOW_REFRESH_DELAY_S = 0.25
@@ -57,10 +58,8 @@ class NewRunScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._base: dict[str, Any] = {}  # config keys the form does not show are kept here
-        self._option_memory: dict[str, dict[str, Any]] = {}  # model → options typed
-        self._shown_model: str | None = None
         self._errors: dict[str, str] = {}
-        self._model_problem: str | None = None
+        self._description = ""  # the shown model's one-line description
         self._num_classes: int | None = None
         self._tokens = {"dataset": 0, "params": 0}
         self._slow_timer: Timer | None = None
@@ -80,7 +79,7 @@ class NewRunScreen(Screen):
                 "model", "Model", kind="choice", choices=support.model_choices(), value=None
             )
             yield Static("", id="model-status")
-            yield Vertical(id="model-options")
+            yield ModelOptions(id="model-options")
             yield Static("", id="hdc-verdict")
             yield Static("Training", classes="section-title")
             for key, label in support.TRAINING_FIELDS:
@@ -107,10 +106,10 @@ class NewRunScreen(Screen):
         """Fill the form with `config` (a preset, the last run, or a run to re-run)."""
         merged = support.default_config()
         merged.update(config)
-        self._remember_options()
+        self._options.remember()
         self._base = merged
         model = merged.get("model")
-        self._option_memory[model] = dict(merged.get("model_options") or {})
+        self._options.preset(model, merged.get("model_options") or {})
         for field in self._config_fields():
             if field.key == "data_root":
                 field.set_value(merged.get("data_root") or str(self.app.data_root))
@@ -143,7 +142,7 @@ class NewRunScreen(Screen):
             self.load_preset(name)
 
     def action_defaults(self) -> None:
-        self._option_memory.clear()
+        self._options.forget()
         self.load_config(support.default_config())
 
     # -- model options ------------------------------------------------------------------
@@ -151,64 +150,32 @@ class NewRunScreen(Screen):
     async def _show_model_requested(self, message: _ShowModel) -> None:
         await self._show_model(message.model, force=True)
 
+    @property
+    def _options(self) -> ModelOptions:
+        return self.query_one("#model-options", ModelOptions)
+
     async def _show_model(self, model: str | None, *, force: bool = False) -> None:
         """Rebuild the option fields for `model` (keeping what was typed per model)."""
-        if model is None or (model == self._shown_model and not force):
+        options = self._options
+        if model is None or (model == options.shown_model and not force):
             return
-        from engine.models import get_model_info
-
         if not force:
-            self._remember_options()
+            options.remember()
         field = self.query_one("#field-model", FormField)
         if field.text != model:
             field.set_value(model)
-        container = self.query_one("#model-options", Vertical)
-        await container.remove_children()
         try:
-            info = get_model_info(model)
-        except ValueError as exc:
-            self._model_problem = str(exc)
+            info = await options.show(model)
+        except ValueError as exc:  # ModelError: unknown model
             self._set_status("#model-status", f"✗ {exc}", ok=False)
             return
-        self._shown_model = model
-        typed = self._option_memory.get(model, {})
-        fields = [
-            FormField(
-                support.OPTION_PREFIX + spec.name,
-                spec.name,
-                kind=support.option_kind(spec),
-                value=typed.get(spec.name, info.options.get(spec.name)),
-                choices=spec.choices,
-                help=f"{spec.help} [{spec.describe()}]",
-                parser=spec.parse,
-                classes="model-option",
-            )
-            for spec in info.option_specs
-        ]
-        await container.mount_all(fields)
+        self._description = info.description
         self.query_one("#model-status", Static).update(info.description)
         self._revalidate(slow=True)
 
-    def _remember_options(self) -> None:
-        if self._shown_model is None:
-            return
-        options, _ = self._collect_options()
-        self._option_memory[self._shown_model] = options
-
-    def _collect_options(self) -> tuple[dict[str, Any], dict[str, str]]:
-        options: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for field in self.query(".model-option").results(FormField):
-            name = field.key.removeprefix(support.OPTION_PREFIX)
-            try:
-                options[name] = field.parse()
-            except FieldError as exc:
-                errors[field.key] = str(exc)
-        return options, errors
-
     # -- validation ---------------------------------------------------------------------
     def _config_fields(self) -> list[FormField]:
-        return [f for f in self.query(FormField) if not f.key.startswith(support.OPTION_PREFIX)]
+        return [f for f in self.query(FormField) if not f.key.startswith(OPTION_PREFIX)]
 
     def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, field errors) from the form; unparseable fields keep their last value."""
@@ -220,7 +187,7 @@ class NewRunScreen(Screen):
             except FieldError as exc:
                 errors[field.key] = str(exc)
         config["data_root"] = config.get("data_root") or None
-        options, option_errors = self._collect_options()
+        options, option_errors = self._options.collect()
         config["model_options"] = options
         errors.update(option_errors)
         return config, errors
@@ -248,7 +215,7 @@ class NewRunScreen(Screen):
         options = config["model_options"]
         dilations = options.get("dilations")
         kernel = options.get("kernel_size", 3)
-        has_field = self.query(f"#field-{support.OPTION_PREFIX}dilations")
+        has_field = self.query(f"#field-{OPTION_PREFIX}dilations")
         if not has_field or not isinstance(dilations, list) or not dilations:
             verdict.update("")
             verdict.display = bool(has_field)
@@ -267,7 +234,7 @@ class NewRunScreen(Screen):
         if key == "model":
             await self._show_model(event.field.text or None)
             return
-        self._revalidate(slow=key in SLOW_KEYS or key.startswith(support.OPTION_PREFIX))
+        self._revalidate(slow=key in SLOW_KEYS or key.startswith(OPTION_PREFIX))
 
     def _set_status(self, selector: str, text: str, *, ok: bool) -> None:
         widget = self.query_one(selector, Static)
@@ -322,18 +289,8 @@ class NewRunScreen(Screen):
                 self._tokens["params"] += 1
                 self._count(self._tokens["params"], self.collect()[0])
             return
-        self._model_problem = None if answer.ok else answer.text
-        description = self._model_description()
-        text = f"{description}\n{'' if answer.ok else '✗ '}{answer.text}"
+        text = f"{self._description}\n{'' if answer.ok else '✗ '}{answer.text}"
         self._set_status("#model-status", text, ok=answer.ok)
-
-    def _model_description(self) -> str:
-        from engine.models import get_model_info
-
-        try:
-            return get_model_info(self._shown_model).description if self._shown_model else ""
-        except ValueError:
-            return ""
 
     # -- launch ---------------------------------------------------------------------------
     @on(Button.Pressed, "#launch")
@@ -343,13 +300,14 @@ class NewRunScreen(Screen):
     def action_launch(self) -> None:
         """Queue the run, or say why not (never a crash)."""
         errors = self._revalidate()
-        problems = [f"{k.removeprefix(support.OPTION_PREFIX)}: {v}" for k, v in errors.items()]
-        if self._model_problem:
-            problems.append(f"model: {self._model_problem}")
+        problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in errors.items()]
+        config, _ = self.collect()
+        if not problems:
+            problem = self._model_problem_now(config)
+            problems += [f"model: {problem}"] if problem else []
         if problems:
             self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
             return
-        config, _ = self.collect()
         try:
             queue_id = self.app.runner.submit(config)
         except ValueError as exc:  # ConfigError and friends
@@ -359,6 +317,18 @@ class NewRunScreen(Screen):
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
         self.notify(f"Queued {config['model']} on {config['dataset']} ({queue_id})", timeout=3)
         self.app.switch_mode("live")
+
+    def _model_problem_now(self, config: dict[str, Any]) -> str | None:
+        """Can the model be built for this config? (Counted on torch's meta device: instant,
+        so launch never relies on a parameter count that is still on its way.)"""
+        classes = self._num_classes or support.DEFAULT_CLASS_COUNT
+        try:
+            support.count_parameters_text(
+                config["model"], config["model_options"], config["image_size"], classes
+            )
+        except Exception as exc:  # ModelError, or a model that cannot be built at all
+            return str(exc)
+        return None
 
     def _refuse(self, reason: str) -> None:
         self._set_status("#launch-status", reason, ok=False)

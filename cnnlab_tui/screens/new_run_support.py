@@ -34,7 +34,6 @@ TRAINING_FIELDS: tuple[tuple[str, str], ...] = (
     ("device", "Device"),
     ("name", "Run name"),
 )
-OPTION_PREFIX = "option-"
 LAST_CONFIG_FILE = ".cnnlab-dashboard.json"  # hidden: the run store skips dot-files
 DEFAULT_CLASS_COUNT = 10
 
@@ -51,11 +50,6 @@ def field_kind(spec: Any) -> str:
     if spec.choices:
         return "choice"
     return {int: "int", float: "float", bool: "bool"}.get(spec.type, "str")
-
-
-def option_kind(spec: Any) -> str:
-    """The form kind for a model OptionSpec (int, float, list[int], choice)."""
-    return spec.kind if spec.kind in ("int", "float", "list[int]", "choice") else "str"
 
 
 def default_config() -> dict[str, Any]:

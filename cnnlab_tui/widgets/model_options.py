@@ -1,0 +1,79 @@
+"""The option fields of one model, generated from its engine `OptionSpec`s.
+
+Switching models rebuilds the fields; what was typed is remembered per model, so trying
+another model and coming back never loses a carefully typed dilation list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.containers import Vertical
+
+from cnnlab_tui.widgets.forms import FieldError, FormField
+
+OPTION_PREFIX = "option-"  # form keys (and ids: #field-option-<name>) of model options
+
+
+def option_kind(spec: Any) -> str:
+    """The form kind for a model OptionSpec (int, float, list[int], choice)."""
+    return spec.kind if spec.kind in ("int", "float", "list[int]", "choice") else "str"
+
+
+class ModelOptions(Vertical):
+    """Form fields for the options of the model shown (`show`), parsed by the engine."""
+
+    DEFAULT_CSS = "ModelOptions { height: auto; }"
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._memory: dict[str, dict[str, Any]] = {}
+        self.shown_model: str | None = None
+
+    def fields(self) -> list[FormField]:
+        return list(self.query(FormField))
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(options, field key → message) from the fields shown."""
+        options: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for field in self.fields():
+            try:
+                options[field.key.removeprefix(OPTION_PREFIX)] = field.parse()
+            except FieldError as exc:
+                errors[field.key] = str(exc)
+        return options, errors
+
+    def remember(self) -> None:
+        """Keep what is typed for the model shown, for when it is shown again."""
+        if self.shown_model is not None:
+            self._memory[self.shown_model] = self.collect()[0]
+
+    def preset(self, model: str, options: dict[str, Any]) -> None:
+        """Use `options` the next time `model` is shown (loading a config)."""
+        self._memory[model] = dict(options)
+
+    def forget(self) -> None:
+        self._memory.clear()
+
+    async def show(self, model: str) -> Any:
+        """Rebuild the fields for `model`; returns its ModelInfo (ModelError if unknown)."""
+        from engine.models import get_model_info
+
+        info = get_model_info(model)
+        await self.remove_children()
+        typed = self._memory.get(model, {})
+        await self.mount_all(
+            FormField(
+                OPTION_PREFIX + spec.name,
+                spec.name,
+                kind=option_kind(spec),
+                value=typed.get(spec.name, info.options.get(spec.name)),
+                choices=spec.choices,
+                help=f"{spec.help} [{spec.describe()}]",
+                parser=spec.parse,
+            )
+            for spec in info.option_specs
+        )
+        self.shown_model = model
+        return info
