@@ -253,3 +253,27 @@ def test_sweep_command_round_trips_to_the_same_sweep_id():
     words = shlex.split(sweep_command(spec))[1:]
     again = build_spec_from_args(build_parser().parse_args(words))
     assert again.to_dict() == spec.to_dict() and again.sweep_id == spec.sweep_id
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lr": 0.01, "seed": 2, "amp": True, "model_options": {"widths": [4, 8]}},
+        {"preset": "lab-dilated", "epochs": 1, "data_root": "/", "max_train_batches": 2},
+        {"preset": "lab-conv", "model": "mlp", "model_options": {"hidden": [16]}},
+    ],
+)
+def test_train_command_rebuilds_the_same_config(changes):
+    from engine.cli import build_parser
+    from engine.cli.train_cmd import flag_overrides
+    from engine.presets import get_preset
+    from engine.trainer.config import TrainConfig
+
+    preset = changes.pop("preset", None)
+    config = get_preset(preset).to_config(**changes) if preset else TrainConfig(**changes)
+    args = build_parser().parse_args(shlex.split(train_command(config.to_dict()))[1:])
+    overrides = flag_overrides(args)
+    rebuilt = (
+        get_preset(preset).to_config(**overrides) if preset else TrainConfig().replace(**overrides)
+    )
+    assert rebuilt.to_dict() == config.to_dict()

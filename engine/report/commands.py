@@ -27,7 +27,8 @@ def _flag(name: str) -> str:
 def _option_text(value: Any) -> str:
     """Model option values as `--model-opt` parses them (lists comma-separated)."""
     if isinstance(value, (list, tuple)):
-        return ",".join(format_value(item) for item in value)
+        text = ",".join(format_value(item) for item in value)
+        return text + "," if len(value) == 1 else text  # "16," stays a one-item list
     return format_value(value)
 
 
