@@ -300,7 +300,7 @@ def test_rerunning_resumes_only_the_unfinished_points(two_sweeps, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_report_on_two_sweeps_meets_the_bar(two_sweeps, tmp_path):
+def test_cli_report_on_two_sweeps_meets_the_bar(two_sweeps, tmp_path, capsys):
     """Every referenced PNG opens, mean ± std per setting, and --lang zh changes headings."""
     import re
 
@@ -329,6 +329,11 @@ def test_cli_report_on_two_sweeps_meets_the_bar(two_sweeps, tmp_path):
     headings = lambda text: re.findall(r"^## (.*)$", text, flags=re.M)  # noqa: E731
     assert "Results" in headings(english) and "实验结果" in headings(chinese)
     assert not set(headings(english)) & set(headings(chinese))
+    # `latest` is the newest run, never the runs/sweeps/ state folder
+    assert (
+        main(["report", "latest", "--out", str(tmp_path / "one"), "--runs-dir", str(runs_dir)]) == 0
+    )
+    assert "1 run(s)" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.slow

@@ -88,6 +88,9 @@ def resolve_targets(store: Any, refs: Sequence[str]) -> list[Any]:
     records = [r for r in store.list_runs() if r.run_id != SWEEPS_FOLDER]
     chosen: dict[str, Any] = {}
     for ref in refs:
+        if ref in ("latest", "last") and records:  # the newest run, never the sweeps folder
+            chosen.setdefault(records[0].run_id, records[0])
+            continue
         sweep_id = _matching_sweep(store, ref, records)
         if sweep_id is not None:
             for record in sweep_records(store, sweep_id, records):
