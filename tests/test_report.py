@@ -277,3 +277,20 @@ def test_train_command_rebuilds_the_same_config(changes):
         get_preset(preset).to_config(**overrides) if preset else TrainConfig().replace(**overrides)
     )
     assert rebuilt.to_dict() == config.to_dict()
+
+
+def test_with_a_cjk_font_chart_text_follows_the_language(tmp_path, monkeypatch):
+    import warnings
+
+    from engine.report import i18n
+
+    monkeypatch.setattr(i18n, "find_cjk_font", lambda: "DejaVu Sans")  # stands in for one
+    assert i18n.chart_language("zh") == ("zh", "DejaVu Sans")
+    root = tmp_path / "runs"
+    fake_run(root, "20250101-000000-conv-shapes-0000", _config(), [0.5, 0.6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DejaVu has no CJK glyphs: boxes, with warnings
+        report = write_report(RunStore(root).list_runs(), tmp_path / "zh", "zh")
+    for png in _referenced_pngs(report):
+        with Image.open(png) as image:
+            image.verify()
