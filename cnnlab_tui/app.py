@@ -62,6 +62,7 @@ SCREEN_MODES: dict[str, tuple[str, str, str]] = {
     "conv_lab": ("conv_lab", "ConvLabScreen", "Conv lab"),
 }
 QUIT_CANCEL_TIMEOUT_S = 60.0
+LOG_FILE = ".cnnlab-dashboard.log"  # hidden: the run store skips dot-files
 
 
 class UnavailableScreen(Screen):
@@ -288,8 +289,24 @@ class CnnlabApp(App[int]):
             await asyncio.to_thread(self.runner.wait_idle, QUIT_CANCEL_TIMEOUT_S)
 
 
+def _log_to_file(runs_dir: Path) -> None:
+    """Send library logging to `<runs>/.cnnlab-dashboard.log`: a full-screen app cannot
+    print, but engine warnings and tracebacks must still be findable afterwards."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        target = str(runs_dir / LOG_FILE)
+        open(target, "a").close()
+    except OSError:
+        target = os.devnull
+    logging.basicConfig(
+        level=logging.INFO,
+        filename=target,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
 def run_app(data_root: str | Path | None = None, runs_dir: str | Path | None = None) -> int:
     """Run the dashboard until the user quits; returns the process exit code."""
-    logging.basicConfig(level=logging.WARNING, filename=os.devnull)
-    result = CnnlabApp(data_root=data_root, runs_dir=runs_dir).run()
-    return int(result or 0)
+    app = CnnlabApp(data_root=data_root, runs_dir=runs_dir)
+    _log_to_file(app.runs_dir)
+    return int(app.run() or 0)

@@ -53,6 +53,7 @@ class QueuedRun:
     progress: Any = None  # the last BatchProgress event
     samples: list[str] = field(default_factory=list)
     logs: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_KEPT))
+    logs_total: int = 0  # lines ever logged (the deque keeps only the last ones)
     summary: dict[str, Any] = field(default_factory=dict)
     cancel_requested: bool = False
 
@@ -84,6 +85,7 @@ class QueuedRun:
             self.samples = [str(p) for p in event.paths]
         elif kind == "Log":
             self.logs.append(f"{event.level}: {event.message}")
+            self.logs_total += 1
         elif kind == "RunFinished":
             self.run_id = self.run_id or event.run_id
             self.state = "finished"

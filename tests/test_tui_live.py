@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from textual.widgets import DataTable
 from tui_helpers import TINY_FORM, async_test, fill_form, open_new_run, wait_for
 
@@ -19,6 +20,7 @@ def live_screen(app: CnnlabApp) -> LiveScreen:
     return screen
 
 
+@pytest.mark.slow
 @async_test
 async def test_launch_from_form_runs_to_completion_everywhere(tmp_path):
     app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
@@ -61,6 +63,7 @@ async def test_launch_from_form_runs_to_completion_everywhere(tmp_path):
         )
 
 
+@pytest.mark.slow
 @async_test
 async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path):
     app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")

@@ -96,6 +96,8 @@ class LiveScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._shown: str | None = None  # queue id of the run on screen
+        self._log_written = 0  # how many of that run's log lines the pane holds
+        self._error_written = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -115,7 +117,7 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)
-        table.add_columns("id", "state", "run", "ep")
+        table.add_columns("id", "state", "ep", "run")
         self.query_one("#ssim-chart").display = False
         self.set_interval(DEVICE_LINE_INTERVAL_S, self._show_device)
         self._refresh_all()
@@ -138,7 +140,7 @@ class LiveScreen(Screen):
             self._show_charts(current)
             self._show_title(current)
         elif kind == "Log":
-            self.query_one("#log", RichLog).write(current.logs[-1])
+            self._sync_log(current)
         else:
             self._show_run(current)
         if kind in ("RunStarted", "RunFinished"):
@@ -161,17 +163,27 @@ class LiveScreen(Screen):
         self._show_queue()
 
     def _show_run(self, run: QueuedRun) -> None:
-        self._shown = run.queue_id
+        if run.queue_id != self._shown:
+            self._shown = run.queue_id
+            self.query_one("#log", RichLog).clear()
+            self._log_written = 0
+            self._error_written = False
         self._show_title(run)
         self._show_device()
         self._show_progress(run)
         self._show_charts(run)
+        self._sync_log(run)
+
+    def _sync_log(self, run: QueuedRun) -> None:
+        """Write the log lines the pane does not hold yet (never rewrite: no duplicates)."""
+        new = min(run.logs_total - self._log_written, len(run.logs))
         log = self.query_one("#log", RichLog)
-        log.clear()
-        for line in run.logs:
+        for line in list(run.logs)[len(run.logs) - new :] if new > 0 else []:
             log.write(line)
-        if run.error:
+        self._log_written = run.logs_total
+        if run.state == "finished" and run.error and not self._error_written:
             log.write(f"error: {run.error}")
+            self._error_written = True
 
     def _show_title(self, run: QueuedRun) -> None:
         state = run.status if run.state == "finished" else run.state
@@ -231,7 +243,7 @@ class LiveScreen(Screen):
         for run in self.app.runner.runs:
             state = run.status if run.state == "finished" else run.state
             epochs = f"{len(run.metrics)}/{run.epochs or run.config.get('epochs', '?')}"
-            table.add_row(run.queue_id, state, run.label, epochs, key=run.queue_id)
+            table.add_row(run.queue_id, state, epochs, run.label, key=run.queue_id)
 
     # -- actions ----------------------------------------------------------------------------
     def _selected_queue_id(self) -> str | None:

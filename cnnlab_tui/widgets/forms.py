@@ -71,7 +71,7 @@ class FormField(Vertical):
     FormField { height: auto; }
     FormField > .field-row { height: auto; }
     FormField .field-label { width: 18; padding: 0 1 0 0; }
-    FormField .field-control { width: 1fr; }
+    FormField .field-control { width: 1fr; max-width: 64; }
     FormField .field-help { color: $text-muted; width: auto; padding: 0 0 0 1; }
     FormField > .field-error { color: $error; padding: 0 0 0 18; height: auto; }
     FormField.-invalid .field-label { color: $error; }
