@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Button, DataTable, Input, Static, TabbedContent
-from tui_helpers import wait_for
-from tui_store_helpers import async_test
+from tui_helpers import async_test, wait_for
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.conv_lab import ConvLabScreen, gridding_text, matrix_text

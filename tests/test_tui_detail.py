@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 from textual.app import App
 from textual.widgets import DataTable, Static, TabbedContent
-from tui_helpers import wait_for
-from tui_store_helpers import CLASSES, async_test, write_run
+from tui_helpers import async_test, wait_for
+from tui_store_helpers import CLASSES, write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.detail import DetailScreen

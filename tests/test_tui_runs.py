@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.app import App
 from textual.widgets import Input, Static
-from tui_helpers import wait_for
-from tui_store_helpers import async_test, write_run
+from tui_helpers import async_test, wait_for
+from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.confirm import ConfirmScreen

@@ -1,16 +1,12 @@
-"""Helpers for the Runs / Run detail / Compare / Conv lab tests.
+"""Runs on disk for the Runs / Run detail / Compare tests, without training.
 
-`write_run` puts a run on disk without training: it is written by the engine's own
-`RunWriter` from real trainer events, so the files are exactly what a training run leaves
-behind — only the numbers are made up. That keeps these tests fast (milliseconds per run)
-and independent of the trainer. `async_test` runs a Pilot test body (no asyncio plugin).
+`write_run` writes a run folder through the engine's own `RunWriter` from real trainer
+events, so the files are exactly what a training run leaves behind — only the numbers are
+made up. That keeps these tests fast (milliseconds per run) and independent of the trainer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +18,6 @@ from engine.trainer.config import TrainConfig
 from engine.trainer.events import EpochEnd, RunFinished, RunStarted, Samples
 
 CLASSES = ["circle", "square", "triangle"]
-
-
-def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an `async def` test with asyncio.run (pytest fixtures still arrive as arguments)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 def classify_rows(epochs: int, *, acc_step: float = 0.1) -> list[dict[str, Any]]:

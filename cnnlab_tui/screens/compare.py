@@ -103,9 +103,11 @@ class CompareScreen(Screen):
 
     # -- loading ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compare-load")
-    def _load(self) -> None:
+    def _load(self, only_if_changed: bool = False) -> None:
         root = Path(self.app.runs_dir)
         fingerprint = folder_fingerprint(root)
+        if only_if_changed and fingerprint == self._fingerprint:
+            return
         try:
             records = self.app.store.list_runs()
         except Exception as exc:  # the store is tolerant; this guards an unreadable root
@@ -115,8 +117,7 @@ class CompareScreen(Screen):
         self.app.call_from_thread(self._loaded, records, fingerprint)
 
     def _poll(self) -> None:
-        if folder_fingerprint(Path(self.app.runs_dir)) != self._fingerprint:
-            self._load()
+        self._load(only_if_changed=True)
 
     def on_screen_suspend(self) -> None:
         self._timer.pause()

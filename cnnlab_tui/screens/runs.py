@@ -90,17 +90,19 @@ class RunsScreen(Screen):
         self.reload()
 
     def _poll(self) -> None:
-        if folder_fingerprint(Path(self.app.runs_dir)) != self._fingerprint:
-            self.reload()
+        self._load_runs(only_if_changed=True)
 
     def reload(self) -> None:
         """Re-read the run store in a worker thread; the table updates when it is done."""
         self._load_runs()
 
     @work(thread=True, exclusive=True, group="runs-load")
-    def _load_runs(self) -> None:
+    def _load_runs(self, only_if_changed: bool = False) -> None:
+        # Even the cheap fingerprint (a few stats per run) stays off the UI thread.
         root = Path(self.app.runs_dir)
         fingerprint = folder_fingerprint(root)
+        if only_if_changed and fingerprint == self._fingerprint:
+            return
         try:
             records = self.app.store.list_runs()
         except Exception as exc:  # the store never raises for folders; guard the root itself
