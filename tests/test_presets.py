@@ -1,0 +1,76 @@
+"""Presets: the lab's experiments exist, validate, and can be overridden."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import ConfigError
+from engine.presets import PRESETS, get_preset, list_presets
+from engine.trainer import TrainConfig, Trainer
+
+LAB = [
+    "lab-conv",
+    "lab-myconv",
+    "lab-dilated",
+    "lab-residual",
+    "lab-resnet18",
+    "lab-plain18",
+    "lab-alexnet",
+    "lab-mlp",
+    "lab-dehaze",
+]
+
+
+def test_the_lab_experiments_and_quick_demos_are_there():
+    names = [p.name for p in list_presets()]
+    assert set(LAB + ["quick-shapes", "quick-haze"]) <= set(names)
+    assert names == list(PRESETS)
+    assert all(p.description for p in list_presets())
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_a_valid_config(name):
+    config = get_preset(name).to_config()
+    assert config.validate() == {}
+    assert config.preset == name
+
+
+def test_lab_conv_and_myconv_follow_the_slides():
+    conv = get_preset("lab-conv").to_config()
+    assert (conv.dataset, conv.model, conv.image_size) == ("vehicles", "conv", 32)
+    assert (conv.optimizer, conv.lr, conv.batch_size, conv.epochs) == ("adam", 1e-3, 64, 10)
+    myconv = get_preset("lab-myconv").to_config()
+    assert (myconv.model, myconv.max_train_batches, myconv.epochs) == ("my_conv", 1, 1)
+
+
+def test_overrides_win_and_model_options_merge():
+    config = get_preset("lab-dilated").to_config(epochs=3, model_options={"widths": [8, 8, 8]})
+    assert config.epochs == 3
+    assert config.model_options == {"dilations": [1, 2, 5], "widths": [8, 8, 8]}
+    switched = get_preset("lab-dilated").to_config(model="conv")
+    assert switched.model_options == {} and switched.validate() == {}
+    assert get_preset("lab-conv").overrides.get("model_options") is None  # not mutated
+
+
+def test_unknown_preset_is_a_config_error():
+    with pytest.raises(ConfigError) as excinfo:
+        get_preset("lab-transformer")
+    assert "lab-conv" in excinfo.value.errors["preset"]
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["quick-shapes", "quick-haze"])
+def test_quick_presets_finish_in_seconds(name, tmp_path, one_thread):
+    trainer = Trainer(get_preset(name).to_config(device="cpu"), runs_dir=tmp_path)
+    assert trainer.run() == "completed"
+    assert trainer.summary["epochs_completed"] == 2
+    assert trainer.summary["train_seconds"] < 30
+    assert isinstance(trainer.config, TrainConfig)
