@@ -50,6 +50,8 @@ def test_defaults_follow_the_lab():
         ({"model_options": {"widths": "wide"}}, "model_options", "widths"),
         ({"model_options": {"depth": 3}}, "model_options", "no option 'depth'"),
         ({"preset": "nope"}, "preset", "unknown preset"),
+        ({"model": "dilated", "image_size": 16}, "image_size", "needs at least"),
+        ({"dataset": "folder"}, "data_root", "needs the folder"),
         ({"name": "x" * 81}, "name", "80 characters"),
     ],
 )

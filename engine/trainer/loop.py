@@ -161,7 +161,8 @@ class Trainer:
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
         start, best = 0, float("-inf")
         if self._resume_from > 0:
-            state = load_checkpoint(self.run_dir / LAST, map_location=device)
+            # Loaded on the CPU (RNG states must stay there); weights move on loading.
+            state = load_checkpoint(self.run_dir / LAST)
             start, best = restore_state(parts, state, config)
         self._publish(
             RunStarted(

@@ -26,6 +26,14 @@ def dataset_task(name: str) -> str | None:
     return info.task if info is not None else None
 
 
+def needs_own_folder(name: str) -> bool:
+    """True for data sets (folder, paired) that have no default location under the data root."""
+    from engine.datasets import DATASETS
+
+    info = DATASETS.get(name)
+    return bool(info is not None and getattr(info, "own_folder", False))
+
+
 def model_info_or_problem(name: str) -> tuple[Any, str | None]:
     """(ModelInfo, None) for a known model, else (None, a message naming the known ones)."""
     from engine.models import get_model_info
@@ -42,6 +50,18 @@ def option_problem(model: str, options: dict[str, Any]) -> str | None:
 
     try:
         resolve_options(model, options)
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def size_problem(model: str, image_size: int, options: dict[str, Any]) -> str | None:
+    """Why `image_size` is too small for the model's layers, or None (checked on the meta
+    device, so nothing is allocated)."""
+    from engine.models import parameter_count
+
+    try:
+        parameter_count(model, image_size=image_size, **options)
     except ModelError as exc:
         return str(exc)
     return None

@@ -112,12 +112,14 @@ def _check_dataset(config: TrainConfig, errors: dict[str, str]) -> str | None:
     if not isinstance(config.dataset, str) or not config.dataset:
         errors["dataset"] = "choose a data set"
         return None
-    from engine.trainer.registries import dataset_task, known_datasets
+    from engine.trainer.registries import dataset_task, known_datasets, needs_own_folder
 
     names = known_datasets()
     if config.dataset not in names:
         errors["dataset"] = f"unknown data set {config.dataset!r}; choose from {', '.join(names)}"
         return None
+    if config.data_root is None and needs_own_folder(config.dataset):
+        errors["data_root"] = f"the {config.dataset!r} data set needs the folder that holds it"
     return dataset_task(config.dataset)
 
 
@@ -130,7 +132,7 @@ def _check_model(config: TrainConfig, errors: dict[str, str], task: str | None) 
     if not isinstance(config.model, str) or not config.model:
         errors["model"] = "choose a model"
         return
-    from engine.trainer.registries import model_info_or_problem, option_problem
+    from engine.trainer.registries import model_info_or_problem, option_problem, size_problem
 
     info, problem = model_info_or_problem(config.model)
     if problem:
@@ -145,6 +147,10 @@ def _check_model(config: TrainConfig, errors: dict[str, str], task: str | None) 
     problem = option_problem(config.model, config.model_options)
     if problem:
         errors["model_options"] = problem
+    elif "image_size" not in errors:
+        problem = size_problem(config.model, config.image_size, config.model_options)
+        if problem:
+            errors["image_size"] = problem
 
 
 def _check_preset(config: TrainConfig, errors: dict[str, str]) -> None:
