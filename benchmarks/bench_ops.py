@@ -1,0 +1,231 @@
+"""Forward+backward of cnnlab's hand-written conv/pooling against torch's native kernels.
+
+    .venv/bin/python benchmarks/bench_ops.py            # the issue's shapes, full size
+    .venv/bin/python benchmarks/bench_ops.py --quick    # N divided by 8, for iteration
+    .venv/bin/python benchmarks/bench_ops.py --shapes c2,c5 --repeats 9 --threads 2
+
+Each row times the same inputs through `engine.ops` and `torch.nn.functional`, with the same
+thread count, interleaved (ours, torch, ours, torch, …) after a warm-up round, and reports
+the medians and their ratio (ours / torch: lower is better, 1.0 is parity). A last section
+times the lab's loop `corr2d_multi_in_out` on one small batch against `engine.ops.conv2d`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from _harness import format_table, interleaved, machine_header, median, set_threads
+
+from engine import ops
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """One convolution shape: input (N, C, H, W) → `out_channels`, plus conv arguments."""
+
+    key: str
+    input_shape: tuple[int, int, int, int]
+    out_channels: int
+    kernel: int = 3
+    options: dict = field(default_factory=dict)
+
+    def label(self, divisor: int = 1) -> str:
+        n, c, h, w = _scaled(self.input_shape, divisor)
+        extra = "".join(f" {k[0]}{v}" for k, v in self.options.items())
+        return f"({n},{c},{h},{w})→{self.out_channels} k{self.kernel}{extra}"
+
+
+@dataclass(frozen=True)
+class PoolCase:
+    key: str
+    input_shape: tuple[int, int, int, int]
+    mode: str  # "max" | "avg"
+    kernel: int = 2
+    options: dict = field(default_factory=dict)
+
+    def label(self, divisor: int = 1) -> str:
+        n, c, h, w = _scaled(self.input_shape, divisor)
+        extra = "".join(f" {k[0]}{v}" for k, v in self.options.items())
+        return f"{self.mode} ({n},{c},{h},{w}) k{self.kernel}{extra}"
+
+
+CONV_CASES = (
+    ConvCase("c1", (512, 3, 32, 32), 32),
+    ConvCase("c2", (512, 32, 30, 30), 64),
+    ConvCase("c3", (512, 64, 28, 28), 128),
+    ConvCase("c4", (512, 32, 30, 30), 64, options={"dilation": 2}),
+    ConvCase("c5", (512, 64, 26, 26), 128, options={"dilation": 5}),
+    ConvCase("c6", (128, 64, 32, 32), 64, options={"padding": 1}),
+    ConvCase("c7", (128, 128, 16, 16), 256, options={"stride": 2, "padding": 1}),
+    ConvCase("c8", (64, 3, 224, 224), 64, kernel=11, options={"stride": 4, "padding": 2}),
+)
+
+POOL_CASES = (
+    PoolCase("p1", (512, 32, 30, 30), "max"),
+    PoolCase("p2", (512, 64, 28, 28), "avg"),
+    PoolCase("p3", (128, 64, 55, 55), "max", kernel=3, options={"stride": 2}),
+    PoolCase("p4", (128, 64, 32, 32), "avg", kernel=3, options={"stride": 1, "padding": 1}),
+)
+
+
+def _scaled(shape: tuple[int, ...], divisor: int) -> tuple[int, ...]:
+    return (max(1, shape[0] // divisor), *shape[1:])
+
+
+def _train_step(op: Callable[..., torch.Tensor], args: list[torch.Tensor], grad, **kwargs):
+    """One forward+backward through `op`; leaves' gradients are dropped before each call."""
+
+    def step() -> None:
+        for t in args:
+            if t is not None:
+                t.grad = None
+        op(*args, **kwargs).backward(grad)
+
+    return step
+
+
+def _leaves(shapes, generator, channels_last: bool) -> list[torch.Tensor | None]:
+    out = []
+    for s in shapes:
+        if s is None:
+            out.append(None)
+            continue
+        t = torch.randn(s, generator=generator)
+        if channels_last and t.dim() == 4 and s is shapes[0]:
+            t = t.contiguous(memory_format=torch.channels_last)
+        out.append(t.requires_grad_())
+    return out
+
+
+def conv_contenders(case: ConvCase, divisor: int, channels_last: bool):
+    generator = torch.Generator().manual_seed(0)
+    n, c, h, w = _scaled(case.input_shape, divisor)
+    weight = (case.out_channels, c, case.kernel, case.kernel)
+    args = _leaves([(n, c, h, w), weight, (case.out_channels,)], generator, channels_last)
+    with torch.no_grad():
+        grad = torch.randn_like(F.conv2d(*args, **case.options))
+    return {
+        "ours": _train_step(ops.conv2d, args, grad, **case.options),
+        "torch": _train_step(F.conv2d, args, grad, **case.options),
+    }
+
+
+def pool_contenders(case: PoolCase, divisor: int, channels_last: bool):
+    generator = torch.Generator().manual_seed(0)
+    (x,) = _leaves([_scaled(case.input_shape, divisor)], generator, channels_last)
+    theirs = F.max_pool2d if case.mode == "max" else F.avg_pool2d
+    ours = ops.max_pool2d if case.mode == "max" else ops.avg_pool2d
+    with torch.no_grad():
+        grad = torch.randn_like(theirs(x, case.kernel, **case.options))
+    return {
+        "ours": _train_step(ours, [x], grad, kernel_size=case.kernel, **case.options),
+        "torch": _train_step(theirs, [x], grad, kernel_size=case.kernel, **case.options),
+    }
+
+
+def compare(cases, build, args) -> tuple[list[list[str]], float]:
+    """Time every case; return printable rows and the worst ratio."""
+    rows, worst = [], 0.0
+    for case in cases:
+        times = interleaved(
+            build(case, args.divisor, args.channels_last), repeats=args.repeats, warmup=1
+        )
+        ours, theirs = median(times["ours"]), median(times["torch"])
+        worst = max(worst, ours / theirs)
+        rows.append(
+            [
+                case.key,
+                case.label(args.divisor),
+                f"{ours * 1e3:.1f}",
+                f"{theirs * 1e3:.1f}",
+                f"{ours / theirs:.2f}",
+            ]
+        )
+        print(format_table(HEADERS, rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    return rows, worst
+
+
+HEADERS = ["id", "shape", "ours ms", "torch ms", "ratio"]
+
+
+def loop_speedup(channels_last: bool) -> str:
+    """The lab's per-pixel loops vs the vectorised op on one small batch (same numbers)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 32, 32, generator=generator)
+    k = torch.randn(16, 3, 3, 3, generator=generator)
+    start = time.perf_counter()
+    loops = ops.corr2d_multi_in_out(x, k)
+    loop_seconds = time.perf_counter() - start
+    fast = ops.conv2d(x, k)
+    torch.testing.assert_close(fast, loops, rtol=1e-4, atol=1e-4)
+    times = interleaved({"conv2d": lambda: ops.conv2d(x, k)}, repeats=20, warmup=2)
+    fast_seconds = median(times["conv2d"])
+    return (
+        f"lab loop corr2d_multi_in_out (8,3,32,32)→16 k3: {loop_seconds * 1e3:.0f} ms; "
+        f"engine.ops.conv2d: {fast_seconds * 1e3:.2f} ms; "
+        f"{loop_seconds / fast_seconds:,.0f}x faster (same outputs)"
+    )
+
+
+def _select(cases, wanted: str | None):
+    if not wanted:
+        return list(cases)
+    keys = {k.strip() for k in wanted.split(",") if k.strip()}
+    return [c for c in cases if c.key in keys]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="divide every batch size by 8")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per side (≥ 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for both")
+    parser.add_argument(
+        "--shapes",
+        default=None,
+        help="comma-separated case ids to run (c1..c8 conv, p1..p4 pool); default all",
+    )
+    parser.add_argument("--channels-last", action="store_true", help="NHWC inputs for both")
+    parser.add_argument("--no-loop", action="store_true", help="skip the lab-loop comparison")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be ≥ 1, got {args.repeats}")
+    known = {c.key for c in (*CONV_CASES, *POOL_CASES)}
+    if args.shapes:
+        unknown = {k.strip() for k in args.shapes.split(",")} - known
+        if unknown:
+            parser.error(f"unknown shape id(s) {sorted(unknown)}; known: {sorted(known)}")
+    args.divisor = 8 if args.quick else 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    print(machine_header("cnnlab bench_ops: forward+backward, median of interleaved repeats"))
+    layout = "channels-last" if args.channels_last else "NCHW"
+    print(f"repeats {args.repeats} after 1 warm-up, batch ÷{args.divisor}, {layout}, float32")
+    for title, cases, build in (
+        ("convolution (engine.ops.conv2d vs F.conv2d)", CONV_CASES, conv_contenders),
+        ("pooling (engine.ops vs F.max_pool2d / F.avg_pool2d)", POOL_CASES, pool_contenders),
+    ):
+        chosen = _select(cases, args.shapes)
+        if not chosen:
+            continue
+        rows, worst = compare(chosen, build, args)
+        print(f"\n{title}")
+        print(format_table(HEADERS, rows))
+        print(f"worst ratio: {worst:.2f}")
+    if not args.no_loop:
+        print()
+        print(loop_speedup(args.channels_last))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
