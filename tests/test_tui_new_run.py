@@ -150,12 +150,16 @@ async def test_edit_and_rerun_and_presets_fill_the_form(tmp_path):
         await open_new_run(app, pilot)
         await pilot.press("f2")
         config = tiny_config(tmp_path, model="dilated", model_options={"dilations": [1, 3]})
+        config["setting_from_an_older_version"] = 1  # dropped, never blocks the re-run
         app.edit_and_rerun(config)
         await wait_for(pilot, lambda: app.current_mode == "new_run")
         screen = app.screen
         await wait_for(pilot, lambda: screen.query("#field-option-dilations"), what="dilated")
         await wait_for(pilot, lambda: field(screen, "option-dilations").parse() == [1, 3])
         assert field(screen, "image_size").parse() == 16
+        await pilot.pause()
+        assert "older_version" not in str(screen.query_one("#launch-status").render())
+        assert "setting_from_an_older_version" not in screen.collect()[0]
 
         presets = pytest.importorskip("engine.presets")
         name = presets.list_presets()[0].name

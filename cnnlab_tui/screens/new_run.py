@@ -105,7 +105,9 @@ class NewRunScreen(Screen):
     def load_config(self, config: dict[str, Any]) -> None:
         """Fill the form with `config` (a preset, the last run, or a run to re-run)."""
         merged = support.default_config()
-        merged.update(config)
+        # Keys this engine does not know (a run saved by an older version) are dropped so a
+        # re-run is never refused for a setting that no longer exists.
+        merged.update({k: v for k, v in config.items() if k in merged})
         self._options.remember()
         self._base = merged
         model = merged.get("model")
