@@ -165,6 +165,9 @@ def _pump(trainer, events: queue.Queue, printer: TrainPrinter, errors) -> Any:
     while True:
         try:
             event = events.get(timeout=0.1)
+            printer.handle(event)
+            if isinstance(event, RunFinished):
+                return event
         except queue.Empty:
             continue
         except KeyboardInterrupt:
@@ -173,10 +176,6 @@ def _pump(trainer, events: queue.Queue, printer: TrainPrinter, errors) -> Any:
             interrupted = True
             trainer.cancel()
             printer.note("[yellow]cancelling after this batch… (Ctrl-C again to stop waiting)[/]")
-            continue
-        printer.handle(event)
-        if isinstance(event, RunFinished):
-            return event
 
 
 def _report_end(console, errors, trainer, finished) -> int:
