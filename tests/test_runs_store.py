@@ -134,6 +134,7 @@ def test_store_lists_newest_first_and_tolerates_damage(tmp_path):
     with open(bad_metrics / "metrics.jsonl", "a") as handle:
         handle.write("garbage\n")
     (tmp_path / ".hidden").mkdir()
+    (tmp_path / "sweeps").mkdir()  # engine.sweeps state, not a run
     (tmp_path / "stray.txt").write_text("x")
 
     records = RunStore(tmp_path).list_runs()

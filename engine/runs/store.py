@@ -22,6 +22,9 @@ from engine.runs.writer import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
+# Folders in the runs root that are not runs (engine.sweeps keeps its state in `sweeps/`).
+RESERVED_DIRS = frozenset({"sweeps"})
+
 STATUSES = ("running", "completed", "cancelled", "failed", "diverged", "interrupted", "damaged")
 
 
@@ -129,10 +132,14 @@ class RunStore:
         self.root = Path(root) if root is not None else default_runs_dir()
 
     def run_dirs(self) -> list[Path]:
-        """Run folders, newest first (ids sort by time); hidden folders are skipped."""
+        """Run folders, newest first (ids sort by time); hidden and reserved folders skipped."""
         if not self.root.is_dir():
             return []
-        dirs = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        dirs = [
+            p
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name not in RESERVED_DIRS
+        ]
         return sorted(dirs, key=lambda p: p.name, reverse=True)
 
     def list_runs(self) -> list[RunRecord]:
