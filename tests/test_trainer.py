@@ -278,6 +278,15 @@ def test_failing_subscriber_does_not_stop_the_run(tmp_path):
     assert trainer.run() == "completed"
     with pytest.raises(RuntimeError):
         trainer.start()
+    with pytest.raises(RuntimeError):
+        trainer.run()
+
+
+def test_cancel_before_training_leaves_no_run_folder(tmp_path):
+    trainer = Trainer(tiny(), runs_dir=tmp_path)
+    trainer.cancel()
+    assert trainer.run() == "cancelled"
+    assert not trainer.run_dir.exists() and trainer.summary["status"] == "cancelled"
 
 
 def test_max_train_batches_and_validation_split(tmp_path):

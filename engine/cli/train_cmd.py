@@ -188,6 +188,9 @@ def _report_end(console, errors, trainer, finished) -> int:
         console.print(f"run folder: {trainer.run_dir}")
     if finished.status == "completed":
         return EXIT_OK
+    if finished.status == "cancelled" and not trainer.run_dir.is_dir():
+        errors.print("[yellow]cancelled[/] before training started")
+        return EXIT_CANCELLED
     if finished.status == "cancelled":
         errors.print(
             "[yellow]cancelled[/]: finished epochs are kept; resume with "

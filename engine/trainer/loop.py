@@ -110,7 +110,7 @@ class Trainer:
     def start(self) -> Trainer:
         """Run in a background (daemon) thread; returns self."""
         if self._thread is not None or self.status != "pending":
-            raise RuntimeError("this trainer has already been started")
+            raise RuntimeError("this trainer has already run")
         self._thread = threading.Thread(target=self.run, name=f"trainer-{self.run_id}", daemon=True)
         self._thread.start()
         return self
@@ -127,6 +127,8 @@ class Trainer:
 
     def run(self) -> str:
         """Run to the end in this thread; returns the final status."""
+        if self.status != "pending":
+            raise RuntimeError("this trainer has already run")
         self.status = "running"
         status, message = "failed", None
         try:
@@ -159,6 +161,8 @@ class Trainer:
         model = build_model(config, bundle, device)
         data = to_device(bundle, device)
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
+        if self._cancel.is_set():  # cancelled while the data loaded: nothing to keep
+            return "cancelled", None
         start, best = 0, float("-inf")
         if self._resume_from > 0:
             # Loaded on the CPU (RNG states must stay there); weights move on loading.
