@@ -83,6 +83,9 @@ class QueuedRun:
             self.metrics.append(dict(event.metrics))
         elif kind == "Samples":
             self.samples = [str(p) for p in event.paths]
+            folder = Path(self.samples[0]).parent if self.samples else ""
+            self.logs.append(f"samples: epoch {event.epoch}, {len(self.samples)} PNGs in {folder}")
+            self.logs_total += 1
         elif kind == "Log":
             self.logs.append(f"{event.level}: {event.message}")
             self.logs_total += 1

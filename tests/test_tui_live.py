@@ -9,7 +9,15 @@ import time
 
 import pytest
 from textual.widgets import DataTable
-from tui_helpers import TINY_FORM, async_test, fill_form, open_new_run, wait_for
+from tui_helpers import (
+    TINY_FORM,
+    async_test,
+    fake_factory,
+    fill_form,
+    open_new_run,
+    tiny_config,
+    wait_for,
+)
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.live import LiveScreen, curves, format_duration
@@ -129,6 +137,26 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
         # so the session's queue table is where this failed run is listed.
         queue = live.query_one("#queue", DataTable)
         assert queue.get_row(run.queue_id)[1] == "failed"
+
+
+@async_test
+async def test_dehazing_runs_chart_psnr_and_ssim(tmp_path):
+    app = CnnlabApp(tmp_path, tmp_path / "runs", trainer_factory=fake_factory())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        app.runner.submit(
+            tiny_config(
+                tmp_path, dataset="haze_synth", model="dehaze_conv", model_options={}, epochs=3
+            )
+        )
+        await wait_for(pilot, lambda: not app.runner.active, timeout=20, what="fake run")
+        await pilot.pause()
+        live = live_screen(app)
+        psnr = live.query_one("#metric-chart", MetricChart)
+        ssim = live.query_one("#ssim-chart", MetricChart)
+        assert ssim.display and psnr.chart_title.startswith("PSNR")
+        assert psnr.series["test"] == ([1, 2, 3], [21.0, 22.0, 23.0])
+        assert ssim.series["test"][0] == [1, 2, 3]
 
 
 def test_curves_take_present_keys_and_epoch_numbers():

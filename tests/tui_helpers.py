@@ -88,12 +88,13 @@ class FakeTrainer:
         from engine.trainer.events import BatchProgress, EpochEnd, RunFinished, RunStarted
 
         epochs = int(self.config.get("epochs", 2))
+        task = "dehaze" if self.config.get("dataset") in ("dehaze", "haze_synth") else "classify"
         self._publish(
             RunStarted(
                 self.run_id,
                 dict(self.config),
                 str(self.runs_dir / self.run_id),
-                "classify",
+                task,
                 "cpu",
                 123,
                 ["a", "b"],
@@ -110,13 +111,11 @@ class FakeTrainer:
                 self._publish(RunFinished(self.run_id, "cancelled", None, {}))
                 return
             self._publish(BatchProgress(self.run_id, epoch, 1, 1, 1.0 / epoch, 100.0, 1.0))
-            metrics = {
-                "epoch": epoch,
-                "train_loss": 1.0 / epoch,
-                "test_loss": 1.2 / epoch,
-                "train_acc": 0.5 + epoch / 10,
-                "test_acc": 0.4 + epoch / 10,
-            }
+            metrics = {"epoch": epoch, "train_loss": 1.0 / epoch, "test_loss": 1.2 / epoch}
+            if task == "dehaze":
+                metrics.update(test_psnr=20.0 + epoch, test_ssim=0.5 + epoch / 10)
+            else:
+                metrics.update(train_acc=0.5 + epoch / 10, test_acc=0.4 + epoch / 10)
             self._publish(EpochEnd(self.run_id, epoch, metrics))
             time.sleep(0.01)
         self.status = "completed"
