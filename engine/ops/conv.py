@@ -20,151 +20,44 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
+from engine.ops import im2col
 from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
-from engine.ops.window import (
-    Padding4,
-    Pair,
-    is_channels_last,
-    pad2d,
-    scatter_windows_,
-    window_view,
-    windowed_size,
-)
+from engine.ops.im2col import ConvGeometry
+from engine.ops.window import Padding4, Pair, is_channels_last
 
 OP = "conv2d"
 
 
-# The gathered columns follow the input's memory so that the one big copy reads long
-# contiguous runs: NCHW gathers (G, K, M) with K = (Cg, kh, kw) and rows of output pixels
-# (OW innermost); NHWC gathers (G, M, K) with K = (kh, kw, Cg) (channels innermost).
-# M = N*OH*OW is always ordered (N, OH, OW).
-
-
-def _columns(xp: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair, groups: int):
-    """Windows of the padded input as one matmul operand (layout chosen by `xp`'s memory)."""
-    windows = window_view(xp, kernel, stride, dilation)  # N, C, OH, OW, kh, kw
-    n, c, out_h, out_w = windows.shape[:4]
-    grouped = windows.unflatten(1, (groups, c // groups))  # N, G, Cg, OH, OW, kh, kw
-    if is_channels_last(xp):
-        return grouped.permute(1, 0, 3, 4, 5, 6, 2).reshape(groups, n * out_h * out_w, -1)
-    return grouped.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, -1, n * out_h * out_w)
-
-
-def _weight_matrix(weight: torch.Tensor, groups: int, nhwc: bool) -> torch.Tensor:
-    """weight (O, Cg, kh, kw) as (G, Og, K), K in the same order as `_columns`."""
-    o, cg, kh, kw = weight.shape
-    w = weight.view(groups, o // groups, cg, kh, kw)
-    return (w.permute(0, 1, 3, 4, 2) if nhwc else w).reshape(groups, o // groups, -1)
-
-
-def _grad_output_matrix(grad_out: torch.Tensor, groups: int, nhwc: bool) -> torch.Tensor:
-    """grad_output (N, O, OH, OW) as (G, M, Og) for NHWC or (G, Og, M) for NCHW."""
-    n, o, out_h, out_w = grad_out.shape
-    per_group = grad_out.view(n, groups, o // groups, out_h, out_w)
-    if nhwc:
-        return per_group.permute(1, 0, 3, 4, 2).reshape(groups, n * out_h * out_w, -1)
-    return per_group.permute(1, 2, 0, 3, 4).reshape(groups, o // groups, -1)
-
-
-def _conv_core(
-    xp: torch.Tensor, weight: torch.Tensor, stride: Pair, dilation: Pair, groups: int
-) -> torch.Tensor:
-    """Convolve an already padded (N, C, H, W) input; no bias, no autograd bookkeeping.
-
-    The output keeps the input's memory format.
-    """
-    n, nhwc = xp.shape[0], is_channels_last(xp)
-    o, _, kh, kw = weight.shape
-    out_h = windowed_size(xp.shape[2], kh, stride[0], dilation[0])
-    out_w = windowed_size(xp.shape[3], kw, stride[1], dilation[1])
-    cols = _columns(xp, (kh, kw), stride, dilation, groups)
-    w = _weight_matrix(weight, groups, nhwc)
-    if nhwc:
-        out = torch.bmm(cols, w.transpose(1, 2))  # G, M, Og
-        out = out.view(groups, n, out_h, out_w, o // groups).permute(1, 0, 4, 2, 3)
-        return out.reshape(n, o, out_h, out_w).contiguous(memory_format=torch.channels_last)
-    out = torch.bmm(w, cols).view(o, n, out_h, out_w)  # G*Og, N, OH, OW
-    return out.transpose(0, 1).contiguous()
-
-
-def _grad_input(
-    grad_out: torch.Tensor,
-    weight: torch.Tensor,
-    padded_shape: torch.Size,
-    stride: Pair,
-    dilation: Pair,
-    groups: int,
-) -> torch.Tensor:
-    """Gradient w.r.t. the padded input."""
-    o, cg, kh, kw = weight.shape
-    og = o // groups
-    if stride == (1, 1):
-        reach_h, reach_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-        padded_grad = pad2d(grad_out, (reach_h, reach_h, reach_w, reach_w))
-        flipped = weight.view(groups, og, cg, kh, kw).transpose(1, 2).flip(-2, -1)
-        flipped = flipped.reshape(groups * cg, og, kh, kw)
-        return _conv_core(padded_grad, flipped, (1, 1), dilation, groups)
-    n, _, out_h, out_w = grad_out.shape
-    nhwc = is_channels_last(grad_out)
-    rows = _grad_output_matrix(grad_out, groups, nhwc)
-    w = _weight_matrix(weight, groups, nhwc)
-    if nhwc:
-        cols = torch.bmm(rows, w).view(groups, n, out_h, out_w, kh, kw, cg)
-        values = cols.permute(1, 0, 6, 2, 3, 4, 5).flatten(1, 2)  # N, C, OH, OW, kh, kw
-        grad_xp = torch.empty(
-            padded_shape,
-            dtype=grad_out.dtype,
-            device=grad_out.device,
-            memory_format=torch.channels_last,
-        ).zero_()
-    else:
-        cols = torch.bmm(w.transpose(1, 2), rows).view(groups * cg, kh, kw, n, out_h, out_w)
-        values = cols.permute(3, 0, 4, 5, 1, 2)  # N, C, OH, OW, kh, kw
-        grad_xp = grad_out.new_zeros(padded_shape)
-    return scatter_windows_(grad_xp, values, (kh, kw), stride, dilation)
-
-
 class _Conv2dFunction(torch.autograd.Function):
-    """Autograd wrapper whose forward and backward are both built on `window_view`."""
+    """Autograd wrapper: forward and backward both run a hand-written kernel (`_kernel`)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):  # noqa: D102
-        xp = pad2d(x, padding)
-        out = _conv_core(xp, weight, stride, dilation, groups)
-        if bias is not None:
-            out.add_(bias.view(1, -1, 1, 1))  # `out` is fresh: nothing else holds it
+    def forward(ctx, x, weight, bias, geo: ConvGeometry):  # noqa: D102
+        out = _kernel(x, weight, geo).forward(x, weight, bias, geo)
         ctx.save_for_backward(x, weight)
-        ctx.conf = (stride, padding, dilation, groups, bias is not None)
+        ctx.geo, ctx.has_bias = geo, bias is not None
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # noqa: D102
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, has_bias = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_x = grad_w = grad_b = None
         layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         grad_out = grad_out.contiguous(memory_format=layout)
-        if need_x:
-            top, bottom, left, right = padding
-            height, width = x.shape[2] + top + bottom, x.shape[3] + left + right
-            padded_shape = torch.Size((x.shape[0], x.shape[1], height, width))
-            grad_xp = _grad_input(grad_out, weight, padded_shape, stride, dilation, groups)
-            grad_x = grad_xp[:, :, top : top + x.shape[2], left : left + x.shape[3]]
-        if need_w:
-            nhwc = is_channels_last(x)
-            cols = _columns(pad2d(x, padding), tuple(weight.shape[2:]), stride, dilation, groups)
-            rows = _grad_output_matrix(grad_out, groups, nhwc)
-            if nhwc:  # (G, Og, K) with K = (kh, kw, Cg) back to (O, Cg, kh, kw)
-                o, cg, kh, kw = weight.shape
-                grad_w = torch.bmm(rows.transpose(1, 2), cols).view(groups, o // groups, kh, kw, cg)
-                grad_w = grad_w.permute(0, 1, 4, 2, 3).reshape(weight.shape)
-            else:
-                grad_w = torch.bmm(rows, cols.transpose(1, 2)).view_as(weight)
-        if has_bias and need_b:
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            grad_x, grad_w = _kernel(x, weight, ctx.geo).backward(
+                grad_out, x, weight, ctx.geo, need_x, need_w
+            )
+        if ctx.has_bias and need_b:
             grad_b = grad_out.sum(dim=(0, 2, 3))
-        return grad_x, grad_w, grad_b, None, None, None, None
+        return grad_x, grad_w, grad_b, None
+
+
+def _kernel(x: torch.Tensor, weight: torch.Tensor, geo: ConvGeometry):
+    """The module whose `forward`/`backward` compute this convolution."""
+    return im2col
 
 
 def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
@@ -253,6 +146,7 @@ def conv2d(
     pad = _conv_padding(padding, kernel, stride_, dilation_)
     padded = (x.shape[2] + pad[0] + pad[1], x.shape[3] + pad[2] + pad[3])
     check_window_fits(OP, padded, kernel, dilation_, padding=(pad[0], pad[2]))
+    geo = ConvGeometry(stride_, pad, dilation_, groups)
     with autocast_off:
-        out = _Conv2dFunction.apply(x, weight, bias, stride_, pad, dilation_, groups)
+        out = _Conv2dFunction.apply(x, weight, bias, geo)
     return out.squeeze(0) if unbatched else out
