@@ -227,6 +227,8 @@ class CnnlabApp(App[int]):
         self.broadcast(QueueChanged)
 
     def on_queue_changed(self, message: QueueChanged) -> None:
+        if message.starting:
+            self.runner.mark_starting(message.starting)
         if message.ended:
             self.runner.mark_ended(message.ended, message.status)
         self.broadcast(QueueChanged)

@@ -36,14 +36,18 @@ class RunsChanged(Message, bubble=False):
 class QueueChanged(Message, bubble=False):
     """Runs were queued, started, finished or removed from the queue.
 
-    `ended` names a queued run whose lane just finished with it (its trainer returned), and
-    `status` the trainer's final status — a safety net should no RunFinished event arrive.
+    `starting` names a queued run its lane has just taken up (data loading begins), `ended`
+    one the lane is done with, and `status` the trainer's final status — a safety net should
+    no RunFinished event arrive.
     """
 
-    def __init__(self, ended: str | None = None, status: str | None = None) -> None:
+    def __init__(
+        self, ended: str | None = None, status: str | None = None, starting: str | None = None
+    ) -> None:
         super().__init__()
         self.ended = ended
         self.status = status
+        self.starting = starting
 
 
 class LaunchFailed(Message, bubble=False):

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 TrainerFactory = Callable[..., Any]
 FINAL_STATUSES = ("completed", "cancelled", "failed", "diverged")
+ACTIVE_STATES = ("starting", "running")
 LOG_LINES_KEPT = 500
 
 
@@ -37,7 +38,7 @@ class QueuedRun:
     queue_id: str
     config: dict[str, Any]
     device_key: str
-    state: str = "queued"  # queued | running | finished
+    state: str = "queued"  # queued | starting (loading data) | running | finished
     run_id: str | None = None
     run_dir: Path | None = None
     status: str | None = None  # the engine's final status once finished
@@ -163,7 +164,8 @@ class RunQueue:
 
     @property
     def running(self) -> list[QueuedRun]:
-        return [r for r in self._runs.values() if r.state == "running"]
+        """Runs whose lane has taken them up (loading data or training)."""
+        return [r for r in self._runs.values() if r.state in ACTIVE_STATES]
 
     @property
     def runs(self) -> list[QueuedRun]:
@@ -172,7 +174,9 @@ class RunQueue:
 
     @property
     def active(self) -> bool:
-        """True while anything is running or waiting to run."""
+        """True while anything is running or waiting to run — until the UI has seen it end."""
+        if any(run.state != "finished" for run in self._runs.values()):
+            return True
         with self._lock:
             return bool(self._busy_lanes) or any(self._lanes.values())
 
@@ -180,8 +184,8 @@ class RunQueue:
     def current(self) -> QueuedRun | None:
         """The run the Live screen follows: the latest started, else the next queued."""
         for qid in reversed(self._started):
-            run = self._runs[qid]
-            if run.state != "finished":
+            run = self._runs.get(qid)
+            if run is not None and run.state != "finished":
                 return run
         waiting = self.queue
         if waiting:
@@ -249,7 +253,7 @@ class RunQueue:
     def cancel_current(self) -> bool:
         """Cancel the run the Live screen follows (if it is running)."""
         run = self.current
-        return bool(run and run.state == "running") and self.cancel(run.queue_id)
+        return bool(run and run.state in ACTIVE_STATES) and self.cancel(run.queue_id)
 
     def cancel_all(self) -> None:
         """Empty the queue and cancel every running run (quitting the app)."""
@@ -261,6 +265,13 @@ class RunQueue:
         """Block until no lane is busy (call from a thread, not the UI loop)."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._busy_lanes, timeout=timeout)
+
+    def mark_starting(self, queue_id: str) -> None:
+        """Its lane took the run up: it leaves the queue and data loading begins (UI thread)."""
+        run = self._runs.get(queue_id)
+        if run is not None and run.state == "queued":
+            run.state = "starting"
+            self._started.append(queue_id)
 
     def mark_ended(self, queue_id: str, status: str | None, error: str | None = None) -> None:
         """Close a run whose lane is done with it but that sent no RunFinished (UI thread)."""
@@ -275,7 +286,7 @@ class RunQueue:
         """Fold an engine event into its run's state; called by the app on the UI thread."""
         run = self._runs.get(message.queue_id)
         if run is not None:
-            if type(message.event).__name__ == "RunStarted":
+            if run.queue_id not in self._started:
                 self._started.append(run.queue_id)
             self._last_event = run.queue_id
             run.apply(message.event)
@@ -298,6 +309,7 @@ class RunQueue:
         from engine.errors import CnnlabError
 
         post = self._app.post_message
+        post(QueueChanged(starting=run.queue_id))
         trainer = None
         try:
             trainer = self._factory(run.config, runs_dir=self.runs_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -137,6 +138,27 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
         # so the session's queue table is where this failed run is listed.
         queue = live.query_one("#queue", DataTable)
         assert queue.get_row(run.queue_id)[1] == "failed"
+
+
+@async_test
+async def test_a_run_can_be_cancelled_while_its_data_loads(tmp_path):
+    loading = threading.Event()
+    app = CnnlabApp(tmp_path, tmp_path / "runs", trainer_factory=fake_factory(loading=loading))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        queue_id = app.runner.submit(tiny_config(tmp_path))
+        run = app.runner.get(queue_id)
+        await wait_for(pilot, lambda: run.state == "starting", timeout=10, what="starting")
+        live = live_screen(app)
+        await wait_for(
+            pilot, lambda: "loading data" in str(live.query_one("#progress-text").render())
+        )
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: run.state == "finished", timeout=10, what="cancelled")
+        assert run.status == "cancelled" and not app.runner.active
+        assert not [n for n in app._notifications if n.severity == "error"]
 
 
 @async_test

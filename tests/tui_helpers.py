@@ -57,15 +57,24 @@ class FakeTrainer:
     """Publishes RunStarted → (BatchProgress, EpochEnd)×epochs → RunFinished from `run()`.
 
     `gate` (if given) is waited on before each epoch, so a test decides when a run advances;
-    `cancel()` ends the run as cancelled at the next epoch boundary, like the real trainer.
+    `loading` (if given) is waited on before RunStarted, like data loading; `cancel()` ends
+    the run as cancelled at the next boundary, like the real trainer (no RunStarted when
+    cancelled while loading).
     """
 
     created: list[FakeTrainer] = []
 
-    def __init__(self, config: dict[str, Any], runs_dir: Path, gate: threading.Event | None):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        runs_dir: Path,
+        gate: threading.Event | None,
+        loading: threading.Event | None = None,
+    ):
         self.config = config
         self.runs_dir = runs_dir
         self.gate = gate
+        self.loading = loading
         self.subscribers: list[Callable[[Any], None]] = []
         self.cancelled = threading.Event()
         self.status = "running"
@@ -77,8 +86,9 @@ class FakeTrainer:
 
     def cancel(self) -> None:
         self.cancelled.set()
-        if self.gate is not None:
-            self.gate.set()
+        for event in (self.gate, self.loading):
+            if event is not None:
+                event.set()
 
     def _publish(self, event: Any) -> None:
         for fn in self.subscribers:
@@ -88,6 +98,12 @@ class FakeTrainer:
         from engine.trainer.events import BatchProgress, EpochEnd, RunFinished, RunStarted
 
         epochs = int(self.config.get("epochs", 2))
+        if self.loading is not None:
+            self.loading.wait(10)
+            if self.cancelled.is_set():
+                self.status = "cancelled"
+                self._publish(RunFinished(self.run_id, "cancelled", None, {}))
+                return
         task = "dehaze" if self.config.get("dataset") in ("dehaze", "haze_synth") else "classify"
         self._publish(
             RunStarted(
@@ -122,12 +138,14 @@ class FakeTrainer:
         self._publish(RunFinished(self.run_id, "completed", None, {}))
 
 
-def fake_factory(gate: threading.Event | None = None) -> Callable[..., FakeTrainer]:
-    """A `trainer_factory` for CnnlabApp that builds FakeTrainers sharing `gate`."""
+def fake_factory(
+    gate: threading.Event | None = None, loading: threading.Event | None = None
+) -> Callable[..., FakeTrainer]:
+    """A `trainer_factory` for CnnlabApp that builds FakeTrainers sharing `gate`/`loading`."""
     FakeTrainer.created = []
 
     def factory(config: dict[str, Any], runs_dir: Path) -> FakeTrainer:
-        return FakeTrainer(config, runs_dir, gate)
+        return FakeTrainer(config, runs_dir, gate, loading)
 
     return factory
 

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
 
 from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged
-from cnnlab_tui.runner import QueuedRun
+from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
 
 DEVICE_LINE_INTERVAL_S = 2.0
@@ -257,7 +257,7 @@ class LiveScreen(Screen):
         """Ask, then cancel the followed run (it is saved as cancelled)."""
         runner = self.app.runner
         run = runner.current
-        if run is None or run.state != "running":
+        if run is None or run.state not in ACTIVE_STATES:
             self.notify("No run is training.", severity="warning")
             return
         from cnnlab_tui.screens.confirm import ConfirmScreen
