@@ -12,6 +12,7 @@ from tui_store_helpers import write_run
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.detail import DetailScreen
+from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs import RunsScreen
 from cnnlab_tui.screens.runs_support import matches_filter
 from cnnlab_tui.widgets.tables import SortableTable, format_duration, format_value
@@ -179,6 +180,33 @@ async def test_open_rerun_and_compare_use_the_app_api(tmp_path):
         await pilot.press("space", "up", "space", "c")  # the cursor was on A, the last row
         assert compared and sorted(compared[0]) == sorted([A, B])
         assert table.raw_row(A)["mark"] and table.raw_row(B)["mark"]
+
+
+@async_test
+async def test_palette_offers_open_and_rerun_for_each_run(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, A, lr=0.01)
+    write_run(runs_dir, B, lr=0.001)
+    app = _app(tmp_path)
+    rerun: list[dict] = []
+    app.edit_and_rerun = rerun.append
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, _table = await _open_runs(pilot, expected_rows=2)
+        assert RunCommands in type(screen).COMMANDS
+        provider = RunCommands(screen)
+        await provider.startup()
+        hits = [hit async for hit in provider.search("open aaaa")]
+        assert hits and hits[0].text == f"Open run {A}"
+        discovered = [hit.text async for hit in provider.discover()]
+        assert discovered == [f"Open run {B}", f"Open run {A}"]  # newest first
+        rerun_hits = [hit async for hit in provider.search("re-run bbbb")]
+        rerun_hits[0].command()
+        assert rerun and rerun[0]["lr"] == 0.001
+        hits[0].command()
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+        detail = app.screen
+        await wait_for(pilot, lambda: detail.record is not None, what="the run to load")
+        assert detail.record.run_id == A
 
 
 def test_filter_terms_match_words_and_columns():

@@ -34,7 +34,8 @@ from textual.widgets import (
 )
 
 from cnnlab_tui.messages import RunsChanged
-from cnnlab_tui.screens.runs_support import folder_fingerprint
+from cnnlab_tui.screens.run_commands import RunCommands
+from cnnlab_tui.screens.runs_support import deliver, folder_fingerprint, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.tables import fill_table, format_value, status_text
 from engine.runs.compare import (
@@ -62,6 +63,8 @@ class CompareScreen(Screen):
     """Overlaid curves, differing config fields and final metrics of the picked runs."""
 
     CSS_PATH = "../styles/compare.tcss"
+    READY_SELECTOR = "#final-table"
+    COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+t", "next_tab", "Next tab"),
@@ -97,9 +100,12 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         if self._started_with_runs:
-            self.query_one("#compare-tabs", TabbedContent).active = "tab-curves"
+            when_composed(self, self._show_curves_tab)
         self._timer = self.set_interval(POLL_SECONDS, self._poll)
         self._load()
+
+    def _show_curves_tab(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-curves"
 
     # -- loading ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compare-load")
@@ -112,9 +118,9 @@ class CompareScreen(Screen):
             records = self.app.store.list_runs()
         except Exception as exc:  # the store is tolerant; this guards an unreadable root
             log.exception("cannot list runs in %s", root)
-            self.app.call_from_thread(self.notify, f"Cannot read {root}: {exc}", severity="error")
+            deliver(self, self.notify, f"Cannot read {root}: {exc}", severity="error")
             return
-        self.app.call_from_thread(self._loaded, records, fingerprint)
+        deliver(self, self._loaded, records, fingerprint)
 
     def _poll(self) -> None:
         self._load(only_if_changed=True)

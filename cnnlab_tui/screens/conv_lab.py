@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from cnnlab_tui.screens.runs_support import deliver, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FieldError, FormField
 from cnnlab_tui.widgets.image_view import half_block_text
@@ -72,6 +73,8 @@ class ConvLabScreen(Screen):
     """Output size, HDC / gridding and the edge-kernel learning demo."""
 
     CSS_PATH = "../styles/conv_lab.tcss"
+    READY_SELECTOR = "#learn-chart"
+    _demo_intro = ""  # the lab's X and Y, shown under the demo's result once mounted
     BINDINGS = [
         Binding("ctrl+t", "next_section", "Next section"),
         Binding("ctrl+g", "learn", "Learn kernel"),
@@ -112,6 +115,9 @@ class ConvLabScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        when_composed(self, self._setup)
+
+    def _setup(self) -> None:
         self.query_one("#hdc-table", DataTable).add_columns("layer i", "r_i", "M_i", "")
         self.update_size()
         self.update_hdc()
@@ -149,7 +155,9 @@ class ConvLabScreen(Screen):
 
     @on(FormField.Changed)
     def _field_changed(self, event: FormField.Changed) -> None:
-        key = event.field.key
+        when_composed(self, self._refresh_for, event.field.key)
+
+    def _refresh_for(self, key: str) -> None:
         if key in SIZE_FIELDS:
             self.update_size()
         elif key in HDC_FIELDS:
@@ -259,14 +267,14 @@ class ConvLabScreen(Screen):
 
         def on_step(step: int, loss: float, kernel: Any) -> None:
             if step % every == 0 or step == steps:
-                self.app.call_from_thread(self._show_step, step, loss, kernel.tolist())
+                deliver(self, self._show_step, step, loss, kernel.tolist())
 
         try:
             learned = ops.learn_kernel(steps=steps, lr=lr, seed=seed, callback=on_step)
         except CnnlabError as exc:
-            self.app.call_from_thread(self._learn_failed, str(exc))
+            deliver(self, self._learn_failed, str(exc))
             return
-        self.app.call_from_thread(self._learn_done, learned.kernel.tolist(), learned.bias)
+        deliver(self, self._learn_done, learned.kernel.tolist(), learned.bias)
 
     def _show_step(self, step: int, loss: float, kernel: list[list[float]]) -> None:
         self.query_one("#learn-chart", MetricChart).append_point("loss", step, loss)

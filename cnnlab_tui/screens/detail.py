@@ -29,7 +29,8 @@ from textual.widgets import (
 )
 
 from cnnlab_tui.messages import RunsChanged
-from cnnlab_tui.screens.runs_support import run_stamp
+from cnnlab_tui.screens.run_commands import RunCommands
+from cnnlab_tui.screens.runs_support import deliver, run_stamp
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.image_view import ImageView
 from cnnlab_tui.widgets.tables import (
@@ -82,6 +83,8 @@ class DetailScreen(Screen):
     """One run: curves, metrics, confusion matrix, samples, config and log."""
 
     CSS_PATH = "../styles/detail.tcss"
+    READY_SELECTOR = "#log-text"
+    COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+t", "next_tab", "Next tab"),
@@ -129,11 +132,11 @@ class DetailScreen(Screen):
         try:
             record = self.app.store.get(self.run_id)
         except CnnlabError as exc:
-            self.app.call_from_thread(self._missing, str(exc))
+            deliver(self, self._missing, str(exc))
             return
         fingerprint = run_stamp(record.path)
         log_text = read_log_tail(record.path / "run.log")
-        self.app.call_from_thread(self._show, record, fingerprint, log_text)
+        deliver(self, self._show, record, fingerprint, log_text)
 
     def _poll(self) -> None:
         running = self.record is not None and self.record.status == "running"

@@ -22,10 +22,12 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from cnnlab_tui.messages import RunsChanged
 from cnnlab_tui.screens.confirm import ConfirmScreen
+from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import (
     COLUMNS,
     FORMATTERS,
     SORTABLE,
+    deliver,
     folder_fingerprint,
     matches_filter,
     run_row,
@@ -42,6 +44,8 @@ class RunsScreen(Screen):
     """The run store as a table: open, compare, delete, re-run."""
 
     CSS_PATH = "../styles/runs.tcss"
+    READY_SELECTOR = "#run-info"
+    COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
@@ -107,9 +111,9 @@ class RunsScreen(Screen):
             records = self.app.store.list_runs()
         except Exception as exc:  # the store never raises for folders; guard the root itself
             log.exception("cannot list runs in %s", root)
-            self.app.call_from_thread(self.notify, f"Cannot read {root}: {exc}", severity="error")
+            deliver(self, self.notify, f"Cannot read {root}: {exc}", severity="error")
             return
-        self.app.call_from_thread(self._show_records, records, fingerprint)
+        deliver(self, self._show_records, records, fingerprint)
 
     def _show_records(self, records: list[Any], fingerprint: tuple) -> None:
         self._fingerprint = fingerprint
@@ -230,9 +234,9 @@ class RunsScreen(Screen):
         try:
             self.app.store.delete(run_id)
         except (CnnlabError, OSError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            deliver(self, self.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self._deleted, run_id)
+        deliver(self, self._deleted, run_id)
 
     def _deleted(self, run_id: str) -> None:
         self.notify(f"Deleted {run_id}", timeout=3)

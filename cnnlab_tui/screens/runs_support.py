@@ -1,17 +1,19 @@
-"""What the Runs, Run detail and Compare screens share: run rows, filtering, change stamps.
+"""What B's screens share: run rows, filtering, change stamps, safe worker → UI calls.
 
-Pure functions over `RunRecord`s and the runs folder, kept apart from the widgets so they
-are easy to test and the screens stay small.
+Mostly pure functions over `RunRecord`s and the runs folder, kept apart from the widgets so
+they are easy to test and the screens stay small.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual.screen import Screen
 
 from cnnlab_tui.widgets.tables import (
     MISSING,
@@ -127,3 +129,28 @@ def folder_fingerprint(root: Path) -> tuple:
         for entry in entries
         if not entry.name.startswith(".") and entry.is_dir()
     )
+
+
+def when_composed(screen: Screen, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Call `callback` once `screen` is fully composed, and never once it is going away.
+
+    A screen's Mount event can arrive before nested compose finishes (TabbedContent mounts
+    its panes a little later), so screens name their last-composed widget in
+    `READY_SELECTOR` and the call is retried after the next refresh until it exists.
+    `_pruning` is set synchronously when Textual starts removing a screen (escape pressed,
+    app quitting) — the same check Textual's own signals make before calling into a node.
+    """
+    if not screen.is_attached or screen._pruning:
+        return
+    selector = getattr(screen, "READY_SELECTOR", None)
+    if selector and not screen.query(selector):
+        screen.call_after_refresh(when_composed, screen, callback, *args, **kwargs)
+        return
+    callback(*args, **kwargs)
+
+
+def deliver(screen: Screen, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """From a worker thread, run `callback(*args, **kwargs)` on the UI thread once `screen`
+    is composed — or drop the result if the screen was closed meanwhile."""
+    with contextlib.suppress(RuntimeError):  # the app's event loop has already stopped
+        screen.app.call_from_thread(when_composed, screen, callback, *args, **kwargs)

@@ -123,8 +123,13 @@ class SortableTable(DataTable):
         self._raw: dict[str, dict[str, Any]] = {}
 
     def on_mount(self) -> None:
-        for key, label in self.column_specs:
-            self.add_column(label, key=key)
+        self._ensure_columns()
+
+    def _ensure_columns(self) -> None:
+        # Also called from set_rows: rows may arrive (from a worker) before on_mount runs.
+        if not self.columns:
+            for key, label in self.column_specs:
+                self.add_column(label, key=key)
 
     @property
     def row_ids(self) -> list[str]:
@@ -151,6 +156,7 @@ class SortableTable(DataTable):
 
     def set_rows(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace every row, keep the sort and the cursor's row."""
+        self._ensure_columns()
         keep = self.selected_id
         self._raw = {str(k): dict(v) for k, v in rows.items()}
         self.clear()
