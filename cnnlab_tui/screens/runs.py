@@ -49,11 +49,11 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare"),
         Binding("e", "rerun", "Re-run"),
         Binding("d,delete", "delete", "Delete"),
-        Binding("s", "sort", "Sort by"),
-        Binding("r", "reverse", "Reverse"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse", show=False),  # announced by the sort notice
         Binding("slash", "focus_filter", "Filter"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
@@ -166,7 +166,7 @@ class RunsScreen(Screen):
         elif record.summary.get("error"):
             info.update(Text(f"{record.status}: {record.summary['error']}", style="red"))
         else:
-            info.update(Text(f"{record.path}", style="dim"))
+            info.update(Text(f"enter: details · {record.path}", style="dim"))
 
     # -- actions ----------------------------------------------------------------------------
     def _selected(self) -> Any | None:
@@ -259,7 +259,8 @@ class RunsScreen(Screen):
     def _announce_sort(self) -> None:
         table = self.table
         direction = "descending" if table.sort_reverse else "ascending"
-        self.notify(f"Sorted by {dict(COLUMNS)[table.sort_column]} ({direction})", timeout=2)
+        column = dict(COLUMNS)[table.sort_column]
+        self.notify(f"Sorted by {column} ({direction}; r reverses)", timeout=2)
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
