@@ -20,7 +20,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
-from engine.ops import im2col
+from engine.ops import im2col, winograd
 from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
 from engine.ops.im2col import ConvGeometry
 from engine.ops.window import Padding4, Pair, is_channels_last
@@ -57,7 +57,7 @@ class _Conv2dFunction(torch.autograd.Function):
 
 def _kernel(x: torch.Tensor, weight: torch.Tensor, geo: ConvGeometry):
     """The module whose `forward`/`backward` compute this convolution."""
-    return im2col
+    return winograd if winograd.usable(x, weight, geo) else im2col
 
 
 def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:

@@ -13,6 +13,7 @@ K = (kh, kw, Cg), channels innermost. The output keeps the input's memory format
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -52,22 +53,55 @@ def _chunk_of(x: torch.Tensor, weight: torch.Tensor, out_hw: Pair, groups: int) 
     return chunk_size(x.shape[0], per_sample, x.device)
 
 
-def _gather(xp: torch.Tensor, kernel: Pair, geo: ConvGeometry, out: torch.Tensor, nhwc: bool):
-    """Copy the windows of the padded chunk `xp` into the column buffer `out`."""
+def _gather(xp: torch.Tensor, kernel: Pair, geo: ConvGeometry, out: torch.Tensor, layout: str):
+    """Copy the windows of the padded chunk `xp` into the column buffer `out`.
+
+    "samples": (m*G, Kg, L), one matrix per sample and group (the forward writes the NCHW
+    output straight from it); "merged": (G, Kg, m*L), the chunk as one matrix (backward);
+    "rows" (channels-last): (G, M, Kg) with Kg = (kh, kw, Cg), channels innermost.
+    Kg = (Cg, kh, kw) otherwise; L = (OH, OW); M = (m, OH, OW).
+    """
     windows = window_view(xp, kernel, geo.stride, geo.dilation)  # m, C, OH, OW, kh, kw
     grouped = windows.unflatten(1, (geo.groups, -1))  # m, G, Cg, OH, OW, kh, kw
-    # channels-last: (G, m, OH, OW, kh, kw, Cg); NCHW: (G, Cg, kh, kw, m, OH, OW)
-    dims = (1, 0, 3, 4, 5, 6, 2) if nhwc else (1, 2, 5, 6, 0, 3, 4)
+    dims = {
+        "samples": (0, 1, 2, 5, 6, 3, 4),
+        "merged": (1, 2, 5, 6, 0, 3, 4),
+        "rows": (1, 0, 3, 4, 5, 6, 2),
+    }[layout]
     order = grouped.permute(*dims)
     out.view(order.shape).copy_(order)
     return out
 
 
-def _weight_matrix(weight: torch.Tensor, groups: int, nhwc: bool) -> torch.Tensor:
-    """weight (O, Cg, kh, kw) as (G, Og, K), K in the columns' order."""
+class _Scratch:
+    """Flat buffers reused by every chunk; `take` gives a contiguous view of the first part
+    (a slice of a shaped buffer would not be contiguous for a short last chunk)."""
+
+    def __init__(self, like: torch.Tensor, **sizes: int) -> None:
+        self.buffers = {name: like.new_empty(size) for name, size in sizes.items() if size}
+
+    def take(self, name: str, *shape: int) -> torch.Tensor:
+        return self.buffers[name][: math.prod(shape)].view(shape)
+
+
+def _per_sample_weight(weight: torch.Tensor, groups: int, batch: int, *, t: bool = False):
+    """weight as (batch*G, Og, Kg) (or its transpose): one matrix per sample and group.
+
+    With one group the batch dimension is a stride-0 expand, so nothing is copied."""
+    o = weight.shape[0]
+    w = weight.reshape(groups, o // groups, -1)
+    if t:
+        w = w.transpose(1, 2)
+    if groups == 1:
+        return w.expand(batch, *w.shape[1:])
+    return w.expand(batch, *w.shape).reshape(batch * groups, *w.shape[1:])
+
+
+def _weight_matrix(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """weight (O, Cg, kh, kw) as (G, Og, K), K = (kh, kw, Cg) like channels-last columns."""
     o, cg, kh, kw = weight.shape
     w = weight.view(groups, o // groups, cg, kh, kw)
-    return (w.permute(0, 1, 3, 4, 2) if nhwc else w).reshape(groups, o // groups, -1)
+    return w.permute(0, 1, 3, 4, 2).reshape(groups, o // groups, -1)
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry) -> torch.Tensor:
@@ -80,30 +114,31 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry) -> t
     step = _chunk_of(x, weight, (out_h, out_w), g)
     padded = PaddedChunks(x, step, geo.padding, channels_last=nhwc)
     k = weight[0].numel()
-    cols = x.new_empty((g, step * pixels, k) if nhwc else (g, k, step * pixels))
-    w = _weight_matrix(weight, g, nhwc)
+    scratch = _Scratch(x, cols=step * g * k * pixels, rows=step * pixels * o if g > 1 else 0)
     out = _empty_like_layout(x, (n, o, out_h, out_w), nhwc)
-    result = x.new_empty((g, step * pixels, og) if nhwc else (g, og, step * pixels))
+    w = _weight_matrix(weight, g) if nhwc else None
     for start, stop in chunk_ranges(n, step):
-        m = (stop - start) * pixels
-        c = cols[:, :m] if nhwc else cols[:, :, :m]
-        _gather(padded.fill(x[start:stop]), (kh, kw), geo, c, nhwc)
+        batch = stop - start
+        xp = padded.fill(x[start:stop])
         if nhwc:  # rows of the channels-last output are (m, OH, OW), channels innermost
+            m = batch * pixels
+            cols = _gather(xp, (kh, kw), geo, scratch.take("cols", g, m, k), "rows")
             rows = out[start:stop].permute(0, 2, 3, 1).reshape(m, o)
             if g == 1:
-                torch.mm(c[0], w[0].t(), out=rows)
+                torch.mm(cols[0], w[0].t(), out=rows)
             else:
-                r = torch.bmm(c, w.transpose(1, 2), out=result[:, :m])
+                r = torch.bmm(cols, w.transpose(1, 2), out=scratch.take("rows", g, m, og))
                 rows.view(m, g, og).copy_(r.transpose(0, 1))
             if bias is not None:
                 rows.add_(bias)
+            continue
+        cols = _gather(xp, (kh, kw), geo, scratch.take("cols", batch * g, k, pixels), "samples")
+        target = out[start:stop].view(batch * g, og, pixels)
+        w = _per_sample_weight(weight, g, batch)
+        if bias is None:
+            torch.bmm(w, cols, out=target)
         else:
-            r = result[:, :, :m]
-            if bias is not None:
-                torch.baddbmm(bias.view(g, og, 1), w, c, out=r)
-            else:
-                torch.bmm(w, c, out=r)
-            out[start:stop].copy_(r.view(o, stop - start, out_h, out_w).transpose(0, 1))
+            torch.baddbmm(bias.view(g, og, 1).repeat(batch, 1, 1), w, cols, out=target)
     return out
 
 
@@ -125,50 +160,76 @@ def backward(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(grad_input, grad_weight) chunk by chunk; `grad_out` in the input's memory format.
 
-    grad_weight = grad_output @ columsᵀ, with the columns re-gathered per chunk from the
-    saved input; grad_input = columns of Wᵀ @ grad_output, added back into the windows.
+    grad_weight = grad_output @ columnsᵀ, with the columns re-gathered per chunk from the
+    saved input; grad_input = the columns of Wᵀ @ grad_output added back into the windows
+    (col2im). Each chunk is one matrix here (one big multiply beats per-sample ones for the
+    long inner dimension of grad_weight).
     """
-    n, nhwc = x.shape[0], is_channels_last(x)
+    backward_for_layout = _backward_nhwc if is_channels_last(x) else _backward_nchw
+    return backward_for_layout(grad_out, x, weight, geo, need_x, need_w)
+
+
+def _backward_nchw(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w: bool):
+    n = x.shape[0]
     o, cg, kh, kw = weight.shape
     g, og = geo.groups, o // geo.groups
     _, _, out_h, out_w = grad_out.shape
-    pixels = out_h * out_w
+    pixels, k = out_h * out_w, cg * kh * kw
     step = _chunk_of(x, weight, (out_h, out_w), g)
-    k = weight[0].numel()
-    cols = x.new_empty((g, step * pixels, k) if nhwc else (g, k, step * pixels))
-    gbuf = None if nhwc else x.new_empty((g, og, step * pixels))
-    w = _weight_matrix(weight, g, nhwc)
+    scratch = _Scratch(x, cols=step * g * k * pixels, grads=step * o * pixels)
+    w = weight.view(g, og, k)
     grad_w = weight.new_zeros((g, og, k)) if need_w else None
-    grad_x = _empty_like_layout(x, x.shape, nhwc) if need_x else None
-    padded = PaddedChunks(x, step, geo.padding, channels_last=nhwc) if need_w else None
-    # grad_input lands in a zeroed padded scratch chunk, then the interior is copied out.
+    padded = PaddedChunks(x, step, geo.padding) if need_w else None
+    grad_x = torch.empty_like(x) if need_x else None
     top, bottom, left, right = geo.padding
-    scratch_shape = (step, x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right)
-    scratch = _empty_like_layout(x, scratch_shape, nhwc) if need_x else None
+    padded_hw = (x.shape[2] + top + bottom, x.shape[3] + left + right)
+    target = x.new_empty((step, x.shape[1], *padded_hw)) if need_x else None
+    for start, stop in chunk_ranges(n, step):
+        batch = stop - start
+        grads = scratch.take("grads", g, og, batch * pixels)  # (G, Og, M), M = (m, OH, OW)
+        grads.view(o, batch, pixels).copy_(grad_out[start:stop].flatten(2).transpose(0, 1))
+        cols = scratch.take("cols", g, k, batch * pixels)
+        if need_w:
+            _gather(padded.fill(x[start:stop]), (kh, kw), geo, cols, "merged")
+            grad_w.baddbmm_(grads, cols.transpose(1, 2))
+        if need_x:
+            torch.bmm(w.transpose(1, 2), grads, out=cols)
+            values = cols.view(g * cg, kh, kw, batch, out_h, out_w).permute(3, 0, 4, 5, 1, 2)
+            chunk = target[:batch].zero_()
+            _col2im_(chunk, values, (kh, kw), geo)
+            grad_x[start:stop].copy_(chunk[:, :, top : top + x.shape[2], left : left + x.shape[3]])
+    return grad_x, (grad_w.view(weight.shape) if need_w else None)
+
+
+def _backward_nhwc(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w: bool):
+    n = x.shape[0]
+    o, cg, kh, kw = weight.shape
+    g, og = geo.groups, o // geo.groups
+    _, _, out_h, out_w = grad_out.shape
+    pixels, k = out_h * out_w, cg * kh * kw
+    step = _chunk_of(x, weight, (out_h, out_w), g)
+    scratch = _Scratch(x, cols=step * g * k * pixels)
+    w = _weight_matrix(weight, g)
+    grad_w = weight.new_zeros((g, og, k)) if need_w else None
+    padded = PaddedChunks(x, step, geo.padding, channels_last=True) if need_w else None
+    grad_x = _empty_like_layout(x, x.shape, True) if need_x else None
+    top, bottom, left, right = geo.padding
+    padded_shape = (step, x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right)
+    target = _empty_like_layout(x, padded_shape, True) if need_x else None
     for start, stop in chunk_ranges(n, step):
         batch, m = stop - start, (stop - start) * pixels
-        c = cols[:, :m] if nhwc else cols[:, :, :m]
-        if nhwc:  # (G, Og, m) view of the channels-last gradient rows: no copy
-            rows = grad_out[start:stop].permute(0, 2, 3, 1).reshape(m, g, og)
-            grads = rows.permute(1, 2, 0)
-        else:
-            grads = gbuf[:, :, :m]
-            grads.view(o, batch, out_h, out_w).copy_(grad_out[start:stop].transpose(0, 1))
+        cols = scratch.take("cols", g, m, k)
+        # (G, Og, M) view of the channels-last gradient rows: no copy
+        grads = grad_out[start:stop].permute(0, 2, 3, 1).reshape(m, g, og).permute(1, 2, 0)
         if need_w:
-            _gather(padded.fill(x[start:stop]), (kh, kw), geo, c, nhwc)
-            grad_w.baddbmm_(grads, c if nhwc else c.transpose(1, 2))
-        if need_x:
-            if nhwc:  # (G, M, K) = (G, M, Og) @ (G, Og, K); K = (kh, kw, Cg)
-                torch.bmm(grads.transpose(1, 2), w, out=c)
-                values = c.view(g, batch, out_h, out_w, kh, kw, cg).permute(1, 0, 6, 2, 3, 4, 5)
-            else:  # (G, K, M) = (G, K, Og) @ (G, Og, M); K = (Cg, kh, kw)
-                torch.bmm(w.transpose(1, 2), grads, out=c)
-                values = c.view(g, cg, kh, kw, batch, out_h, out_w).permute(4, 0, 1, 5, 6, 2, 3)
-            target = scratch[:batch].zero_()
-            _col2im_(target, values.flatten(1, 2), (kh, kw), geo)
-            height, width = x.shape[2], x.shape[3]
-            grad_x[start:stop].copy_(target[:, :, top : top + height, left : left + width])
+            _gather(padded.fill(x[start:stop]), (kh, kw), geo, cols, "rows")
+            grad_w.baddbmm_(grads, cols)
+        if need_x:  # (G, M, K) = (G, M, Og) @ (G, Og, K); K = (kh, kw, Cg)
+            torch.bmm(grads.transpose(1, 2), w, out=cols)
+            values = cols.view(g, batch, out_h, out_w, kh, kw, cg).permute(1, 0, 6, 2, 3, 4, 5)
+            chunk = target[:batch].zero_()
+            _col2im_(chunk, values.flatten(1, 2), (kh, kw), geo)
+            grad_x[start:stop].copy_(chunk[:, :, top : top + x.shape[2], left : left + x.shape[3]])
     if grad_w is not None:
-        o_w = grad_w.view(g, og, kh, kw, cg).permute(0, 1, 4, 2, 3) if nhwc else grad_w
-        grad_w = o_w.reshape(weight.shape)
+        grad_w = grad_w.view(g, og, kh, kw, cg).permute(0, 1, 4, 2, 3).reshape(weight.shape)
     return grad_x, grad_w
