@@ -101,11 +101,14 @@ class _MaxPool2dFunction(torch.autograd.Function):
         windows = geometry.windows(xp)
         n, c, out_h, out_w, kh, kw = windows.shape
         values, arg = windows.reshape(n, c, out_h, out_w, kh * kw).max(dim=-1)
-        # Flat index into the padded input of each window's maximum.
-        (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
-        rows = torch.arange(out_h, device=x.device).view(-1, 1) * sh + (arg // kw) * dh
-        cols = torch.arange(out_w, device=x.device) * sw + (arg % kw) * dw
-        ctx.save_for_backward(rows * xp.shape[3] + cols)
+        # Flat index into the padded input of each window's maximum: where the window
+        # starts plus where in the window the maximum sits (a table lookup per output).
+        (sh, sw), (dh, dw), width = geometry.stride, geometry.dilation, xp.shape[3]
+        rows, cols = torch.arange(kh, device=x.device), torch.arange(kw, device=x.device)
+        offsets = (rows.view(-1, 1) * (dh * width) + cols * dw).view(-1)
+        rows, cols = torch.arange(out_h, device=x.device), torch.arange(out_w, device=x.device)
+        starts = rows.view(-1, 1) * (sh * width) + cols * sw
+        ctx.save_for_backward(offsets[arg].add_(starts))
         ctx.geometry, ctx.in_shape, ctx.padded_shape = geometry, x.shape, xp.shape
         return values
 
@@ -146,7 +149,13 @@ class _AvgPool2dFunction(torch.autograd.Function):
         divisor = _avg_divisor(geometry, x.shape[2], x.shape[3], count_include_pad, x)
         ctx.save_for_backward(divisor)
         ctx.geometry, ctx.in_shape, ctx.padded_shape = geometry, x.shape, xp.shape
-        return geometry.windows(xp).sum(dim=(-2, -1)) / divisor
+        # One add per kernel offset over strided views: no window is ever copied out.
+        windows = geometry.windows(xp)
+        kh, kw = geometry.kernel
+        total = windows[..., 0, 0].clone()
+        for tap in range(1, kh * kw):
+            total.add_(windows[..., tap // kw, tap % kw])
+        return total.div_(divisor)
 
     @staticmethod
     @once_differentiable

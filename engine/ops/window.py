@@ -80,5 +80,6 @@ def scatter_windows_(
     windows = window_view(target, kernel, stride, dilation)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            windows[:, :, :, :, i, j] += values[:, :, :, :, i, j]
+            # .add_ on the view, not `+=`: item assignment would copy the view onto itself.
+            windows[:, :, :, :, i, j].add_(values[:, :, :, :, i, j])
     return target
