@@ -27,12 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         from engine.cli import main as cli_main
 
         return cli_main(argv)
-    try:
-        from cnnlab_tui.app import run_app
-    except ImportError:  # dashboard not built yet: fall back to the ops demo
-        from engine.cli import main as cli_main
+    from cnnlab_tui.app import run_app
 
-        return cli_main(["ops", "demo"])
     return run_app(data_root=dash.data_root, runs_dir=dash.runs_dir)
 
 
