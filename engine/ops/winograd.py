@@ -97,6 +97,8 @@ def usable(x: torch.Tensor, weight: torch.Tensor, geo: ConvGeometry) -> bool:
     """Whether Winograd applies and pays off for this convolution."""
     if tuple(weight.shape[2:]) != (3, 3) or geo.stride != (1, 1) or geo.groups != 1:
         return False
+    if geo.dilation != (1, 1):
+        return False  # measured: the interleaved sub-grid copies cost more than they save
     if x.dtype not in (torch.float32, torch.float64):
         return False  # the transforms' intermediate sums would round in half precision
     if min(x.shape[1], weight.shape[0]) < 8:
