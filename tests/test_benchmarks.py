@@ -1,0 +1,76 @@
+"""Smoke tests of the benchmark scripts: argument checks and output at a tiny size (never
+timed — the numbers themselves are for the README, not for CI)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """Import a benchmark script as a module (they import their `_harness` sibling)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module
+
+
+def test_bench_ops_rejects_unknown_shapes_and_bad_repeats(bench, capsys):
+    bench_ops = bench("bench_ops")
+    with pytest.raises(SystemExit):
+        bench_ops.parse_args(["--shapes", "c1,c99"])
+    assert "c99" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_ops.parse_args(["--repeats", "0"])
+    assert bench_ops.parse_args(["--quick"]).divisor == 8
+    assert bench_ops.parse_args([]).divisor == 1
+
+
+def test_bench_ops_prints_a_row_per_chosen_shape_and_the_worst_ratio(bench, capsys):
+    bench_ops = bench("bench_ops")
+    # c7 and p3 are the smallest cases at --quick size; one repeat, one thread.
+    code = bench_ops.main(["--shapes", "c7,p3", "--quick", "--repeats", "1", "--threads", "1",
+                           "--no-loop"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "threads 1" in out and "torch " in out and "CPU:" in out
+    rows = [line for line in out.splitlines() if line.startswith(("c7 ", "p3 "))]
+    assert [r.split()[0] for r in rows] == ["c7", "p3"]
+    assert "(16,128,16,16)→256 k3 s2 p1" in rows[0]  # --quick divides N by 8
+    assert out.count("worst ratio:") == 2
+    ratio = float(rows[0].split()[-1])
+    assert ratio > 0
+
+
+def test_bench_ops_loop_comparison_reports_equal_outputs(bench):
+    line = bench("bench_ops").loop_speedup(channels_last=False)
+    assert "faster (same outputs)" in line
+
+
+def test_bench_train_split_is_cnnlabs_vehicle_split(bench, vehicles_root):
+    train, test = bench("bench_train").lab_split(vehicles_root)
+    assert (len(train), len(test)) == (1017, 340)  # the engine's vehicles counts
+    assert not set(train) & set(test)
+    assert "bus/bus218.jpg" in test and "bus/bus001.jpg" in train
+
+
+def test_bench_train_rejects_bad_arguments(bench, tmp_path):
+    bench_train = bench("bench_train")
+    with pytest.raises(SystemExit):
+        bench_train.parse_args(["--data-root", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit):
+        bench_train.parse_args(["--data-root", str(tmp_path), "--epochs", "0"])
+    assert bench_train.parse_args(["--data-root", str(tmp_path), "--quick"]).epochs == 1
+
+
+def test_bench_tui_reads_epoch_seconds_from_the_run_folder(bench, tmp_path):
+    bench_tui = bench("bench_tui")
+    rows = [{"epoch": 1, "seconds": 1.5, "train_loss": 1.0}, {"epoch": 2, "seconds": 2.25}]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert bench_tui.epoch_seconds(tmp_path) == [1.5, 2.25]
+    with pytest.raises(SystemExit):
+        bench_tui.parse_args(["--data-root", str(tmp_path), "--rounds", "0"])
