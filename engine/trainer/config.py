@@ -17,6 +17,8 @@ from typing import Any
 
 from engine.datasets.augment import AUGMENTATIONS, NORMALIZATIONS
 from engine.errors import ConfigError
+from engine.recipes.lighting import LIGHTING
+from engine.recipes.tta import TTA_MODES
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULERS = ("none", "cosine", "onecycle")
@@ -44,6 +46,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augmentation: str = "none"
     normalize: str = "dataset"
+    lighting: str = "none"
+    train_crop: int | None = None
+    tta: str = "none"
+    bn_adapt: bool = False
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -128,6 +134,10 @@ _HELP = {
     "label_smoothing": "label smoothing for the classification loss",
     "augmentation": "augmentation applied to each training batch",
     "normalize": "input normalisation for classification (dehazing always uses [0, 1])",
+    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour cast)",
+    "train_crop": "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
+    "tta": "test-time augmentation of val/test predictions (flip: average with the mirror)",
+    "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
     "seed": "random seed: same seed and device give the same metrics",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "amp": "mixed precision (used on CUDA only)",
@@ -141,6 +151,8 @@ _CHOICES = {
     "scheduler": SCHEDULERS,
     "augmentation": AUGMENTATIONS,
     "normalize": NORMALIZATIONS,
+    "lighting": LIGHTING,
+    "tta": TTA_MODES,
 }
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}

@@ -37,6 +37,8 @@ class Parts:
     max_train_batches: int | None
     shuffle_generator: torch.Generator
     augment_generator: torch.Generator
+    tta: str = "none"  # evaluation only: see engine.recipes.tta
+    bn_adapt: bool = False  # evaluation only: see engine.recipes.batchnorm
 
 
 @dataclass

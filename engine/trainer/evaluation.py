@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from engine.recipes import batchnorm_adapted, has_batchnorm, tta_logits, tta_outputs
 from engine.trainer.device import autocast
 from engine.trainer.epoch import Parts, TrainResult
 from engine.trainer.setup import DeviceData
@@ -22,6 +23,33 @@ def evaluate(
 ) -> dict[str, Any] | None:
     """Metrics of the model on (x, y) in fixed-size batches; None when stopped."""
     parts.model.eval()
+    if parts.bn_adapt and has_batchnorm(parts.model):
+        # Re-estimated on these (unlabelled) images for this pass only; training resumes
+        # with the training statistics, and checkpoints keep them.
+        with batchnorm_adapted(parts.model, _input_batches(parts, x, y)):
+            return _evaluate_batches(parts, x, y, should_stop)
+    return _evaluate_batches(parts, x, y, should_stop)
+
+
+def _input_batches(parts: Parts, x: torch.Tensor, y: torch.Tensor):
+    for start in range(0, x.shape[0], parts.batch_size):
+        inputs, _ = parts.task.prepare(
+            x[start : start + parts.batch_size], y[start : start + parts.batch_size], None
+        )
+        with autocast(parts.device, parts.amp):
+            yield inputs
+
+
+def _forward(parts: Parts, inputs: torch.Tensor) -> torch.Tensor:
+    """The model's evaluation output, averaged over test-time views when `tta` asks."""
+    if parts.task.name == "classify":
+        return tta_logits(parts.model, inputs, parts.tta)
+    return tta_outputs(parts.model, inputs, parts.tta)
+
+
+def _evaluate_batches(
+    parts: Parts, x: torch.Tensor, y: torch.Tensor, should_stop: Callable[[], bool]
+) -> dict[str, Any] | None:
     accumulator = parts.task.new_accumulator()
     for start in range(0, x.shape[0], parts.batch_size):
         if should_stop():
@@ -30,7 +58,7 @@ def evaluate(
             x[start : start + parts.batch_size], y[start : start + parts.batch_size], None
         )
         with autocast(parts.device, parts.amp):
-            outputs = parts.model(inputs)
+            outputs = _forward(parts, inputs)
         accumulator.add(outputs.float(), targets)
     return accumulator.result()
 

@@ -95,7 +95,7 @@ def build_model(config: TrainConfig, bundle: DatasetBundle, device: torch.device
 
 def build_task(config: TrainConfig, bundle: DatasetBundle) -> TrainingTask:
     if bundle.task == "dehaze":
-        return DehazeTask(config.augmentation)
+        return DehazeTask(config.augmentation, config.train_crop)
     return ClassifyTask(
         len(bundle.classes),
         config.normalize,
@@ -103,6 +103,7 @@ def build_task(config: TrainConfig, bundle: DatasetBundle) -> TrainingTask:
         bundle.mean,
         bundle.std,
         label_smoothing=config.label_smoothing,
+        lighting=config.lighting,
     )
 
 
@@ -133,6 +134,8 @@ def build_parts(
         max_train_batches=config.max_train_batches,
         shuffle_generator=torch.Generator().manual_seed(config.seed),
         augment_generator=augment_generator,
+        tta=config.tta,
+        bn_adapt=config.bn_adapt,
     )
 
 

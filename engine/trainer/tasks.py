@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.datasets import augment_batch, augment_pair, to_float
+from engine.recipes.crops import random_crop_pairs
+from engine.recipes.lighting import relight
 from engine.trainer.metrics import confusion_matrix, per_class_accuracy, psnr, ssim
 
 
@@ -46,14 +48,19 @@ class ClassifyTask:
         mean: Sequence[float] | None,
         std: Sequence[float] | None,
         label_smoothing: float = 0.0,
+        lighting: str = "none",
     ):
         self.num_classes = num_classes
         self.normalize, self.augmentation = normalize, augmentation
         self.mean, self.std = mean, std
         self.label_smoothing = label_smoothing
+        self.lighting = lighting
 
     def prepare(self, x, y, generator):
-        """uint8 batch → normalised float batch; augmented only when a generator is given."""
+        """uint8 batch → normalised float batch; augmented only when a generator is given
+        (relighting acts on [0, 1] values, so it comes before normalisation)."""
+        if generator is not None and self.lighting != "none":
+            x = relight(to_float(x, "none"), self.lighting, generator)
         inputs = to_float(x, self.normalize, mean=self.mean, std=self.std)
         if generator is not None:
             inputs = augment_batch(inputs, self.augmentation, generator)
@@ -101,10 +108,14 @@ class DehazeTask:
 
     name = "dehaze"
 
-    def __init__(self, augmentation: str):
+    def __init__(self, augmentation: str, train_crop: int | None = None):
         self.augmentation = augmentation
+        self.train_crop = train_crop
 
     def prepare(self, x, y, generator):
+        """Training batches (a generator given) are cropped to `train_crop` first, if set."""
+        if generator is not None and self.train_crop is not None:
+            x, y = random_crop_pairs(x, y, self.train_crop, generator)
         hazy, clear = to_float(x, "none"), to_float(y, "none")
         if generator is not None:
             hazy, clear = augment_pair(hazy, clear, self.augmentation, generator)

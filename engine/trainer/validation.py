@@ -10,6 +10,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from engine.datasets.registry import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+from engine.recipes.lighting import LIGHTING
+from engine.recipes.tta import TTA_MODES
 from engine.trainer.config import (
     AUGMENTATIONS,
     NORMALIZATIONS,
@@ -68,6 +70,13 @@ def _check_numbers(config: TrainConfig, errors: dict[str, str]) -> None:
         checks["test_fraction"] = _fraction(config.test_fraction, allow_zero=False)
     if config.max_train_batches is not None:
         checks["max_train_batches"] = _int_in(config.max_train_batches, 1, 10**9)
+    if config.train_crop is not None:
+        checks["train_crop"] = _int_in(config.train_crop, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        too_big = _is_int(config.image_size) and config.train_crop > config.image_size
+        if checks["train_crop"] is None and too_big:
+            checks["train_crop"] = (
+                f"must not exceed the image size {config.image_size}, got {config.train_crop}"
+            )
     if not _is_number(config.lr) or not 0 < config.lr <= 10:
         checks["lr"] = f"must be a number above 0 and at most 10, got {config.lr!r}"
     if not _is_number(config.weight_decay) or config.weight_decay < 0:
@@ -84,9 +93,13 @@ def _check_choices(config: TrainConfig, errors: dict[str, str]) -> None:
         "scheduler": _choice(config.scheduler, SCHEDULERS),
         "augmentation": _choice(config.augmentation, AUGMENTATIONS),
         "normalize": _choice(config.normalize, NORMALIZATIONS),
+        "lighting": _choice(config.lighting, LIGHTING),
+        "tta": _choice(config.tta, TTA_MODES),
     }
-    if not isinstance(config.amp, bool):
-        checks["amp"] = f"must be true or false, got {config.amp!r}"
+    for flag in ("amp", "bn_adapt"):
+        value = getattr(config, flag)
+        if not isinstance(value, bool):
+            checks[flag] = f"must be true or false, got {value!r}"
     if not isinstance(config.name, str) or len(config.name) > 80:
         checks["name"] = "must be text of at most 80 characters"
     errors.update({k: v for k, v in checks.items() if v})
@@ -169,6 +182,8 @@ def validate_config(config: TrainConfig) -> dict[str, str]:
     _check_choices(config, errors)
     _check_device(config, errors)
     task = _check_dataset(config, errors)
+    if task == "classify" and config.train_crop is not None and "train_crop" not in errors:
+        errors["train_crop"] = "applies to dehazing only (classifiers see whole images)"
     _check_model(config, errors, task)
     _check_preset(config, errors)
     return errors

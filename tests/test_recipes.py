@@ -1,0 +1,222 @@
+"""Recipe helpers (BN re-estimation, TTA, relighting, crops, mixing), their config fields,
+and the recipe presets — all on tiny synthetic tensors, in seconds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from engine.errors import ConfigError
+from engine.recipes import (
+    adapt_batchnorm,
+    batchnorm_adapted,
+    has_batchnorm,
+    mix_batch,
+    mixed_loss,
+    tta_logits,
+    tta_outputs,
+)
+from engine.recipes.crops import random_crop_pairs
+from engine.recipes.lighting import relight
+from engine.trainer import TrainConfig, Trainer
+from engine.trainer.epoch import Parts
+from engine.trainer.evaluation import evaluate
+from engine.trainer.tasks import ClassifyTask
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def conv_bn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2)
+    )
+
+
+# ---------------------------------------------------------------- BatchNorm re-estimation
+
+
+def test_adapt_batchnorm_sets_the_statistics_of_the_new_images():
+    model = conv_bn()
+    model(torch.randn(8, 3, 6, 6))  # materialise the lazy layer
+    shifted = torch.randn(32, 3, 6, 6) * 3 + 5
+    assert adapt_batchnorm(model, shifted, batch_size=32) == 1
+    features = model[0](shifted)
+    bn = model[1]
+    assert torch.allclose(bn.running_mean, features.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(bn.running_var, features.var(dim=(0, 2, 3)), rtol=1e-3)
+    assert not model.training and not bn.training
+    assert bn.momentum == 0.1  # restored after the cumulative average
+
+
+def test_batchnorm_adapted_restores_the_training_statistics():
+    model = conv_bn()
+    model(torch.randn(8, 3, 6, 6))
+    before = model[1].running_mean.clone()
+    with batchnorm_adapted(model, torch.randn(16, 3, 6, 6) + 4) as count:
+        assert count == 1
+        assert not torch.allclose(model[1].running_mean, before)
+    assert torch.equal(model[1].running_mean, before)
+
+
+def test_models_without_batchnorm_are_left_alone():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1))
+    assert not has_batchnorm(model)
+    assert adapt_batchnorm(model, torch.randn(4, 3, 5, 5)) == 0
+
+
+# ---------------------------------------------------------------- test-time augmentation
+
+
+def test_flip_tta_averages_probabilities_of_the_image_and_its_mirror():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    x = torch.randn(5, 3, 4, 4)
+    assert torch.equal(tta_logits(model, x, "none"), model(x))
+    expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2
+    assert torch.allclose(tta_logits(model, x, "flip").exp(), expected, atol=1e-6)
+    with pytest.raises(ConfigError):
+        tta_logits(model, x, "rotate")
+
+
+def test_flip_tta_for_images_unmirrors_the_mirrored_output():
+    shift_right = nn.ConstantPad2d((1, -1, 0, 0), 0.0)  # not mirror-symmetric
+    x = torch.rand(2, 3, 4, 4)
+    expected = (shift_right(x) + shift_right(x.flip(-1)).flip(-1)) / 2
+    assert torch.allclose(tta_outputs(shift_right, x, "flip"), expected)
+
+
+# ---------------------------------------------------------------- relighting, crops, mixing
+
+
+def test_relight_darkens_keeps_range_and_is_seeded():
+    x = torch.rand(64, 3, 8, 8) * 0.6 + 0.2
+    a = relight(x, "night", torch.Generator().manual_seed(1), p=1.0)
+    b = relight(x, "night", torch.Generator().manual_seed(1), p=1.0)
+    assert torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+    assert a.mean() < 0.6 * x.mean()  # gamma ≥ 1.5 and dimming: clearly darker
+    assert torch.equal(relight(x, "night", torch.Generator().manual_seed(1), p=0.0), x)
+    assert relight(x, "none") is x
+
+
+def test_random_crop_pairs_cuts_the_same_window_from_both():
+    x = torch.arange(4 * 3 * 10 * 10).reshape(4, 3, 10, 10)
+    hazy, clear = random_crop_pairs(x, x + 7, 4, torch.Generator().manual_seed(0))
+    assert hazy.shape == (4, 3, 4, 4)
+    assert torch.equal(clear, hazy + 7)
+    assert torch.equal(hazy[:, :, 0, 1] - hazy[:, :, 0, 0], torch.ones(4, 3, dtype=x.dtype))
+    with pytest.raises(ConfigError):
+        random_crop_pairs(x, x, 11)
+
+
+@pytest.mark.parametrize("mode", ["mixup", "cutmix"])
+def test_mix_batch_blends_with_a_partner_and_reports_its_share(mode):
+    x = torch.zeros(8, 1, 10, 10)
+    x[:4] = 1.0
+    y = torch.tensor([1, 1, 1, 1, 0, 0, 0, 0])
+    mixed, partner, lam = mix_batch(x, y, 1.0, torch.Generator().manual_seed(3), mode)
+    assert 0 <= lam <= 1
+    # Each image's share of "ones" is λ·own + (1 − λ)·partner's (by value or by area).
+    share = mixed.mean(dim=(1, 2, 3))
+    own, other = x.mean(dim=(1, 2, 3)), (partner == 1).float()
+    assert torch.allclose(share, lam * own + (1 - lam) * other, atol=1e-6)
+    loss = mixed_loss(nn.functional.cross_entropy, torch.zeros(8, 2), y, partner, lam)
+    assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
+
+
+# ---------------------------------------------------------------- config fields, trainer
+
+
+def test_new_fields_are_validated():
+    base = TrainConfig(dataset="shapes")
+    assert base.replace(tta="flip", bn_adapt=True, lighting="night").validate() == {}
+    errors = base.replace(tta="spin", lighting="dusk", bn_adapt="yes").validate()
+    assert set(errors) == {"tta", "lighting", "bn_adapt"}
+    assert "dehazing only" in base.replace(train_crop=16).validate()["train_crop"]
+    haze = TrainConfig(dataset="haze_synth", model="dehaze_conv", image_size=32)
+    assert haze.replace(train_crop=16).validate() == {}
+    assert "image size" in haze.replace(train_crop=48).validate()["train_crop"]
+
+
+def _parts(model: nn.Module, **changes) -> Parts:
+    task = ClassifyTask(2, "none", "none", None, None)
+    return Parts(
+        model=model,
+        task=task,
+        optimizer=None,
+        scheduler=None,
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        device=torch.device("cpu"),
+        amp=False,
+        batch_size=16,
+        max_train_batches=None,
+        shuffle_generator=torch.Generator(),
+        augment_generator=torch.Generator(),
+        **changes,
+    )
+
+
+def test_evaluate_with_bn_adapt_scores_adapted_but_keeps_training_statistics():
+    model = conv_bn()
+    model(torch.randn(8, 3, 6, 6))
+    x = (torch.rand(32, 3, 6, 6) * 255).to(torch.uint8)
+    y = torch.randint(0, 2, (32,))
+    before = model[1].running_mean.clone()
+    plain = evaluate(_parts(model), x, y, lambda: False)
+    adapted = evaluate(_parts(model, bn_adapt=True), x, y, lambda: False)
+    assert torch.equal(model[1].running_mean, before)
+    assert adapted["loss"] != pytest.approx(plain["loss"])
+    adapt_batchnorm(model, x.float() / 255, batch_size=16)
+    assert evaluate(_parts(model), x, y, lambda: False)["loss"] == pytest.approx(adapted["loss"])
+
+
+def test_trainer_crops_dehazing_batches_and_scores_whole_images(tmp_path):
+    config = TrainConfig(
+        dataset="haze_synth",
+        model="dehaze_conv",
+        model_options={"layers": 2, "width": 4},
+        image_size=24,
+        train_crop=12,
+        tta="flip",
+        epochs=1,
+        batch_size=8,
+        max_train_batches=2,
+        device="cpu",
+    )
+    seen: list[tuple[int, ...]] = []
+    trainer = Trainer(config, runs_dir=tmp_path)
+    with RecordConvInputs(seen):
+        assert trainer.run() == "completed"
+    assert (8, 3, 12, 12) in seen  # training batches were cropped
+    assert (8, 3, 24, 24) in seen  # evaluation saw whole images
+    assert trainer.summary["final"]["test_psnr"] > 0
+
+
+class RecordConvInputs:
+    """Record the input shape of every Conv2d on RGB input while active."""
+
+    def __init__(self, seen: list):
+        self.seen = seen
+
+    def __enter__(self):
+        def hook(module, inputs):
+            if module.in_channels == 3:
+                self.seen.append(tuple(inputs[0].shape))
+
+        self.handle = nn.modules.module.register_module_forward_pre_hook(
+            lambda m, i: hook(m, i) if isinstance(m, nn.Conv2d) else None
+        )
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
