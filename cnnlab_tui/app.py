@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -204,12 +205,18 @@ class CnnlabApp(App[int]):
         event = message.event
         self.broadcast(lambda: EngineEvent(message.queue_id, event))
         kind = type(event).__name__
+        in_sweep = run is not None and run.is_sweep  # a sweep announces itself, not each run
         if kind == "RunStarted":
-            self.notify(f"Run started: {run.label if run else event.run_id}", timeout=3)
+            if not in_sweep:
+                label = escape(run.label if run else event.run_id)
+                self.notify(f"Run started: {label}", timeout=3)
             self.broadcast(lambda: RunsChanged(event.run_id, "running"))
         elif kind == "RunFinished":
-            self._announce_finish(run.label if run else event.run_id, event)
+            if not in_sweep or event.status != "completed":
+                self._announce_finish(escape(run.label if run else event.run_id), event)
             self.broadcast(lambda: RunsChanged(event.run_id, event.status))
+        elif kind == "SweepFinished":
+            self._announce_sweep(event)
 
     def _announce_finish(self, label: str, event: Any) -> None:
         if event.status == "completed":
@@ -217,13 +224,22 @@ class CnnlabApp(App[int]):
         elif event.status == "cancelled":
             self.notify(f"Run cancelled: {label}", severity="warning")
         else:
-            reason = event.error or event.status
+            reason = escape(event.error or event.status)
             self.notify(f"Run {event.status}: {label}\n{reason}", severity="error", timeout=10)
+
+    def _announce_sweep(self, event: Any) -> None:
+        text = f"Sweep {event.status}: {event.completed}/{event.total} runs\n{event.sweep_id}"
+        if event.status == "completed":
+            self.notify(text, timeout=6)
+        elif event.status == "cancelled":
+            self.notify(text, severity="warning")
+        else:
+            self.notify(f"{text}\n{event.failed} run(s) failed", severity="error", timeout=10)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
         self.runner.mark_ended(message.queue_id, message.status, message.message)
         if message.status != "cancelled":
-            self.notify(message.message, title="Run could not start", severity="error")
+            self.notify(escape(message.message), title="Run could not start", severity="error")
         self.broadcast(QueueChanged)
 
     def on_queue_changed(self, message: QueueChanged) -> None:

@@ -5,6 +5,10 @@ whose `run()` is called inside a `run_worker(thread=True)` lane (one lane per de
 trainer's events are wrapped in `EngineEvent` and *posted* to the app (thread-safe, never
 blocking the trainer); the app then calls `RunQueue.apply` on the UI thread, so every piece
 of run state the screens read (`QueuedRun`) is only ever mutated on the UI thread.
+
+A sweep (`submit_sweep`) queues like a run — one job in its device's lane — and runs the
+engine's `SweepRunner` there, which trains its points one after another; cancelling it
+cancels the point in progress and starts no more.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,80 +25,29 @@ from typing import Any
 from textual.app import App
 
 from cnnlab_tui.messages import EngineEvent, LaunchFailed, QueueChanged
+from cnnlab_tui.queue_items import (
+    ACTIVE_STATES,
+    FINAL_STATUSES,
+    LOG_LINES_KEPT,
+    QueuedRun,
+    QueuedSweep,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATUSES",
+    "LOG_LINES_KEPT",
+    "QueuedRun",
+    "QueuedSweep",
+    "RunQueue",
+    "TrainerFactory",
+    "device_key",
+    "validate_config",
+]
 
 log = logging.getLogger(__name__)
 
 TrainerFactory = Callable[..., Any]
-FINAL_STATUSES = ("completed", "cancelled", "failed", "diverged")
-ACTIVE_STATES = ("starting", "running")
-LOG_LINES_KEPT = 500
-
-
-@dataclass
-class QueuedRun:
-    """One submitted config and everything the UI knows about its run (UI thread only)."""
-
-    queue_id: str
-    config: dict[str, Any]
-    device_key: str
-    state: str = "queued"  # queued | starting (loading data) | running | finished
-    run_id: str | None = None
-    run_dir: Path | None = None
-    status: str | None = None  # the engine's final status once finished
-    error: str | None = None
-    task: str = "classify"
-    device: str = ""
-    params: int | None = None
-    classes: list[str] = field(default_factory=list)
-    num_train: int = 0
-    num_test: int = 0
-    epochs: int = 0
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    progress: Any = None  # the last BatchProgress event
-    samples: list[str] = field(default_factory=list)
-    logs: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_KEPT))
-    logs_total: int = 0  # lines ever logged (the deque keeps only the last ones)
-    summary: dict[str, Any] = field(default_factory=dict)
-    cancel_requested: bool = False
-
-    @property
-    def label(self) -> str:
-        """Short human name: `model on dataset`."""
-        return f"{self.config.get('model', '?')} on {self.config.get('dataset', '?')}"
-
-    def apply(self, event: Any) -> None:
-        """Fold one engine event into this run's state (dispatch by event class name keeps
-        the UI free of engine-internal imports)."""
-        kind = type(event).__name__
-        if kind == "RunStarted":
-            self.state = "running"
-            self.run_id = event.run_id
-            self.run_dir = Path(event.run_dir)
-            self.task = event.task
-            self.device = str(event.device)
-            self.params = event.params
-            self.classes = list(event.classes or [])
-            self.num_train, self.num_test = event.num_train, event.num_test
-            self.epochs = event.epochs
-            self.metrics = [dict(row) for row in getattr(event, "history", None) or []]
-        elif kind == "BatchProgress":
-            self.progress = event
-        elif kind == "EpochEnd":
-            self.metrics.append(dict(event.metrics))
-        elif kind == "Samples":
-            self.samples = [str(p) for p in event.paths]
-            folder = Path(self.samples[0]).parent if self.samples else ""
-            self.logs.append(f"samples: epoch {event.epoch}, {len(self.samples)} PNGs in {folder}")
-            self.logs_total += 1
-        elif kind == "Log":
-            self.logs.append(f"{event.level}: {event.message}")
-            self.logs_total += 1
-        elif kind == "RunFinished":
-            self.run_id = self.run_id or event.run_id
-            self.state = "finished"
-            self.status = event.status
-            self.error = event.error
-            self.summary = dict(event.summary or {})
 
 
 def _default_trainer_factory(config: dict[str, Any], runs_dir: Path) -> Any:
@@ -204,8 +156,27 @@ class RunQueue:
         if errors:
             raise ConfigError(errors)
         key = device_key(str(config.get("device", "auto")))
-        run = QueuedRun(queue_id=f"q{next(self._ids)}", config=dict(config), device_key=key)
+        return self._enqueue(
+            QueuedRun(queue_id=f"q{next(self._ids)}", config=dict(config), device_key=key)
+        )
+
+    def submit_sweep(self, spec: Any, config: dict[str, Any]) -> str:
+        """Queue the sweep `spec` (an engine SweepSpec; `config` is its base config, shown
+        while it waits); returns its queue id. Raises ConfigError when a point is invalid."""
+        from engine.sweeps import planned_configs
+
+        planned_configs(spec)  # every point validated now, so a bad one never waits in line
+        key = device_key(str(config.get("device", "auto")))
+        total = len(spec.points())
+        sweep = QueuedSweep(
+            queue_id=f"q{next(self._ids)}", config=dict(config), device_key=key,
+            spec=spec, sweep_id=spec.sweep_id, total=total,
+        )  # fmt: skip
+        return self._enqueue(sweep)
+
+    def _enqueue(self, run: QueuedRun) -> str:
         self._runs[run.queue_id] = run
+        key = run.device_key
         with self._lock:
             self._lanes.setdefault(key, deque()).append(run)
             start_lane = key not in self._busy_lanes
@@ -279,7 +250,7 @@ class RunQueue:
         if run is not None and run.state != "finished":
             self._last_event = queue_id
             run.state = "finished"
-            run.status = status if status in FINAL_STATUSES else "failed"
+            run.status = status if status in run.final_statuses else "failed"
             run.error = run.error or error
 
     def apply(self, message: EngineEvent) -> QueuedRun | None:
@@ -312,7 +283,7 @@ class RunQueue:
         post(QueueChanged(starting=run.queue_id))
         trainer = None
         try:
-            trainer = self._factory(run.config, runs_dir=self.runs_dir)
+            trainer = self._make_job(run)
             trainer.subscribe(lambda event: post(EngineEvent(run.queue_id, event)))
             with self._lock:
                 if run.cancel_requested:
@@ -329,3 +300,12 @@ class RunQueue:
             with self._lock:
                 self._trainers.pop(run.queue_id, None)
             post(QueueChanged(ended=run.queue_id, status=getattr(trainer, "status", None)))
+
+    def _make_job(self, run: QueuedRun) -> Any:
+        """What the lane runs: a trainer for a run, the engine's SweepRunner for a sweep
+        (both have subscribe / run / cancel)."""
+        if isinstance(run, QueuedSweep):
+            from engine.sweeps import SweepRunner
+
+            return SweepRunner(run.spec, self.runs_dir)
+        return self._factory(run.config, runs_dir=self.runs_dir)

@@ -3,6 +3,7 @@
 Everything shown is read from the runner's `QueuedRun` state, which the app updates from
 engine events on the UI thread; this screen only redraws when an `EngineEvent` or
 `QueueChanged` message says something changed, so training never waits on drawing.
+A queued sweep shows the point training now; its queue row reads `sweep k/N`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -22,6 +24,10 @@ from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
 
 DEVICE_LINE_INTERVAL_S = 2.0
+# Events that change a queue row (a sweep's k/N moves on point boundaries).
+QUEUE_EVENTS = frozenset(
+    {"RunStarted", "RunFinished", "SweepStarted", "PointStarted", "PointFinished", "SweepFinished"}
+)
 # chart id → (title, y label, {legend: metric key}) per task
 CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
     "classify": {
@@ -143,7 +149,7 @@ class LiveScreen(Screen):
             self._sync_log(current)
         else:
             self._show_run(current)
-        if kind in ("RunStarted", "RunFinished"):
+        if kind in QUEUE_EVENTS:
             self._show_queue()
 
     def on_queue_changed(self, _message: QueueChanged) -> None:
@@ -187,13 +193,13 @@ class LiveScreen(Screen):
 
     def _show_title(self, run: QueuedRun) -> None:
         state = run.status if run.state == "finished" else run.state
-        done = len(run.metrics)
-        epochs = run.epochs or run.config.get("epochs", "?")
-        parts = [f"{run.label}", run.queue_id, f"{state}", f"epoch {done}/{epochs}"]
+        parts = [f"{run.label}", run.queue_id, f"{state}", f"epoch {run.epoch_text}"]
+        if run.is_sweep:
+            parts.insert(1, run.progress_text)
         if run.run_id:
             parts.append(run.run_id)
         line = self.query_one("#run-line", Static)
-        line.update(" · ".join(parts))
+        line.update(Text(" · ".join(parts)))  # labels hold `[4,8]`: never markup
         line.set_class(state in ("failed", "diverged"), "-bad")
 
     def _show_device(self) -> None:
@@ -214,7 +220,7 @@ class LiveScreen(Screen):
         progress = run.progress
         if run.state == "finished":
             bar.update(total=1, progress=1)
-            text.update(f"{run.status}" + (f": {run.error}" if run.error else ""))
+            text.update(Text(f"{run.status}" + (f": {run.error}" if run.error else "")))
             return
         if progress is None:
             bar.update(total=None)
@@ -241,9 +247,8 @@ class LiveScreen(Screen):
         table = self.query_one("#queue", DataTable)
         table.clear()
         for run in self.app.runner.runs:
-            state = run.status if run.state == "finished" else run.state
-            epochs = f"{len(run.metrics)}/{run.epochs or run.config.get('epochs', '?')}"
-            table.add_row(run.queue_id, state, epochs, run.label, key=run.queue_id)
+            label = Text(run.label)  # a sweep's label holds `[4,8]`: never markup
+            table.add_row(run.queue_id, run.state_text, run.epoch_text, label, key=run.queue_id)
 
     # -- actions ----------------------------------------------------------------------------
     def _selected_queue_id(self) -> str | None:

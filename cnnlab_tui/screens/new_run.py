@@ -2,8 +2,10 @@
 
 Fields come from the engine (`config_fields`, the data set and model registries, each
 model's OptionSpecs); the engine's `TrainConfig.validate` supplies the messages shown under
-each field. Slow answers (data set probe, parameter count) run in thread workers and come
-back as messages, so typing never waits on disk or torch.
+each field. A list in a numeric field (`1e-2, 1e-3`) or Seeds above one launches a sweep
+instead of a run (see `cnnlab_tui.sweep_launch`). Slow answers (data set probe, parameter
+count) run in thread workers and come back as messages, so typing never waits on disk or
+torch.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Static
 
+from cnnlab_tui import sweep_launch
 from cnnlab_tui.screens import new_run_support as support
 from cnnlab_tui.screens.preset_picker import PresetPicker
-from cnnlab_tui.widgets.forms import FieldError, FormField
+from cnnlab_tui.widgets.forms import FormField
 from cnnlab_tui.widgets.model_options import OPTION_PREFIX, ModelOptions
 
 log = logging.getLogger(__name__)
@@ -82,8 +85,18 @@ class NewRunScreen(Screen):
             yield ModelOptions(id="model-options")
             yield Static("", id="hdc-verdict")
             yield Static("Training", classes="section-title")
+            yield Static(
+                "a list in a number field (lr 1e-2, 1e-3) or Seeds > 1 launches a sweep",
+                id="sweep-hint",
+                classes="muted",
+            )
             for key, label in support.TRAINING_FIELDS:
                 yield self._config_field(key, label, specs[key])
+                if key == "seed":
+                    yield FormField(
+                        sweep_launch.SEEDS_KEY, "Seeds",
+                        placeholder="1 · 3 = three seeds from Seed on · 0,5,7 = those seeds",
+                    )  # fmt: skip
         with Horizontal(id="launch-bar"):
             yield Button("Launch (ctrl+s)", id="launch", variant="primary", compact=True)
             yield Static("", id="launch-status")
@@ -117,6 +130,7 @@ class NewRunScreen(Screen):
                 field.set_value(merged.get("data_root") or str(self.app.data_root))
             elif field.key in merged:
                 field.set_value(merged[field.key])
+        self.query_one(f"#field-{sweep_launch.SEEDS_KEY}", FormField).set_value("")
         preset = merged.get("preset")
         self.query_one("#preset-line", Static).update(
             f"Preset: {preset}" if preset else "f6: load a preset of the lab's experiments"
@@ -177,28 +191,45 @@ class NewRunScreen(Screen):
 
     # -- validation ---------------------------------------------------------------------
     def _config_fields(self) -> list[FormField]:
-        return [f for f in self.query(FormField) if not f.key.startswith(OPTION_PREFIX)]
+        return [
+            f
+            for f in self.query(FormField)
+            if not f.key.startswith(OPTION_PREFIX) and f.key != sweep_launch.SEEDS_KEY
+        ]
 
     def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """(config, field errors) from the form; unparseable fields keep their last value."""
-        config = dict(self._base)
-        errors: dict[str, str] = {}
-        for field in self._config_fields():
-            try:
-                config[field.key] = field.parse()
-            except FieldError as exc:
-                errors[field.key] = str(exc)
-        config["data_root"] = config.get("data_root") or None
-        options, option_errors = self._options.collect()
-        config["model_options"] = options
-        errors.update(option_errors)
+        """(config, field errors) from the form; unparseable fields keep their last value,
+        a field holding a list gives its first value."""
+        config, errors, _ = self.collect_sweep()
         return config, errors
+
+    def collect_sweep(self) -> tuple[dict[str, Any], dict[str, str], sweep_launch.SweepForm]:
+        """`collect` plus the sweep the form describes (lists typed in fields, seeds)."""
+        config = dict(self._base)
+        values, errors, axes = sweep_launch.read_fields(self._config_fields())
+        config.update(values)
+        config["data_root"] = config.get("data_root") or None
+        options, option_errors, option_axes = sweep_launch.read_fields(
+            self._options.fields(), self._options.defaults
+        )
+        config["model_options"] = {k.removeprefix(OPTION_PREFIX): v for k, v in options.items()}
+        errors.update(option_errors)
+        form = sweep_launch.SweepForm(axes + option_axes)
+        seeds = self.query_one(f"#field-{sweep_launch.SEEDS_KEY}", FormField).text
+        try:
+            form.seeds = sweep_launch.parse_seeds_text(seeds, int(config.get("seed") or 0))
+        except ValueError as exc:
+            errors[sweep_launch.SEEDS_KEY] = str(exc)
+        return config, errors, form
 
     def _revalidate(self, *, slow: bool = False) -> dict[str, str]:
         from cnnlab_tui.runner import validate_config
 
-        config, errors = self.collect()
-        for key, message in validate_config(config).items():
+        config, errors, form = self.collect_sweep()
+        engine_errors = validate_config(config)
+        for key, message in engine_errors.items():
+            errors.setdefault(key, message)
+        for key, message in sweep_launch.axis_errors(config, form.axes, engine_errors).items():
             errors.setdefault(key, message)
         self._errors = errors
         shown = set()
@@ -207,7 +238,8 @@ class NewRunScreen(Screen):
             shown.add(field.key)
         self._show_hdc(config)
         leftover = [f"{k}: {v}" for k, v in errors.items() if k not in shown]
-        self._set_status("#launch-status", "; ".join(leftover), ok=not leftover)
+        plan = form.describe() if form.is_sweep and not errors else ""
+        self._set_status("#launch-status", "; ".join(leftover) or plan, ok=not leftover)
         if slow:
             self._schedule_slow()
         return errors
@@ -303,21 +335,27 @@ class NewRunScreen(Screen):
         """Queue the run, or say why not (never a crash)."""
         errors = self._revalidate()
         problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in errors.items()]
-        config, _ = self.collect()
+        config, _, form = self.collect_sweep()
         if not problems:
             problem = self._model_problem_now(config)
             problems += [f"model: {problem}"] if problem else []
         if problems:
             self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
             return
+        what = f"{config['model']} on {config['dataset']}"
         try:
-            queue_id = self.app.runner.submit(config)
+            if form.is_sweep:
+                spec = sweep_launch.build_sweep(config, form)
+                queue_id = self.app.runner.submit_sweep(spec, config)
+                what = f"{form.describe()} of {what}"
+            else:
+                queue_id = self.app.runner.submit(config)
         except ValueError as exc:  # ConfigError and friends
             self._refuse(f"Not launched — {exc}")
             return
         support.save_last_config(self.app.runs_dir, config)
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
-        self.notify(f"Queued {config['model']} on {config['dataset']} ({queue_id})", timeout=3)
+        self.notify(f"Queued {what} ({queue_id})", timeout=3)
         self.app.switch_mode("live")
 
     def _model_problem_now(self, config: dict[str, Any]) -> str | None:

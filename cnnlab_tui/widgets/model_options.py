@@ -29,6 +29,7 @@ class ModelOptions(Vertical):
         super().__init__(id=id)
         self._memory: dict[str, dict[str, Any]] = {}
         self.shown_model: str | None = None
+        self.defaults: dict[str, Any] = {}  # the shown model's option defaults
 
     def fields(self) -> list[FormField]:
         return list(self.query(FormField))
@@ -45,9 +46,19 @@ class ModelOptions(Vertical):
         return options, errors
 
     def remember(self) -> None:
-        """Keep what is typed for the model shown, for when it is shown again."""
-        if self.shown_model is not None:
-            self._memory[self.shown_model] = self.collect()[0]
+        """Keep what is typed for the model shown, for when it is shown again (text that
+        does not parse as one value — a sweep list such as `[4,8], [8,16]` — is kept as
+        typed)."""
+        if self.shown_model is None:
+            return
+        memory: dict[str, Any] = {}
+        for field in self.fields():
+            name = field.key.removeprefix(OPTION_PREFIX)
+            try:
+                memory[name] = field.parse()
+            except FieldError:
+                memory[name] = field.text
+        self._memory[self.shown_model] = memory
 
     def preset(self, model: str, options: dict[str, Any]) -> None:
         """Use `options` the next time `model` is shown (loading a config)."""
@@ -76,4 +87,5 @@ class ModelOptions(Vertical):
             for spec in info.option_specs
         )
         self.shown_model = model
+        self.defaults = dict(info.options)
         return info

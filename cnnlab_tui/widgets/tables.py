@@ -196,11 +196,14 @@ def fill_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[Any]],
 ) -> None:
-    """Replace a DataTable's columns and rows; cells that are not Text are formatted."""
+    """Replace a DataTable's columns and rows; cells that are not Text are formatted.
+
+    Plain strings become `Text`, so a label such as `model.widths=[4,8]` is never read as
+    markup."""
     table.clear(columns=True)
-    table.add_columns(*headers)
+    table.add_columns(*(h if isinstance(h, Text) else Text(str(h)) for h in headers))
     for row in rows:
-        table.add_row(*(c if isinstance(c, Text) else format_value(c) for c in row))
+        table.add_row(*(c if isinstance(c, Text) else Text(format_value(c)) for c in row))
 
 
 def confusion_cells(matrix: Sequence[Sequence[int]]) -> list[list[Text]]:

@@ -1,0 +1,219 @@
+"""From the New run form to a sweep: lists typed in numeric fields, a seeds field, a spec.
+
+Typing `1e-2, 1e-3` in Learning rate (or `[4,8], [8,16]` in a list option such as widths)
+turns that field into a grid axis; `Seeds` repeats every setting over several seeds. All
+parsing and validation is the engine's (`engine.sweeps.parse_grid_values`, `parse_seeds`,
+`build_spec`, `TrainConfig.validate`); this module only maps form fields to grid keys and
+engine messages back to the field that caused them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTION_PREFIX = "option-"  # form keys of model options (as widgets.model_options)
+MODEL_PREFIX = "model."  # grid keys of model options (as engine.sweeps)
+SEEDS_KEY = "seeds"
+NUMERIC_KINDS = ("int", "float")
+# Numeric form fields that are not experimental settings a grid may sweep.
+NOT_SWEPT = frozenset({"seed"})
+
+
+@dataclass
+class GridAxis:
+    """One form field typed as a list: its grid key, the text and the parsed values."""
+
+    form_key: str
+    grid_key: str
+    text: str
+    values: list[Any]
+
+
+@dataclass
+class SweepForm:
+    """What the form holds beyond one config: grid axes and seeds (one run when empty)."""
+
+    axes: list[GridAxis] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.axes) or len(self.seeds) > 1
+
+    @property
+    def run_count(self) -> int:
+        count = max(1, len(self.seeds))
+        for axis in self.axes:
+            count *= len(axis.values)
+        return count
+
+    def describe(self) -> str:
+        """`sweep: lr × 2, 2 seeds = 4 runs` — shown next to the launch button."""
+        parts = [f"{axis.grid_key} × {len(axis.values)}" for axis in self.axes]
+        seeds = len(self.seeds) or 1
+        parts.append(f"{seeds} seed{'s' if seeds != 1 else ''}")
+        return f"sweep: {', '.join(parts)} = {self.run_count} runs"
+
+
+def grid_key(form_key: str) -> str:
+    """The engine grid key of a form field: `lr` → `lr`, `option-widths` → `model.widths`."""
+    if form_key.startswith(OPTION_PREFIX):
+        return MODEL_PREFIX + form_key[len(OPTION_PREFIX) :]
+    return form_key
+
+
+def is_list_text(kind: str, text: str) -> bool:
+    """Does `text` in a field of `kind` list several values? Numbers: a comma
+    (`1e-2, 1e-3`); list options: a bracketed item (`[4,8], [8,16]`)."""
+    text = text.strip()
+    if kind in NUMERIC_KINDS:
+        return "," in text
+    if kind == "list[int]":
+        return text.startswith("[")
+    return False
+
+
+def _message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, Mapping) and errors:
+        return "; ".join(str(message) for message in errors.values())
+    return str(exc)
+
+
+def parse_axis(form_key: str, text: str, model_options: Mapping[str, Any] | None) -> GridAxis:
+    """Parse a list typed in one field (ValueError with the engine's message when wrong)."""
+    from engine.sweeps import parse_grid_values
+    from engine.sweeps.grid import config_field_types
+
+    if form_key in NOT_SWEPT:
+        raise ValueError("one value here; put several seeds in Seeds")
+    try:
+        key, values = parse_grid_values(
+            grid_key(form_key), text, config_field_types(), model_options
+        )
+    except ValueError as exc:  # ConfigError naming the bad value
+        raise ValueError(_message(exc)) from None
+    if len(values) < 2:
+        raise ValueError("list two or more values, or one without a comma")
+    return GridAxis(form_key, key, text.strip(), values)
+
+
+def parse_seeds_text(text: str, base_seed: int) -> list[int]:
+    """`` (empty) or `1` → one run with the Seed field; `3` → 3 seeds from it; `0,5,7`."""
+    from engine.sweeps import parse_seeds
+
+    if not text.strip():
+        return [base_seed]
+    try:
+        return parse_seeds(text, base_seed=base_seed)
+    except ValueError as exc:
+        raise ValueError(_message(exc)) from None
+
+
+def with_value(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """`config` with grid key `key` set to `value` (model options inside model_options)."""
+    changed = dict(config)
+    if key.startswith(MODEL_PREFIX):
+        options = dict(changed.get("model_options") or {})
+        options[key[len(MODEL_PREFIX) :]] = value
+        changed["model_options"] = options
+    else:
+        changed[key] = value
+    return changed
+
+
+def first_values(config: dict[str, Any], axes: Iterable[GridAxis]) -> dict[str, Any]:
+    """The config of the sweep's first setting (what the form validates as a single run)."""
+    for axis in axes:
+        config = with_value(config, axis.grid_key, axis.values[0])
+    return config
+
+
+def axis_errors(
+    config: dict[str, Any], axes: list[GridAxis], known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """form key → the engine's message for a listed value the config refuses (values after
+    the first; the first is checked with the form, whose `known` problems are not blamed
+    on the list). One config per value, so a bad value is named under its own field."""
+    from cnnlab_tui.runner import validate_config
+    from engine.sweeps import format_value
+
+    known = known or {}
+    errors: dict[str, str] = {}
+    for axis in axes:
+        for value in axis.values[1:]:
+            problems = validate_config(with_value(config, axis.grid_key, value))
+            problems = {k: m for k, m in problems.items() if known.get(k) != m}
+            if problems:
+                field_name = axis.grid_key.removeprefix(MODEL_PREFIX)
+                message = problems.get(field_name) or next(iter(problems.values()))
+                errors[axis.form_key] = f"{format_value(value)}: {message}"
+                break
+    return errors
+
+
+def sweep_overrides(config: dict[str, Any], axes: list[GridAxis]) -> dict[str, Any]:
+    """The config fields that differ from the preset (or the defaults), minus what the
+    grid and seeds set — the `overrides` of `build_spec`, as `cnnlab sweep` flags would be."""
+    from engine.sweeps import base_config
+    from engine.sweeps.spec import SweepSpec
+
+    preset = config.get("preset") or None
+    base = base_config(SweepSpec(preset, {})).to_dict()
+    swept = {axis.grid_key for axis in axes}
+    overrides: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in ("preset", "seed") or key in swept:
+            continue
+        if key == "model_options":
+            value = _unswept(value, swept)
+            same_model = config.get("model") == base.get("model")
+            if same_model and value == _unswept(base.get(key), swept):
+                continue
+        elif base.get(key) == value:
+            continue
+        overrides[key] = value
+    return overrides
+
+
+def _unswept(options: Mapping[str, Any] | None, swept: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in (options or {}).items() if MODEL_PREFIX + k not in swept}
+
+
+def build_sweep(config: dict[str, Any], form: SweepForm) -> Any:
+    """The engine SweepSpec for the form (ConfigError when the engine refuses it)."""
+    from engine.sweeps import build_spec
+
+    preset = config.get("preset") or None
+    grid_args = [(axis.grid_key, axis.text) for axis in form.axes]
+    seeds = form.seeds or [int(config.get("seed") or 0)]
+    return build_spec(preset, sweep_overrides(config, form.axes), grid_args, seeds)
+
+
+def read_fields(
+    fields: Iterable[Any], option_defaults: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str], list[GridAxis]]:
+    """(value per form key, message per form key, grid axes) of `FormField`s: a list typed
+    in a numeric field becomes an axis, and its first value stands in for it."""
+    from cnnlab_tui.widgets.forms import FieldError
+
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    axes: list[GridAxis] = []
+    for form_field in fields:
+        if is_list_text(form_field.kind, form_field.text):
+            try:
+                axis = parse_axis(form_field.key, form_field.text, option_defaults)
+            except ValueError as exc:
+                errors[form_field.key] = str(exc)
+                continue
+            axes.append(axis)
+            values[form_field.key] = axis.values[0]
+            continue
+        try:
+            values[form_field.key] = form_field.parse()
+        except FieldError as exc:
+            errors[form_field.key] = str(exc)
+    return values, errors, axes
