@@ -23,7 +23,12 @@ Navigation (the contract every screen module codes against):
   ``screens.confirm.ConfirmScreen`` for every yes/no question (cancel, delete, quit).
 * ``app.edit_and_rerun(config)`` switches to ``new_run`` and fills the form with ``config``.
 * Shared state: ``app.data_root``, ``app.runs_dir`` (Paths), ``app.store`` (engine RunStore),
-  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: submit, cancel_current, queue, active…).
+  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: submit, submit_sweep, cancel_current,
+  queue, active…), ``app.report_lang`` / ``app.last_report`` (``screens.export``).
+* Sweeps: New run turns lists typed in numeric fields and Seeds into an engine sweep
+  (``cnnlab_tui.sweep_launch``); it queues as one job whose row reads ``sweep k/N``.
+  Compare groups a sweep by setting (mean ± std); ``x`` on Runs and Compare writes the
+  lab report (``screens.export``).
 * Messages: engine events reach the UI only as ``EngineEvent`` posted by the runner; the app
   folds them into ``app.runner`` state, then forwards a copy to every screen of every mode
   (``on_engine_event``). ``RunsChanged`` (run started / ended / deleted) is forwarded the same
@@ -143,6 +148,8 @@ class CnnlabApp(App[int]):
         self.data_root: Path = Path(data_root) if data_root else _default_data_root()
         self.runs_dir: Path = Path(runs_dir) if runs_dir else _default_runs_dir()
         self.runner = RunQueue(self, self.runs_dir, trainer_factory=trainer_factory)
+        self.report_lang = "en"  # the lab report's language, as last chosen in its dialog
+        self.last_report: Path | None = None  # report.md written last (screens.export)
         self._store: Any = None
 
     # -- shared API -------------------------------------------------------------------

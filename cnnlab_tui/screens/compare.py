@@ -5,7 +5,11 @@ differ, and the final metrics. The rows come from `engine.runs.compare`, the sam
 functions behind `cnnlab compare`, so the CLI and the dashboard never disagree.
 
 Opened from Runs (marked runs) it starts on the curves; opened with F4 it starts on a
-picker listing every run in the store. Picking or unpicking updates everything at once.
+picker listing every sweep and run in the store. Picking or unpicking updates everything.
+
+Runs that repeat a setting over seeds (a sweep) are grouped by setting: one mean curve with
+a dotted ±std band each, and final metrics as mean ± std (`compare_groups`); `g` switches
+between that and one column per run. `x` writes the lab report of what is compared.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from textual.widgets import (
 )
 
 from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.screens import compare_groups
+from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import deliver, folder_fingerprint, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
@@ -70,12 +76,17 @@ class CompareScreen(Screen):
         Binding("ctrl+t", "next_tab", "Next tab"),
         Binding("m", "next_metric", "Metric"),
         Binding("p", "pick", "Pick runs"),
+        Binding("g", "toggle_grouping", "Group"),
+        Binding("x", "export", "Report"),
     ]
 
     def __init__(self, run_ids: list[str] | None = None) -> None:
         super().__init__()
-        self.selected_ids: list[str] = list(run_ids or [])
+        self.selected_ids: list[str] = list(run_ids or [])  # run ids and sweep ids
         self.records: dict[str, Any] = {}
+        self.sweeps: dict[str, Any] = {}  # sweep id → engine SweepGroup
+        self.group_by_setting = True
+        self.grouped: compare_groups.GroupedView | None = None
         self.metric: str | None = None
         self._fingerprint: tuple | None = None
         self._started_with_runs = bool(run_ids)
@@ -85,7 +96,7 @@ class CompareScreen(Screen):
         yield Static("", id="compare-title")
         with TabbedContent(id="compare-tabs", initial="tab-pick"):
             with TabPane("Pick runs", id="tab-pick"), Vertical():
-                yield Label("space toggles a run; pick two or more", id="pick-help")
+                yield Label("space toggles a sweep or a run; pick two or more runs", id="pick-help")
                 yield SelectionList[str](id="picker")
             with TabPane("Curves", id="tab-curves"), Vertical():
                 with Horizontal(id="metric-bar"):
@@ -138,10 +149,12 @@ class CompareScreen(Screen):
     def _loaded(self, records: list[Any], fingerprint: tuple) -> None:
         self._fingerprint = fingerprint
         self.records = {r.run_id: r for r in records}
-        missing = [run_id for run_id in self.selected_ids if run_id not in self.records]
+        self.sweeps = compare_groups.sweep_groups(records)
+        known = [i for i in self.selected_ids if i in self.records or i in self.sweeps]
+        missing = [i for i in self.selected_ids if i not in known]
         if missing:
             self.notify(f"Not in the run store: {', '.join(missing)}", severity="warning")
-        self.selected_ids = [run_id for run_id in self.selected_ids if run_id in self.records]
+        self.selected_ids = known
         self._fill_picker()
         self.update_comparison()
 
@@ -150,6 +163,12 @@ class CompareScreen(Screen):
         highlighted = picker.highlighted
         picker.clear_options()
         options = []
+        for sweep_id, group in self.sweeps.items():
+            prompt = Text.assemble(
+                ("sweep ", "bold magenta"), sweep_id,
+                (f"  {len(group.records)} runs · {', '.join(group.swept_fields)}", "dim"),
+            )  # fmt: skip
+            options.append((prompt, sweep_id, sweep_id in self.selected_ids))
         for record in self.records.values():
             best = record.best_value
             prompt = Text.assemble(
@@ -168,18 +187,26 @@ class CompareScreen(Screen):
             return
         # Keep the order runs were picked in: it is the order of columns and colours.
         kept = [run_id for run_id in self.selected_ids if run_id in chosen]
-        added = [run_id for run_id in self.records if run_id in chosen and run_id not in kept]
+        offered = [*self.sweeps, *self.records]
+        added = [i for i in offered if i in chosen and i not in kept]
         self.selected_ids = kept + added
         self.update_comparison()
 
     # -- the comparison ---------------------------------------------------------------------
     @property
     def selected_records(self) -> list[Any]:
-        return [self.records[run_id] for run_id in self.selected_ids if run_id in self.records]
+        """The picked runs; a picked sweep stands for its runs."""
+        run_ids = compare_groups.expand(self.selected_ids, self.sweeps)
+        return [self.records[run_id] for run_id in run_ids if run_id in self.records]
 
     def update_comparison(self) -> None:
         """Redraw the title, metric choices, curves and both tables from the picked runs."""
         records = self.selected_records
+        grouped = compare_groups.grouped_view(records) if self.group_by_setting else None
+        self.grouped = grouped
+        if grouped is not None:
+            self._show_grouped(grouped, records)
+            return
         labels = [run_label(i, r) for i, r in enumerate(records)]
         title = self.query_one("#compare-title", Static)
         if len(records) < 2:
@@ -204,8 +231,23 @@ class CompareScreen(Screen):
             rows.append((name, *cells))
         fill_table(final_table, ["metric", *labels], rows)
 
-    def _update_metric_choices(self, records: list[Any]) -> None:
-        names = curve_metrics(records)
+    def _show_grouped(self, view: compare_groups.GroupedView, records: list[Any]) -> None:
+        """Settings instead of runs: mean curves with ±std bands, mean ± std tables."""
+        self.query_one("#compare-title", Static).update(Text(view.title(), style="bold"))
+        self._update_metric_choices(records, view.metrics())
+        self._draw_curves(records, [])
+        fill_table(
+            self.query_one("#diff-table", DataTable), ["setting", *view.labels],
+            view.setting_rows(),
+        )  # fmt: skip
+        primary = default_metric(records) if records else None
+        fill_table(
+            self.query_one("#final-table", DataTable), ["metric (mean ± std)", *view.labels],
+            view.final_rows(primary),
+        )  # fmt: skip
+
+    def _update_metric_choices(self, records: list[Any], names: list[str] | None = None) -> None:
+        names = curve_metrics(records) if names is None else names
         if self.metric not in names:
             self.metric = default_metric(records) if records else None
             if names and self.metric not in names:
@@ -219,6 +261,10 @@ class CompareScreen(Screen):
     def _draw_curves(self, records: list[Any], labels: list[str]) -> None:
         chart = self.query_one("#compare-chart", MetricChart)
         metric = self.metric or ""
+        if self.grouped is not None:
+            means, bands = self.grouped.series(metric)
+            chart.set_series(means, title=f"{metric} (mean over seeds)", ylabel=metric, bands=bands)
+            return
         series = {label: metric_series(r, metric) for label, r in zip(labels, records, strict=True)}
         chart.set_series(series, title=metric, ylabel=metric)
 
@@ -231,7 +277,7 @@ class CompareScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------
     def action_next_metric(self) -> None:
-        names = curve_metrics(self.selected_records)
+        names = self.grouped.metrics() if self.grouped else curve_metrics(self.selected_records)
         if not names:
             return
         index = names.index(self.metric) + 1 if self.metric in names else 0
@@ -245,6 +291,24 @@ class CompareScreen(Screen):
     def action_pick(self) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = "tab-pick"
         self.query_one("#picker", SelectionList).focus()
+
+    def action_toggle_grouping(self) -> None:
+        """Switch between one column per setting (mean ± std) and one per run."""
+        self.group_by_setting = not self.group_by_setting
+        self.update_comparison()
+        if self.group_by_setting and self.grouped is None:
+            self.notify("No setting has two runs (seeds) to average.", timeout=3)
+
+    def action_export(self) -> None:
+        """Write the lab report (report.md + charts) of the sweeps and runs compared."""
+        records = self.selected_records
+        if not records:
+            self.notify("Pick runs (or a sweep) to report on first.", severity="warning")
+            return
+        refs = [i for i in self.selected_ids if i in self.sweeps]
+        covered = set(compare_groups.expand(refs, self.sweeps))
+        refs += [r.run_id for r in records if r.run_id not in covered]
+        export_report(self.app, refs, f"{len(records)} runs compared")
 
     def action_back(self) -> None:
         # Pushed from Runs: go back there. As the Compare mode's base screen: nothing below.

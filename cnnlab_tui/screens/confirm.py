@@ -82,8 +82,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Grid(id="confirm-dialog"):
-            yield Label(self.title_text, id="confirm-title")
-            yield Label(self.question, id="confirm-question")
+            yield Label(self.title_text, id="confirm-title", markup=False)
+            yield Label(self.question, id="confirm-question", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.no_label} (n)", id="confirm-no")
                 yield Button(f"{self.yes_label} (y)", variant="error", id="confirm-yes")

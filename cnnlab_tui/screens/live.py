@@ -269,7 +269,7 @@ class LiveScreen(Screen):
 
         def answered(answer: bool | None) -> None:
             if answer and runner.cancel(run.queue_id):
-                self.notify(f"Cancelling {run.label}…", timeout=3)
+                self.notify(f"Cancelling {run.label}…", timeout=3, markup=False)
 
         question = f"Cancel {run.label} ({run.queue_id})? It is saved as cancelled."
         self.app.push_screen(

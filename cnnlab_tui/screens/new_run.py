@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -272,7 +273,7 @@ class NewRunScreen(Screen):
 
     def _set_status(self, selector: str, text: str, *, ok: bool) -> None:
         widget = self.query_one(selector, Static)
-        widget.update(text)
+        widget.update(Text(text))  # engine messages may quote `[4,8]`: never markup
         widget.set_class(not ok, "-bad")
 
     # -- slow answers (threads) -------------------------------------------------------------
@@ -355,7 +356,7 @@ class NewRunScreen(Screen):
             return
         support.save_last_config(self.app.runs_dir, config)
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
-        self.notify(f"Queued {what} ({queue_id})", timeout=3)
+        self.notify(f"Queued {what} ({queue_id})", timeout=3, markup=False)
         self.app.switch_mode("live")
 
     def _model_problem_now(self, config: dict[str, Any]) -> str | None:
@@ -372,4 +373,4 @@ class NewRunScreen(Screen):
 
     def _refuse(self, reason: str) -> None:
         self._set_status("#launch-status", reason, ok=False)
-        self.notify(reason, title="Launch refused", severity="warning")
+        self.notify(reason, title="Launch refused", severity="warning", markup=False)

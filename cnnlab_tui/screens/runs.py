@@ -4,6 +4,9 @@ The table is read from disk (the engine's `RunStore`), never from the dashboard'
 runs started by the CLI, another dashboard or a crashed process all show. A cheap
 fingerprint of the runs folder is polled while the screen is visible; the store is re-read
 in a worker thread only when it changed (or when the app says `RunsChanged`).
+
+`w` compares the highlighted run's sweep (grouped by setting); `x` writes the lab report
+of the marked runs — or, with none marked, of the highlighted run's sweep (or that run).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from cnnlab_tui.messages import RunsChanged
 from cnnlab_tui.screens.confirm import ConfirmScreen
+from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import (
     COLUMNS,
@@ -34,6 +38,7 @@ from cnnlab_tui.screens.runs_support import (
 )
 from cnnlab_tui.widgets.tables import SortableTable
 from engine.errors import CnnlabError
+from engine.sweeps import read_membership
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,8 @@ class RunsScreen(Screen):
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("e", "rerun", "Re-run"),
+        Binding("w", "compare_sweep", "Sweep", show=False),  # named in the info line
+        Binding("x", "export", "Report"),
         Binding("d,delete", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse", show=False),  # announced by the sort notice
@@ -166,7 +173,9 @@ class RunsScreen(Screen):
         elif record.summary.get("error"):
             info.update(Text(f"{record.status}: {record.summary['error']}", style="red"))
         else:
-            info.update(Text(f"enter: details · {record.path}", style="dim"))
+            membership = read_membership(record)
+            sweep = f"w: sweep {membership[0]} · " if membership else ""
+            info.update(Text(f"enter: details · {sweep}{record.path}", style="dim"))
 
     # -- actions ----------------------------------------------------------------------------
     def _selected(self) -> Any | None:
@@ -202,6 +211,30 @@ class RunsScreen(Screen):
             self.notify("Mark two or more runs with space, then press c.", severity="warning")
             return
         self.app.open_compare(ids)
+
+    def action_compare_sweep(self) -> None:
+        record = self._selected()
+        if record is None:
+            return
+        membership = read_membership(record)
+        if membership is None:
+            self.notify(f"{record.run_id} is not part of a sweep.", severity="warning")
+            return
+        self.app.open_compare([membership[0]])
+
+    def action_export(self) -> None:
+        """The lab report of the marked runs, else of the highlighted run's sweep (or run)."""
+        if self.marked:
+            export_report(self.app, list(self.marked), f"{len(self.marked)} marked runs")
+            return
+        record = self._selected()
+        if record is None:
+            return
+        membership = read_membership(record)
+        if membership is not None:
+            export_report(self.app, [membership[0]], f"sweep {membership[0]}")
+        else:
+            export_report(self.app, [record.run_id], f"run {record.run_id}")
 
     def action_rerun(self) -> None:
         record = self._selected()

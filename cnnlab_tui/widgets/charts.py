@@ -3,6 +3,9 @@
 `MetricChart` keeps its series as plain data and redraws from them on every render, so a
 resize or a theme change never loses a curve and callers never touch plotext state.
 Live run, Run detail and Compare all draw through `set_series`.
+
+A *band* (mean ± std over seeds) is drawn as two dotted lines in its curve's colour:
+plotext cannot fill between braille lines, and the legend says so.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ SERIES_COLORS: tuple[str, ...] = (
 )
 
 Series = dict[str, tuple[list[float], list[float]]]
+Bands = dict[str, tuple[list[float], list[float], list[float]]]  # label → (x, lower, upper)
+BAND_MARKER = "·"
+BAND_LEGEND = "±1 std over seeds (dotted)"
 
 
 def _finite_points(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -75,6 +81,7 @@ class MetricChart(PlotextPlot):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._series: Series = {}
+        self._bands: Bands = {}
         self._title = title
         self._ylabel = ylabel
         self._xlabel = xlabel
@@ -85,14 +92,31 @@ class MetricChart(PlotextPlot):
         return {k: (list(x), list(y)) for k, (x, y) in self._series.items()}
 
     @property
+    def bands(self) -> Bands:
+        """A copy of the ±std bands shown, by the label of their curve."""
+        return {k: (list(x), list(lo), list(hi)) for k, (x, lo, hi) in self._bands.items()}
+
+    @property
     def chart_title(self) -> str:
         return self._title
 
     def set_series(
-        self, series: Series, title: str | None = None, ylabel: str | None = None
+        self,
+        series: Series,
+        title: str | None = None,
+        ylabel: str | None = None,
+        *,
+        bands: Bands | None = None,
     ) -> None:
-        """Replace every curve at once; `title`/`ylabel` of None keep the current ones."""
+        """Replace every curve at once; `title`/`ylabel` of None keep the current ones.
+
+        `bands` maps a curve's label to (x, lower, upper): drawn dotted in its colour."""
         self._series = {str(label): (list(xs), list(ys)) for label, (xs, ys) in series.items()}
+        self._bands = {
+            str(label): (list(xs), list(lo), list(hi))
+            for label, (xs, lo, hi) in (bands or {}).items()
+            if str(label) in self._series
+        }
         if title is not None:
             self._title = title
         if ylabel is not None:
@@ -109,6 +133,7 @@ class MetricChart(PlotextPlot):
     def clear(self) -> None:
         """Remove every curve (a new run starts)."""
         self._series = {}
+        self._bands = {}
         self.refresh()
 
     def _draw(self) -> None:
@@ -118,7 +143,7 @@ class MetricChart(PlotextPlot):
         plt.xlabel(self._xlabel)
         plt.ylabel(self._ylabel)
         drawn = 0
-        all_x: list[float] = []
+        all_x: list[float] = self._draw_bands()
         for index, (label, (xs, ys)) in enumerate(self._series.items()):
             px, py = _finite_points(xs, ys)
             if not px:
@@ -132,6 +157,23 @@ class MetricChart(PlotextPlot):
             plt.xticks(ticks)
         if not drawn:
             plt.title(f"{self._title} — no data yet" if self._title else "no data yet")
+
+    def _draw_bands(self) -> list[float]:
+        """Dotted lower/upper lines under the curves; one legend entry explains them all."""
+        legend = BAND_LEGEND
+        xs_drawn: list[float] = []
+        for index, label in enumerate(self._series):
+            if label not in self._bands:
+                continue
+            xs, lower, upper = self._bands[label]
+            color = SERIES_COLORS[index % len(SERIES_COLORS)]
+            for ys in (lower, upper):
+                px, py = _finite_points(xs, ys)
+                if px:
+                    self.plt.plot(px, py, color=color, marker=BAND_MARKER, label=legend)
+                    legend = None
+                    xs_drawn.extend(px)
+        return xs_drawn
 
     def render(self) -> RenderResult:
         self._draw()

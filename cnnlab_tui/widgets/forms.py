@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -213,7 +214,7 @@ class FormField(Vertical):
         """Show `message` under the field (None clears it)."""
         self._error = message or None
         line = self.query_one(".field-error", Static)
-        line.update(f"⚠ {message}" if message else "")
+        line.update(Text(f"⚠ {message}") if message else "")  # may quote `[4,8]`: no markup
         line.display = bool(message)
         self.set_class(bool(message), "-invalid")
 

@@ -1,0 +1,295 @@
+"""Sweeps in the dashboard: lists in New run fields launch a sweep that queues like a run
+(`sweep k/N`), Compare groups it by setting (mean ± std), and `x` writes the lab report.
+
+The end-to-end test trains for real (4 tiny runs on `shapes`); the others use fake trainers
+so queueing, cancelling and form validation stay fast and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, RadioButton
+from tui_helpers import (
+    FakeTrainer,
+    async_test,
+    fake_factory,
+    fill_form,
+    form_field,
+    open_new_run,
+    tiny_config,
+    type_into,
+    wait_for,
+)
+
+from cnnlab_tui.app import CnnlabApp
+from cnnlab_tui.queue_items import QueuedSweep
+from cnnlab_tui.screens.compare import CompareScreen
+from cnnlab_tui.screens.export import ExportScreen, default_out_dir, report_command
+from cnnlab_tui.screens.live import LiveScreen
+from cnnlab_tui.screens.runs import RunsScreen
+from cnnlab_tui.widgets.charts import BAND_LEGEND
+from engine.runs import RunStore
+from engine.sweeps import (
+    PointFinished,
+    PointStarted,
+    SweepFinished,
+    SweepStarted,
+    aggregate_sweep,
+    group_runs_by_sweep,
+    read_membership,
+)
+from engine.trainer.events import EpochEnd, RunFinished, RunStarted
+
+TINY_SWEEP_FORM = {
+    "dataset": "shapes",
+    "image_size": 16,
+    "option-widths": "4, 8",
+    "epochs": 1,
+    "batch_size": 32,
+    "max_train_batches": 2,
+    "device": "cpu",
+}
+
+
+def cells(table: DataTable) -> dict[str, list[str]]:
+    rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    return {row[0]: row[1:] for row in rows}
+
+
+def headers(table: DataTable) -> list[str]:
+    return [str(column.label) for column in table.columns.values()]
+
+
+def queue_states(app: CnnlabApp) -> set[str]:
+    """The state cells of the Live screen's queue table right now."""
+    if not isinstance(app.screen, LiveScreen):
+        return set()
+    table = app.screen.query_one("#queue", DataTable)
+    return {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+
+
+@pytest.mark.slow
+@async_test
+async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = CnnlabApp(data_root=tmp_path, runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_new_run(app, pilot)
+        fill_form(form, TINY_SWEEP_FORM)
+        await type_into(pilot, form, "lr", "1e-2, 1e-3")
+        await type_into(pilot, form, "seeds", "2")
+        status = form.query_one("#launch-status")
+        await wait_for(pilot, lambda: "= 4 runs" in str(status.render()), what="sweep plan")
+        assert form_field(form, "lr").error is None
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="Live screen")
+        seen: set[str] = set()
+
+        def finished() -> bool:
+            seen.update(queue_states(app))
+            return bool(app.runner.runs) and app.runner.runs[0].state == "finished"
+
+        await wait_for(pilot, finished, timeout=150, what="the sweep to finish")
+        sweep = app.runner.runs[0]
+        assert isinstance(sweep, QueuedSweep)
+        assert (sweep.status, sweep.done, sweep.total) == ("completed", 4, 4), sweep.error
+        assert any(re.fullmatch(r"sweep [123]/4", state) for state in seen), seen
+        await pilot.pause()
+        assert queue_states(app) == {"completed 4/4"}
+
+        records = RunStore(runs_dir).list_runs()
+        assert len(records) == 4
+        assert {read_membership(r)[0] for r in records} == {sweep.sweep_id}
+        assert sorted((r.config["lr"], r.config["seed"]) for r in records) == [
+            (0.001, 0), (0.001, 1), (0.01, 0), (0.01, 1),
+        ]  # fmt: skip
+
+        app.open_compare([sweep.sweep_id])
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="Compare")
+        compare = app.screen
+        await wait_for(pilot, lambda: compare.grouped is not None, what="grouped view")
+        final = compare.query_one("#final-table", DataTable)
+        assert headers(final) == ["metric (mean ± std)", "1:lr=0.01", "2:lr=0.001"]
+        expected = aggregate_sweep(group_runs_by_sweep(records)[0])
+        test_acc = cells(final)["test_acc"]
+        for cell, setting in zip(test_acc, expected, strict=True):
+            assert cell == setting.final["test_acc"].format(digits=4) and " ± " in cell
+        assert cells(compare.query_one("#diff-table", DataTable))["runs"] == ["2", "2"]
+        chart = compare.query_one("#compare-chart")
+        assert list(chart.series) == ["1:lr=0.01", "2:lr=0.001"]
+        curve = expected[0].curves[compare.metric]
+        _, lower, upper = chart.bands["1:lr=0.01"]
+        assert lower == pytest.approx([m - s for m, s in zip(curve.mean, curve.std, strict=True)])
+        assert upper == pytest.approx([m + s for m, s in zip(curve.mean, curve.std, strict=True)])
+
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="export dialog")
+        dialog = app.screen
+        assert str(dialog.query_one("#export-folder", Input).value).startswith(
+            str(runs_dir / "reports")
+        )
+        dialog.query_one("#lang-zh", RadioButton).value = True
+        dialog.query_one("#export-folder", Input).value = str(tmp_path / "report")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.last_report is not None, timeout=90, what="report")
+        report = Path(app.last_report)
+        assert report == tmp_path / "report" / "report.md"
+        text = report.read_text(encoding="utf-8")
+        assert re.search(r"[\u4e00-\u9fff]", text), "the report should be in Chinese"
+        figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+        assert figures and all((report.parent / name).is_file() for name in figures)
+        assert app.report_lang == "zh"
+
+
+def sweep_trainer(gate: threading.Event):
+    """A stand-in for engine.trainer.loop.Trainer that the engine's SweepRunner drives."""
+
+    class SweepFake(FakeTrainer):
+        def __init__(self, config: Any, runs_dir: Any = None, resume: Any = None) -> None:
+            super().__init__(config.to_dict(), Path(runs_dir), gate)
+            self.run_dir = Path(runs_dir) / self.run_id
+            self.summary: dict[str, Any] = {}
+
+    return SweepFake
+
+
+@async_test
+async def test_a_sweep_waits_behind_a_run_and_cancel_stops_it(tmp_path, monkeypatch):
+    gate = threading.Event()
+    monkeypatch.setattr("engine.trainer.loop.Trainer", sweep_trainer(gate))
+    run_gate = threading.Event()
+    FakeTrainer.created = []
+    app = CnnlabApp(
+        data_root=tmp_path,
+        runs_dir=tmp_path / "runs",
+        trainer_factory=lambda config, runs_dir: FakeTrainer(config, runs_dir, run_gate),
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        run = app.runner.submit(tiny_config(tmp_path))
+        form = await open_new_run(app, pilot)
+        fill_form(form, dict(TINY_SWEEP_FORM, lr="0.01, 0.001", seeds="2"))
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="Live screen")
+        sweep_id = app.runner.runs[1].queue_id
+        await wait_for(pilot, lambda: app.runner.get(run).state == "running", what="the run")
+        await pilot.pause(0.1)
+        assert app.runner.get(sweep_id).state == "queued"  # one job at a time per device
+        assert queue_states(app) == {"running", "sweep 0/4"}
+
+        run_gate.set()
+        await wait_for(pilot, lambda: app.runner.get(sweep_id).run_id, what="the first point")
+        assert app.runner.current.queue_id == sweep_id
+        await pilot.press("c")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.runner.get(sweep_id).state == "finished", what="end")
+        sweep = app.runner.get(sweep_id)
+        assert (sweep.status, sweep.done) == ("cancelled", 0)
+        assert len(FakeTrainer.created) == 2  # the run and the first point: no point after
+        assert FakeTrainer.created[1].status == "cancelled"
+        await pilot.pause()
+        assert "cancelled 0/4" in queue_states(app)
+        assert not app.runner.active
+
+
+@async_test
+async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_new_run(app, pilot)
+        fill_form(form, TINY_SWEEP_FORM)
+        status = form.query_one("#launch-status")
+
+        async def error_of(key: str, text: str) -> str | None:
+            form_field(form, key).set_value(text)
+            await pilot.pause()
+            return form_field(form, key).error
+
+        assert "bad value 'fast'" in await error_of("lr", "1e-2, fast")
+        assert "-1: must be a number above 0" in await error_of("lr", "1e-3, -1")
+        assert await error_of("lr", "1e-3, 1e-2") is None
+        assert "repeated seed" in await error_of("seeds", "0, 0")
+        assert "Seeds" in await error_of("seed", "0, 1")
+        assert await error_of("seed", "0") is None
+        assert await error_of("seeds", "3") is None
+        assert await error_of("option-widths", "[4,8], [8,16]") is None
+        assert "lr × 2, model.widths × 2, 3 seeds = 12 runs" in str(status.render())
+
+        form_field(form, "lr").set_value("abc, 1")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.runner.runs == [] and app.current_mode == "new_run"
+        assert "Not launched" in str(status.render())
+
+
+def test_queued_sweep_follows_its_points():
+    sweep = QueuedSweep("q1", {"model": "conv", "dataset": "shapes"}, "cpu", total=2)
+    assert sweep.state_text == "sweep 0/2" and sweep.label == "sweep conv on shapes"
+    sweep.apply(SweepStarted("s", 2, 0, 1))
+    sweep.apply(PointStarted("s", 0, "lr=0.01", 0, 0, 2, "run-a"))
+    sweep.apply(RunStarted("run-a", {}, "/r/run-a", "classify", "cpu", 10, [], 4, 2, 1))
+    sweep.apply(EpochEnd("run-a", 1, {"epoch": 1, "test_acc": 0.5}))
+    sweep.apply(RunFinished("run-a", "completed", None, {"final": {}}))
+    assert sweep.state == "running" and sweep.metrics  # one point ended, the sweep goes on
+    sweep.apply(PointFinished("s", 0, "run-a", "completed", None, 1, 2))
+    assert sweep.state_text == "sweep 1/2"
+    sweep.apply(PointStarted("s", 1, "lr=0.001", 0, 1, 2, "run-b"))
+    assert sweep.metrics == [] and sweep.run_id == "run-b"  # Live starts the new point clean
+    assert sweep.label == "sweep conv on shapes [lr=0.001 seed=0]"
+    sweep.apply(PointFinished("s", 1, "run-b", "failed", "NaN loss", 1, 2))
+    sweep.apply(SweepFinished("s", "incomplete", 1, 1, 2, ["run-a", "run-b"]))
+    assert (sweep.state, sweep.state_text) == ("finished", "incomplete 1/2")
+    assert sweep.error == "1 run(s) failed"
+    assert any("NaN loss" in line for line in sweep.logs)
+
+
+def test_report_folder_and_command(tmp_path):
+    from datetime import datetime
+
+    out = default_out_dir(tmp_path, datetime(2025, 3, 4, 5, 6, 7))
+    assert out == tmp_path / "reports" / "20250304-050607"
+    line = report_command(["sweep-x", "run 1"], out, "zh", tmp_path)
+    assert line == f"cnnlab report sweep-x 'run 1' --out {out} --lang zh --runs-dir {tmp_path}"
+
+
+@async_test
+async def test_runs_export_offers_the_highlighted_runs_sweep(tmp_path):
+    from tui_store_helpers import write_run
+
+    from engine.sweeps.grid import SweepPoint
+    from engine.sweeps.membership import stamp_summary
+
+    runs_dir = tmp_path / "runs"
+    for index, (lr, seed) in enumerate([(0.01, 0), (0.01, 1)]):
+        run_dir = write_run(runs_dir, f"20250101-12000{index}-conv-shapes-{index}", lr=lr)
+        stamp_summary(run_dir, "sweep-conv-abc", SweepPoint(index, {"lr": lr}, seed))
+    app = CnnlabApp(data_root=tmp_path, runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
+        table = app.screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: table.row_count == 2, what="two runs")
+        assert "w: sweep sweep-conv-abc" in str(app.screen.query_one("#run-info").render())
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="dialog")
+        assert str(app.screen.query_one("#export-what").render()) == "sweep sweep-conv-abc"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="back")
+        assert app.last_report is None
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="Compare")
+        compare = app.screen
+        await wait_for(pilot, lambda: len(compare.selected_records) == 2, what="its runs")
+        assert compare.grouped is not None and len(compare.grouped.aggregates) == 1
+        chart = compare.query_one("#compare-chart")
+        assert list(chart.bands) == ["1:lr=0.01"] and BAND_LEGEND.startswith("±1 std")
+        await pilot.press("g")  # one column per run instead
+        assert compare.grouped is None
+        assert len(headers(compare.query_one("#final-table", DataTable))) == 3
