@@ -1,29 +1,89 @@
-"""Batch chunking for the hand-written convolution: expand a few samples at a time.
+"""Batch chunking and scratch memory for the hand-written convolution.
 
-Both convolution kernels expand their input before the matrix multiply (im2col columns are
-kh*kw times the input, Winograd tiles four times). Expanding a whole batch writes hundreds
-of MB, page-faults fresh memory and reads it all back once from DRAM; on a CPU that copy,
-not the arithmetic, was the cost. A chunk of a few samples fits in the L2/L3 cache, and its
-scratch buffers are reused chunk after chunk. Accelerators have the bandwidth to expand the
-whole batch and pay a launch per chunk, so they get one big chunk.
+The convolution expands its input before the matrix multiply (im2col columns are kh*kw
+times the input). Two costs decide how much to expand at once, and they pull in opposite
+directions (both measured on a 2-core Xeon):
+
+* memory: expanding a whole batch writes hundreds of MB, page-faults fresh memory and reads
+  it back from DRAM. A chunk of a few samples stays in cache instead. With one thread this
+  wins: cache-sized chunks ran 1.3-1.8x faster than the whole batch.
+* synchronisation: with several threads every op is a parallel region that ends when its
+  slowest thread does. When the machine is busy, a descheduled thread stalls each region
+  for a scheduler slice (~10 ms per region at load 6 on 2 cores), so many small ops lose
+  badly (3-12x slower than one whole-batch pass). With several threads the batch therefore
+  goes in as few chunks as the memory cap allows, and col2im is one call (`few_big_ops`).
+
+Scratch buffers come from a per-thread workspace that keeps its largest buffers between
+calls, so the whole-batch path does not page-fault them in again every step. Accelerators
+expand the whole batch (they have the bandwidth and pay a launch per op) and rely on their
+own caching allocator.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Iterator
 
 import torch
 
 from engine.ops.window import Padding4
 
-CPU_CHUNK_BYTES = 6 << 20  # scratch per chunk on a CPU: about what L2 + a slice of L3 hold
+CPU_CHUNK_BYTES = 6 << 20  # one thread: scratch per chunk, about what L2 + some L3 hold
+CPU_MAX_BYTES = 384 << 20  # several threads: scratch per chunk at most (the rest chunks)
 DEVICE_CHUNK_BYTES = 512 << 20
+
+_workspace = threading.local()
+
+
+def few_big_ops(device: torch.device) -> bool:
+    """True when fewer, larger ops pay (several CPU threads, or an accelerator)."""
+    return device.type != "cpu" or torch.get_num_threads() > 1
 
 
 def chunk_size(batch: int, bytes_per_sample: int, device: torch.device) -> int:
-    """Samples per chunk so that one chunk's scratch stays within the device's budget."""
-    budget = CPU_CHUNK_BYTES if device.type == "cpu" else DEVICE_CHUNK_BYTES
-    return max(1, min(batch, budget // max(1, bytes_per_sample)))
+    """Samples per chunk: cache-sized with one CPU thread, else as many as the cap allows."""
+    per_sample = max(1, bytes_per_sample)
+    if device.type != "cpu":
+        budget = DEVICE_CHUNK_BYTES
+    else:
+        budget = CPU_MAX_BYTES if few_big_ops(device) else CPU_CHUNK_BYTES
+    return max(1, min(batch, budget // per_sample))
+
+
+class Scratch:
+    """Named flat scratch buffers for one call; `take` views the first part of one.
+
+    On a CPU they come from this thread's workspace, which keeps the largest buffer seen per
+    (name, dtype) between calls; they never escape a call, so reuse is safe. A call must
+    not hold two `Scratch` objects with the same buffer names at once.
+    """
+
+    def __init__(self, like: torch.Tensor, **sizes: int) -> None:
+        self.buffers = {name: _buffer(like, name, size) for name, size in sizes.items() if size > 0}
+
+    def take(self, name: str, *shape: int) -> torch.Tensor:
+        """A contiguous (*shape) view of buffer `name` (its first prod(shape) elements)."""
+        return self.buffers[name][: math.prod(shape)].view(shape)
+
+
+def _buffer(like: torch.Tensor, name: str, size: int) -> torch.Tensor:
+    if like.device.type != "cpu":
+        return like.new_empty(size)
+    cache = getattr(_workspace, "buffers", None)
+    if cache is None:
+        cache = _workspace.buffers = {}
+    key = (name, like.dtype)
+    buffer = cache.get(key)
+    if buffer is None or buffer.numel() < size:
+        cache.pop(key, None)  # free the old one before allocating the larger one
+        buffer = cache[key] = like.new_empty(size)
+    return buffer
+
+
+def release_workspace() -> None:
+    """Free this thread's scratch buffers (they are kept between calls for speed)."""
+    _workspace.buffers = {}
 
 
 def chunk_ranges(batch: int, size: int) -> Iterator[tuple[int, int]]:
@@ -36,25 +96,17 @@ class PaddedChunks:
     """A zero-bordered scratch buffer that receives one chunk of a batch at a time, padded.
 
     The buffer is zeroed once; every `fill` overwrites the same interior region, so the
-    border stays zero. A negative padding crops the source instead. The buffer may be larger
-    than the padded size: the extra bottom/right rows and columns stay zero too (tiling
-    rounds sizes up). With nothing to pad or round, `fill` returns the chunk itself.
+    border stays zero. A negative padding crops the source instead. With nothing to pad,
+    `fill` returns the chunk itself.
     """
 
     def __init__(
-        self,
-        like: torch.Tensor,
-        chunk: int,
-        padding: Padding4,
-        size: tuple[int, int] | None = None,
-        *,
-        channels_last: bool = False,
+        self, like: torch.Tensor, chunk: int, padding: Padding4, *, channels_last: bool = False
     ) -> None:
         _, channels, height, width = like.shape
         top, bottom, left, right = padding
-        padded = (height + top + bottom, width + left + right)
-        self.size = size or padded
-        self.passthrough = padding == (0, 0, 0, 0) and self.size == (height, width)
+        self.size = (height + top + bottom, width + left + right)
+        self.passthrough = padding == (0, 0, 0, 0)
         self.passthrough = self.passthrough and (
             not channels_last or like.is_contiguous(memory_format=torch.channels_last)
         )
@@ -64,12 +116,13 @@ class PaddedChunks:
         self.dst_origin = (max(0, top), max(0, left))
         self.buffer = None
         if not self.passthrough:
-            layout = torch.channels_last if channels_last else torch.contiguous_format
-            self.buffer = torch.zeros(
-                (chunk, channels, *self.size),
-                dtype=like.dtype,
-                device=like.device,
-            ).contiguous(memory_format=layout)
+            shape = (chunk, channels, *self.size)
+            flat = Scratch(like, padded=math.prod(shape)).take("padded", math.prod(shape))
+            flat.zero_()
+            if channels_last:  # NHWC memory, NCHW shape
+                self.buffer = flat.view(chunk, *self.size, channels).permute(0, 3, 1, 2)
+            else:
+                self.buffer = flat.view(shape)
 
     def fill(self, chunk: torch.Tensor) -> torch.Tensor:
         """The chunk (m, C, H, W) padded (and cropped) into the buffer: (m, C, *size)."""

@@ -1,24 +1,31 @@
-"""The general convolution kernel: im2col columns and one matrix multiply, chunk by chunk.
+"""The convolution kernel: im2col columns and one matrix multiply, chunk by chunk.
 
-Any kernel size, stride, dilation, padding and group count. The batch is processed a few
-samples at a time (`_chunks`): the columns of one chunk stay in cache, so the expansion
-costs a cache-speed copy instead of a DRAM round trip, and the same buffers serve every
-chunk. Backward recomputes the columns per chunk rather than saving kh*kw copies of the
-input.
+Any kernel size, stride, dilation, padding and group count. The batch goes through in
+chunks sized by `_chunks` (cache-sized with one thread, few and large with several), into
+scratch buffers reused across chunks and calls. Backward re-gathers the columns per chunk
+instead of saving kh*kw copies of the input.
 
-Columns follow the input's memory so the gather reads long runs: NCHW gathers (G, K, M)
-with K = (Cg, kh, kw) and M = (m, OH, OW); channels-last gathers (G, M, K) with
-K = (kh, kw, Cg), channels innermost. The output keeps the input's memory format.
+* forward (NCHW): per-sample columns (m*G, Kg, L) and a batched multiply that writes the
+  NCHW output in place (no transposes); channels-last: rows (G, M, Kg), channels innermost,
+  multiplied straight into the channels-last output.
+* grad_weight: the chunk as one matrix (G, Kg, M) @ (G, M, Og), M = (m, OH, OW); one long
+  inner dimension beats per-sample products.
+* grad_input: stride 1 with C_out ≤ C_in, the convolution of grad_output with the flipped
+  kernel (this same forward); otherwise per-sample columns Wᵀ @ grad_output added back
+  into the windows (col2im: kh*kw strided adds, or one `fold` call when few big ops pay).
+
+Kg = (Cg, kh, kw) for NCHW and (kh, kw, Cg) for channels-last; L = (OH, OW).
+The output keeps the input's memory format.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from engine.ops._chunks import PaddedChunks, chunk_ranges, chunk_size
+from engine.ops._chunks import PaddedChunks, Scratch, chunk_ranges, chunk_size, few_big_ops
 from engine.ops.window import Padding4, Pair, is_channels_last, window_view, windowed_size
 
 
@@ -73,17 +80,6 @@ def _gather(xp: torch.Tensor, kernel: Pair, geo: ConvGeometry, out: torch.Tensor
     return out
 
 
-class _Scratch:
-    """Flat buffers reused by every chunk; `take` gives a contiguous view of the first part
-    (a slice of a shaped buffer would not be contiguous for a short last chunk)."""
-
-    def __init__(self, like: torch.Tensor, **sizes: int) -> None:
-        self.buffers = {name: like.new_empty(size) for name, size in sizes.items() if size}
-
-    def take(self, name: str, *shape: int) -> torch.Tensor:
-        return self.buffers[name][: math.prod(shape)].view(shape)
-
-
 def _per_sample_weight(weight: torch.Tensor, groups: int, batch: int, *, t: bool = False):
     """weight as (batch*G, Og, Kg) (or its transpose): one matrix per sample and group.
 
@@ -114,7 +110,7 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry) -> t
     step = _chunk_of(x, weight, (out_h, out_w), g)
     padded = PaddedChunks(x, step, geo.padding, channels_last=nhwc)
     k = weight[0].numel()
-    scratch = _Scratch(x, cols=step * g * k * pixels, rows=step * pixels * o if g > 1 else 0)
+    scratch = Scratch(x, cols=step * g * k * pixels, rows=step * pixels * o if g > 1 else 0)
     out = _empty_like_layout(x, (n, o, out_h, out_w), nhwc)
     w = _weight_matrix(weight, g) if nhwc else None
     for start, stop in chunk_ranges(n, step):
@@ -150,6 +146,19 @@ def _col2im_(target: torch.Tensor, values: torch.Tensor, kernel: Pair, geo: Conv
             windows[:, :, :, :, i, j].add_(values[:, :, :, :, i, j])
 
 
+def _transposed(weight: torch.Tensor, geo: ConvGeometry) -> tuple[torch.Tensor, ConvGeometry]:
+    """Kernel and geometry whose convolution of grad_output is grad_input (stride 1): the
+    "full" correlation with the flipped, channel-transposed kernel, minus the forward's
+    padding (a negative padding crops)."""
+    o, cg, kh, kw = weight.shape
+    g = geo.groups
+    flipped = weight.view(g, o // g, cg, kh, kw).transpose(1, 2).flip(-2, -1)
+    (dh, dw), (top, bottom, left, right) = geo.dilation, geo.padding
+    reach_h, reach_w = dh * (kh - 1), dw * (kw - 1)
+    padding = (reach_h - top, reach_h - bottom, reach_w - left, reach_w - right)
+    return flipped.reshape(g * cg, o // g, kh, kw), ConvGeometry((1, 1), padding, geo.dilation, g)
+
+
 def backward(
     grad_out: torch.Tensor,
     x: torch.Tensor,
@@ -165,8 +174,18 @@ def backward(
     (col2im). Each chunk is one matrix here (one big multiply beats per-sample ones for the
     long inner dimension of grad_weight).
     """
+    # Stride 1 with C_out ≤ C_in: grad_input as a convolution of grad_output gathers no
+    # more than col2im would scatter, in 3 ops per chunk instead of kh*kw + 3 (measured).
+    by_convolution = need_x and geo.stride == (1, 1) and weight.shape[0] <= x.shape[1]
+    grad_x = None
+    if by_convolution:
+        flipped, transposed = _transposed(weight, geo)
+        grad_x = forward(grad_out, flipped, None, transposed)
     backward_for_layout = _backward_nhwc if is_channels_last(x) else _backward_nchw
-    return backward_for_layout(grad_out, x, weight, geo, need_x, need_w)
+    scattered, grad_w = backward_for_layout(
+        grad_out, x, weight, geo, need_x and not by_convolution, need_w
+    )
+    return (grad_x if by_convolution else scattered), grad_w
 
 
 def _backward_nchw(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w: bool):
@@ -176,29 +195,37 @@ def _backward_nchw(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w:
     _, _, out_h, out_w = grad_out.shape
     pixels, k = out_h * out_w, cg * kh * kw
     step = _chunk_of(x, weight, (out_h, out_w), g)
-    scratch = _Scratch(x, cols=step * g * k * pixels, grads=step * o * pixels)
-    w = weight.view(g, og, k)
-    grad_w = weight.new_zeros((g, og, k)) if need_w else None
+    scratch = Scratch(x, cols=step * g * k * pixels, grads=step * o * pixels if need_w else 0)
+    # (G, Kg, Og): columns @ gradᵀ runs ~15 % faster than grad @ columnsᵀ (measured)
+    grad_w_t = weight.new_zeros((g, k, og)) if need_w else None
     padded = PaddedChunks(x, step, geo.padding) if need_w else None
     grad_x = torch.empty_like(x) if need_x else None
+    one_call = few_big_ops(x.device)
     top, bottom, left, right = geo.padding
     padded_hw = (x.shape[2] + top + bottom, x.shape[3] + left + right)
-    target = x.new_empty((step, x.shape[1], *padded_hw)) if need_x else None
+    target = None if one_call or not need_x else x.new_empty((step, x.shape[1], *padded_hw))
     for start, stop in chunk_ranges(n, step):
         batch = stop - start
-        grads = scratch.take("grads", g, og, batch * pixels)  # (G, Og, M), M = (m, OH, OW)
-        grads.view(o, batch, pixels).copy_(grad_out[start:stop].flatten(2).transpose(0, 1))
-        cols = scratch.take("cols", g, k, batch * pixels)
-        if need_w:
+        if need_w:  # one (G, Kg, M) @ (G, M, Og) multiply per chunk, M = (m, OH, OW)
+            grads = scratch.take("grads", g, og, batch * pixels)
+            grads.view(o, batch, pixels).copy_(grad_out[start:stop].flatten(2).transpose(0, 1))
+            cols = scratch.take("cols", g, k, batch * pixels)
             _gather(padded.fill(x[start:stop]), (kh, kw), geo, cols, "merged")
-            grad_w.baddbmm_(grads, cols.transpose(1, 2))
-        if need_x:
-            torch.bmm(w.transpose(1, 2), grads, out=cols)
-            values = cols.view(g * cg, kh, kw, batch, out_h, out_w).permute(3, 0, 4, 5, 1, 2)
-            chunk = target[:batch].zero_()
-            _col2im_(chunk, values, (kh, kw), geo)
-            grad_x[start:stop].copy_(chunk[:, :, top : top + x.shape[2], left : left + x.shape[3]])
-    return grad_x, (grad_w.view(weight.shape) if need_w else None)
+            grad_w_t.baddbmm_(cols, grads.transpose(1, 2))
+        if need_x:  # per-sample columns Wᵀ @ grad_output, summed back into the windows
+            cols = scratch.take("cols", batch * g, k, pixels)
+            grads = grad_out[start:stop].view(batch * g, og, pixels)
+            torch.bmm(_per_sample_weight(weight, g, batch, t=True), grads, out=cols)
+            if one_call:  # fold is col2im (unfold's adjoint), not a convolution
+                summed = F.fold(cols.view(batch, g * k, pixels), padded_hw, (kh, kw),
+                                dilation=geo.dilation, stride=geo.stride)  # fmt: skip
+            else:  # kh*kw strided adds: faster than fold on one thread
+                summed = target[:batch].zero_()
+                values = cols.view(batch, g * cg, kh, kw, out_h, out_w).permute(0, 1, 4, 5, 2, 3)
+                _col2im_(summed, values, (kh, kw), geo)
+            grad_x[start:stop].copy_(summed[:, :, top : top + x.shape[2], left : left + x.shape[3]])
+    grad_w = grad_w_t.transpose(1, 2).reshape(weight.shape) if need_w else None
+    return grad_x, grad_w
 
 
 def _backward_nhwc(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w: bool):
@@ -208,7 +235,7 @@ def _backward_nhwc(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w:
     _, _, out_h, out_w = grad_out.shape
     pixels, k = out_h * out_w, cg * kh * kw
     step = _chunk_of(x, weight, (out_h, out_w), g)
-    scratch = _Scratch(x, cols=step * g * k * pixels)
+    scratch = Scratch(x, cols=step * g * k * pixels)
     w = _weight_matrix(weight, g)
     grad_w = weight.new_zeros((g, og, k)) if need_w else None
     padded = PaddedChunks(x, step, geo.padding, channels_last=True) if need_w else None
