@@ -43,7 +43,7 @@ from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import deliver, folder_fingerprint, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
-from cnnlab_tui.widgets.tables import fill_table, format_value, status_text
+from cnnlab_tui.widgets.tables import fill_table, status_text
 from engine.runs.compare import (
     curve_metrics,
     default_metric,
@@ -162,20 +162,7 @@ class CompareScreen(Screen):
         picker = self.query_one("#picker", SelectionList)
         highlighted = picker.highlighted
         picker.clear_options()
-        options = []
-        for sweep_id, group in self.sweeps.items():
-            prompt = Text.assemble(
-                ("sweep ", "bold magenta"), sweep_id,
-                (f"  {len(group.records)} runs · {', '.join(group.swept_fields)}", "dim"),
-            )  # fmt: skip
-            options.append((prompt, sweep_id, sweep_id in self.selected_ids))
-        for record in self.records.values():
-            best = record.best_value
-            prompt = Text.assemble(
-                status_text(record.status), " ", record.run_id,
-                (f"  best {format_value(best)}" if best is not None else "", "dim"),
-            )  # fmt: skip
-            options.append((prompt, record.run_id, record.run_id in self.selected_ids))
+        options = compare_groups.picker_options(self.sweeps, self.records, self.selected_ids)
         picker.add_options(options)
         if picker.option_count:  # always highlight one, so space works at once
             picker.highlighted = min(highlighted or 0, picker.option_count - 1)

@@ -4,7 +4,8 @@ A sweep (or any runs repeating a setting over seeds) is read the way the lab ask
 one curve per setting (the mean over seeds, with ±1 std drawn as two dotted lines of the
 same colour) and final metrics as `mean ± std`. The numbers are the engine's
 (`engine.sweeps.aggregate_sweep` / `aggregate`), the same ones `cnnlab report` prints;
-this module only arranges them into chart series and table rows.
+this module only arranges them into chart series and table rows — and lists sweeps next
+to runs in Compare's picker (a picked sweep id stands for its runs).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
+
+from cnnlab_tui.widgets.tables import format_value as format_cell
+from cnnlab_tui.widgets.tables import status_text
 from engine.sweeps import (
     SettingAggregate,
     SweepGroup,
@@ -107,6 +112,23 @@ def _format(name: str, value: Any) -> str:
     if name in WHOLE_NUMBERS:
         return value.format(digits=0)
     return value.format(digits=2 if name in SECONDS else 4)
+
+
+def picker_options(
+    sweeps: dict[str, Any], records: dict[str, Any], selected: list[str]
+) -> list[tuple[Text, str, bool]]:
+    """(prompt, value, picked) per sweep (its id stands for its runs), then per run."""
+    options = []
+    for sweep_id, group in sweeps.items():
+        about = f"  {len(group.records)} runs · {', '.join(group.swept_fields)}"
+        prompt = Text.assemble(("sweep ", "bold magenta"), sweep_id, (about, "dim"))
+        options.append((prompt, sweep_id, sweep_id in selected))
+    for record in records.values():
+        best = record.best_value
+        about = f"  best {format_cell(best)}" if best is not None else ""
+        prompt = Text.assemble(status_text(record.status), " ", record.run_id, (about, "dim"))
+        options.append((prompt, record.run_id, record.run_id in selected))
+    return options
 
 
 def sweep_groups(records: Iterable[Any]) -> dict[str, SweepGroup]:

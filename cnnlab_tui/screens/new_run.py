@@ -15,23 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Static
 
 from cnnlab_tui import sweep_launch
 from cnnlab_tui.screens import new_run_support as support
+from cnnlab_tui.screens.new_run_checks import SlowAnswer, SlowChecks
 from cnnlab_tui.screens.preset_picker import PresetPicker
 from cnnlab_tui.widgets.forms import FormField
 from cnnlab_tui.widgets.model_options import OPTION_PREFIX, ModelOptions
 
 log = logging.getLogger(__name__)
-SLOW_REFRESH_DELAY_S = 0.25
 SLOW_KEYS = {"dataset", "data_root", "image_size", "model"}
 
 
@@ -45,13 +44,6 @@ class NewRunScreen(Screen):
         Binding("ctrl+d", "defaults", "Defaults", priority=True, show=False),
     ]
 
-    class _SlowAnswer(Message):
-        """A probe / parameter count finished in a worker thread."""
-
-        def __init__(self, kind: str, token: int, text: str, ok: bool, extra: Any = None):
-            super().__init__()
-            self.kind, self.token, self.text, self.ok, self.extra = kind, token, text, ok, extra
-
     class _ShowModel(Message):
         """Rebuild the model's option fields (a message, so rebuilds never overlap)."""
 
@@ -64,9 +56,7 @@ class NewRunScreen(Screen):
         self._base: dict[str, Any] = {}  # config keys the form does not show are kept here
         self._errors: dict[str, str] = {}
         self._description = ""  # the shown model's one-line description
-        self._num_classes: int | None = None
-        self._tokens = {"dataset": 0, "params": 0}
-        self._slow_timer: Timer | None = None
+        self._checks = SlowChecks(self)
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -242,26 +232,15 @@ class NewRunScreen(Screen):
         plan = form.describe() if form.is_sweep and not errors else ""
         self._set_status("#launch-status", "; ".join(leftover) or plan, ok=not leftover)
         if slow:
-            self._schedule_slow()
+            self._checks.schedule()
         return errors
 
     def _show_hdc(self, config: dict[str, Any]) -> None:
         verdict = self.query_one("#hdc-verdict", Static)
-        options = config["model_options"]
-        dilations = options.get("dilations")
-        kernel = options.get("kernel_size", 3)
-        has_field = self.query(f"#field-{OPTION_PREFIX}dilations")
-        if not has_field or not isinstance(dilations, list) or not dilations:
-            verdict.update("")
-            verdict.display = bool(has_field)
-            return
-        verdict.display = True
-        try:
-            text = support.describe_hdc(dilations, int(kernel))
-        except ValueError as exc:
-            text = f"HDC: {exc}"
-        verdict.update(text)
-        verdict.set_class(not text.startswith("HDC ✓"), "-bad")
+        verdict.display = bool(self.query(f"#field-{OPTION_PREFIX}dilations"))
+        text = support.hdc_text(config["model_options"]) if verdict.display else ""
+        verdict.update(Text(text))
+        verdict.set_class(bool(text) and not text.startswith("HDC ✓"), "-bad")
 
     @on(FormField.Changed)
     async def _field_changed(self, event: FormField.Changed) -> None:
@@ -276,53 +255,13 @@ class NewRunScreen(Screen):
         widget.update(Text(text))  # engine messages may quote `[4,8]`: never markup
         widget.set_class(not ok, "-bad")
 
-    # -- slow answers (threads) -------------------------------------------------------------
-    def _schedule_slow(self) -> None:
-        if self._slow_timer is not None:
-            self._slow_timer.stop()
-        self._slow_timer = self.set_timer(SLOW_REFRESH_DELAY_S, self._start_slow)
-
-    def _start_slow(self) -> None:
-        config, _ = self.collect()
-        for kind in self._tokens:
-            self._tokens[kind] += 1
-        self._probe(self._tokens["dataset"], config["dataset"], config["data_root"])
-        self._count(self._tokens["params"], config)
-
-    @work(thread=True, group="probe")
-    def _probe(self, token: int, dataset: str, data_root: str | None) -> None:
-        from engine.datasets import probe_dataset
-
-        try:
-            text, classes = support.describe_dataset(probe_dataset(dataset, data_root))
-            self.post_message(self._SlowAnswer("dataset", token, text, True, classes))
-        except Exception as exc:  # the probe must never break the form
-            self.post_message(self._SlowAnswer("dataset", token, f"✗ {exc}", False))
-
-    @work(thread=True, group="params")
-    def _count(self, token: int, config: dict[str, Any]) -> None:
-        image_size = config.get("image_size")
-        if not isinstance(image_size, int) or image_size < 1 or not config.get("model"):
-            return
-        classes = self._num_classes or support.DEFAULT_CLASS_COUNT
-        try:
-            text = support.count_parameters_text(
-                config["model"], config["model_options"], image_size, classes
-            )
-            self.post_message(self._SlowAnswer("params", token, text, True))
-        except Exception as exc:  # ModelError: e.g. image too small for the layers
-            self.post_message(self._SlowAnswer("params", token, str(exc), False))
-
-    @on(_SlowAnswer)
-    def _slow_answer(self, answer: _SlowAnswer) -> None:
-        if answer.token != self._tokens[answer.kind]:
+    # -- slow answers (threads, see new_run_checks) -------------------------------------
+    @on(SlowAnswer)
+    def _slow_answer(self, answer: SlowAnswer) -> None:
+        if not self._checks.accept(answer):
             return  # a newer edit is already being answered
         if answer.kind == "dataset":
             self._set_status("#dataset-status", answer.text, ok=answer.ok)
-            if answer.extra != self._num_classes:
-                self._num_classes = answer.extra
-                self._tokens["params"] += 1
-                self._count(self._tokens["params"], self.collect()[0])
             return
         text = f"{self._description}\n{'' if answer.ok else '✗ '}{answer.text}"
         self._set_status("#model-status", text, ok=answer.ok)
@@ -338,7 +277,7 @@ class NewRunScreen(Screen):
         problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in errors.items()]
         config, _, form = self.collect_sweep()
         if not problems:
-            problem = self._model_problem_now(config)
+            problem = support.model_problem(config, self._checks.num_classes)
             problems += [f"model: {problem}"] if problem else []
         if problems:
             self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
@@ -358,18 +297,6 @@ class NewRunScreen(Screen):
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
         self.notify(f"Queued {what} ({queue_id})", timeout=3, markup=False)
         self.app.switch_mode("live")
-
-    def _model_problem_now(self, config: dict[str, Any]) -> str | None:
-        """Can the model be built for this config? (Counted on torch's meta device: instant,
-        so launch never relies on a parameter count that is still on its way.)"""
-        classes = self._num_classes or support.DEFAULT_CLASS_COUNT
-        try:
-            support.count_parameters_text(
-                config["model"], config["model_options"], config["image_size"], classes
-            )
-        except Exception as exc:  # ModelError, or a model that cannot be built at all
-            return str(exc)
-        return None
 
     def _refuse(self, reason: str) -> None:
         self._set_status("#launch-status", reason, ok=False)

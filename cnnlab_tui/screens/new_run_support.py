@@ -113,6 +113,30 @@ def describe_hdc(dilations: list[int], kernel_size: int) -> str:
     return f"HDC ✗ gridding: {'; '.join(report.reasons)} (M = {m_values})"
 
 
+def hdc_text(options: dict[str, Any]) -> str:
+    """The HDC verdict for a model's `dilations` option ('' when there is none to judge)."""
+    dilations = options.get("dilations")
+    if not isinstance(dilations, list) or not dilations:
+        return ""
+    try:
+        return describe_hdc(dilations, int(options.get("kernel_size", 3)))
+    except (TypeError, ValueError) as exc:
+        return f"HDC: {exc}"
+
+
+def model_problem(config: dict[str, Any], num_classes: int | None) -> str | None:
+    """Why the model cannot be built for `config`, or None. (Counted on torch's meta device:
+    instant, so launch never relies on a parameter count that is still on its way.)"""
+    try:
+        count_parameters_text(
+            config["model"], config["model_options"], config["image_size"],
+            num_classes or DEFAULT_CLASS_COUNT,
+        )  # fmt: skip
+    except Exception as exc:  # ModelError, or a model that cannot be built at all
+        return str(exc)
+    return None
+
+
 def count_parameters_text(
     model: str, options: dict[str, Any], image_size: int, num_classes: int
 ) -> str:
