@@ -17,14 +17,15 @@ import torch
 
 
 def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (or what `platform` knows elsewhere)."""
+    """The CPU's name from /proc/cpuinfo plus its widest SIMD (VMs often hide the model)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+        return platform.processor() or platform.machine() or "unknown CPU"
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
+    return f"{name or platform.machine()}{f', {simd}' if simd else ''}"
 
 
 def machine_header(title: str) -> str:
