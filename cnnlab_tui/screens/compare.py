@@ -107,7 +107,7 @@ class CompareScreen(Screen):
                 yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Final metrics", id="tab-final"):
                 yield DataTable(id="final-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self._started_with_runs:

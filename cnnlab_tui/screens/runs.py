@@ -78,7 +78,7 @@ class RunsScreen(Screen):
             yield Static("", id="runs-count")
         yield SortableTable(COLUMNS, formatters=FORMATTERS, id="runs-table")
         yield Static("", id="run-info")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(POLL_SECONDS, self._poll)

@@ -32,6 +32,7 @@ SERIES_COLORS: tuple[str, ...] = (
 Series = dict[str, tuple[list[float], list[float]]]
 Bands = dict[str, tuple[list[float], list[float], list[float]]]  # label → (x, lower, upper)
 BAND_MARKER = "·"
+MEAN_MARKER = "hd"  # quadrant blocks: thicker than braille, so the mean reads as the line
 BAND_LEGEND = "±1 std over seeds (dotted)"
 
 
@@ -149,7 +150,9 @@ class MetricChart(PlotextPlot):
             if not px:
                 continue
             color = SERIES_COLORS[index % len(SERIES_COLORS)]
-            plt.plot(px, py, label=label, color=color, marker="braille")
+            # A curve with a band is drawn in solid blocks so it stands out of its dots.
+            marker = MEAN_MARKER if label in self._bands else "braille"
+            plt.plot(px, py, label=label, color=color, marker=marker)
             all_x.extend(px)
             drawn += 1
         ticks = integer_ticks(all_x)
