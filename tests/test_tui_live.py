@@ -200,3 +200,23 @@ def test_duration_and_ticks_formatting():
     assert integer_ticks([1, 2, 3]) == [1, 2, 3]
     assert integer_ticks(list(range(1, 101)))[:2] == [1, 14]
     assert integer_ticks([0.5, 1.0]) is None
+
+
+@async_test
+async def test_queue_redraws_every_epoch_and_keeps_its_cursor(tmp_path):
+    gate = threading.Event()
+    app = CnnlabApp(
+        data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory(gate)
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        first = app.runner.submit(tiny_config(tmp_path, epochs=3))
+        second = app.runner.submit(tiny_config(tmp_path))
+        await wait_for(pilot, lambda: app.runner.get(first).state == "running", what="a run")
+        await pilot.press("f2")
+        table = live_screen(app).query_one("#queue", DataTable)
+        table.move_cursor(row=table.get_row_index(second))
+        gate.set()
+        await wait_for(pilot, lambda: not app.runner.active, timeout=20, what="both runs")
+        await pilot.pause()
+        assert table.get_row(first)[2] == "3/3"  # the epoch column followed the run
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == second

@@ -24,9 +24,10 @@ from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
 
 DEVICE_LINE_INTERVAL_S = 2.0
-# Events that change a queue row (a sweep's k/N moves on point boundaries).
+# Events that change a queue row: its epoch count, state, or a sweep's k/N.
 QUEUE_EVENTS = frozenset(
-    {"RunStarted", "RunFinished", "SweepStarted", "PointStarted", "PointFinished", "SweepFinished"}
+    {"RunStarted", "EpochEnd", "RunFinished"}
+    | {"SweepStarted", "PointStarted", "PointFinished", "SweepFinished"}
 )
 # chart id → (title, y label, {legend: metric key}) per task
 CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
@@ -245,10 +246,13 @@ class LiveScreen(Screen):
 
     def _show_queue(self) -> None:
         table = self.query_one("#queue", DataTable)
+        selected = self._selected_queue_id()  # redrawn every epoch: keep the cursor's row
         table.clear()
         for run in self.app.runner.runs:
             label = Text(run.label)  # a sweep's label holds `[4,8]`: never markup
             table.add_row(run.queue_id, run.state_text, run.epoch_text, label, key=run.queue_id)
+        if selected is not None and self.app.runner.get(selected) is not None:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
 
     # -- actions ----------------------------------------------------------------------------
     def _selected_queue_id(self) -> str | None:
