@@ -293,3 +293,24 @@ async def test_runs_export_offers_the_highlighted_runs_sweep(tmp_path):
         await pilot.press("g")  # one column per run instead
         assert compare.grouped is None
         assert len(headers(compare.query_one("#final-table", DataTable))) == 3
+
+
+def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
+    from cnnlab_tui.screens.new_run_support import preset_config
+    from cnnlab_tui.sweep_launch import SweepForm, build_sweep, first_values, parse_axis
+    from engine.sweeps import planned_configs
+
+    config = preset_config("quick-shapes")
+    config.update(lr=0.01, device="cpu", seed=3)
+    axis = parse_axis("option-widths", "[4,8], [8,16]", {"widths": [8, 16], "layers": 3})
+    assert (axis.grid_key, axis.values) == ("model.widths", [[4, 8], [8, 16]])
+    form = SweepForm([axis], seeds=[3, 4])
+    spec = build_sweep(first_values(config, form.axes), form)
+    assert spec.preset == "quick-shapes" and spec.grid == {"model.widths": [[4, 8], [8, 16]]}
+    assert "seed" not in spec.overrides and "model_options" not in spec.overrides
+    planned = [cfg for _, cfg in planned_configs(spec)]
+    assert [(c.model_options["widths"], c.seed) for c in planned] == [
+        ([4, 8], 3), ([4, 8], 4), ([8, 16], 3), ([8, 16], 4),
+    ]  # fmt: skip
+    assert {(c.lr, c.device, c.image_size, c.epochs) for c in planned} == {(0.01, "cpu", 24, 2)}
+    assert build_sweep(first_values(config, form.axes), form).sweep_id == spec.sweep_id
