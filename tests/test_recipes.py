@@ -220,3 +220,58 @@ class RecordConvInputs:
 
     def __exit__(self, *exc):
         self.handle.remove()
+
+
+# ---------------------------------------------------------------- recipe presets
+
+
+RECIPES = ("vehicles-best", "dehaze-best", "cifar10-fast")
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_presets_validate_and_train_from_scratch(name):
+    from engine.presets import get_preset
+
+    preset = get_preset(name)
+    config = preset.to_config()
+    assert config.validate() == {}
+    assert config.preset == name
+    assert "weights" not in config.model_options  # nothing downloaded: from scratch
+
+
+def test_recipes_that_look_at_test_images_say_so():
+    from engine.presets import PRESETS
+
+    for preset in PRESETS.values():
+        if preset.overrides.get("bn_adapt"):
+            assert "BN re-estimated" in preset.description
+
+
+def test_dehaze_recipe_is_scored_at_256_and_trains_on_crops():
+    from engine.presets import get_preset
+
+    config = get_preset("dehaze-best").to_config()
+    assert config.image_size == 256
+    assert config.train_crop is not None and config.train_crop < 256
+
+
+def test_summary_reports_the_last_epoch_not_the_best(tmp_path):
+    config = TrainConfig(
+        dataset="shapes",
+        image_size=16,
+        model="conv",
+        model_options={"widths": [4, 8]},
+        epochs=3,
+        batch_size=32,
+        lr=0.05,  # large on purpose: test accuracy moves between epochs
+        tta="flip",
+        bn_adapt=True,
+        max_train_batches=2,
+        device="cpu",
+    )
+    trainer = Trainer(config, runs_dir=tmp_path)
+    rows = []
+    trainer.subscribe(lambda e: rows.append(e.metrics) if hasattr(e, "metrics") else None)
+    assert trainer.run() == "completed"
+    assert trainer.summary["final"]["test_acc"] == rows[-1]["test_acc"]
+    assert trainer.summary["best"]["epoch"] in (1, 2, 3)
