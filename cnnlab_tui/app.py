@@ -47,7 +47,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -55,6 +54,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from cnnlab_tui.messages import EngineEvent, LaunchFailed, QueueChanged, RunsChanged
+from cnnlab_tui.notices import notice_for
 from cnnlab_tui.runner import RunQueue, TrainerFactory
 
 log = logging.getLogger(__name__)
@@ -211,42 +211,24 @@ class CnnlabApp(App[int]):
         run = self.runner.apply(message)
         event = message.event
         self.broadcast(lambda: EngineEvent(message.queue_id, event))
+        label = run.label if run else getattr(event, "run_id", message.queue_id)
+        notice = notice_for(event, label, in_sweep=run is not None and run.is_sweep)
+        if notice is not None:
+            self.notify(
+                notice.message, severity=notice.severity, timeout=notice.timeout, markup=False
+            )
         kind = type(event).__name__
-        in_sweep = run is not None and run.is_sweep  # a sweep announces itself, not each run
         if kind == "RunStarted":
-            if not in_sweep:
-                label = escape(run.label if run else event.run_id)
-                self.notify(f"Run started: {label}", timeout=3)
             self.broadcast(lambda: RunsChanged(event.run_id, "running"))
         elif kind == "RunFinished":
-            if not in_sweep or event.status != "completed":
-                self._announce_finish(escape(run.label if run else event.run_id), event)
             self.broadcast(lambda: RunsChanged(event.run_id, event.status))
-        elif kind == "SweepFinished":
-            self._announce_sweep(event)
-
-    def _announce_finish(self, label: str, event: Any) -> None:
-        if event.status == "completed":
-            self.notify(f"Run completed: {label}", timeout=4)
-        elif event.status == "cancelled":
-            self.notify(f"Run cancelled: {label}", severity="warning")
-        else:
-            reason = escape(event.error or event.status)
-            self.notify(f"Run {event.status}: {label}\n{reason}", severity="error", timeout=10)
-
-    def _announce_sweep(self, event: Any) -> None:
-        text = f"Sweep {event.status}: {event.completed}/{event.total} runs\n{event.sweep_id}"
-        if event.status == "completed":
-            self.notify(text, timeout=6)
-        elif event.status == "cancelled":
-            self.notify(text, severity="warning")
-        else:
-            self.notify(f"{text}\n{event.failed} run(s) failed", severity="error", timeout=10)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
         self.runner.mark_ended(message.queue_id, message.status, message.message)
         if message.status != "cancelled":
-            self.notify(escape(message.message), title="Run could not start", severity="error")
+            self.notify(
+                message.message, title="Run could not start", severity="error", markup=False
+            )
         self.broadcast(QueueChanged)
 
     def on_queue_changed(self, message: QueueChanged) -> None:

@@ -314,3 +314,19 @@ def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
     ]  # fmt: skip
     assert {(c.lr, c.device, c.image_size, c.epochs) for c in planned} == {(0.01, "cpu", 24, 2)}
     assert build_sweep(first_values(config, form.axes), form).sweep_id == spec.sweep_id
+
+
+def test_a_sweep_announces_itself_and_only_its_runs_that_go_wrong():
+    from cnnlab_tui.notices import notice_for
+
+    label = "sweep conv on shapes [model.widths=[4,8] seed=0]"
+    started = RunStarted("r", {}, "/r", "classify", "cpu", 1, [], 1, 1, 1)
+    assert notice_for(started, label, in_sweep=True) is None
+    assert notice_for(started, "conv on shapes").message == "Run started: conv on shapes"
+    assert notice_for(RunFinished("r", "completed", None, {}), label, in_sweep=True) is None
+    failed = notice_for(RunFinished("r", "failed", "loss is NaN", {}), label, in_sweep=True)
+    assert failed.severity == "error" and failed.message.endswith("[4,8] seed=0]\nloss is NaN")
+    done = notice_for(SweepFinished("sweep-x", "completed", 4, 0, 4), label)
+    assert done.severity == "information" and done.message.startswith("Sweep completed: 4/4")
+    partial = notice_for(SweepFinished("sweep-x", "incomplete", 3, 1, 4), label)
+    assert partial.severity == "error" and "1 run(s) failed" in partial.message
