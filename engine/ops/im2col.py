@@ -167,13 +167,8 @@ def backward(
     need_x: bool,
     need_w: bool,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(grad_input, grad_weight) chunk by chunk; `grad_out` in the input's memory format.
-
-    grad_weight = grad_output @ columnsᵀ, with the columns re-gathered per chunk from the
-    saved input; grad_input = the columns of Wᵀ @ grad_output added back into the windows
-    (col2im). Each chunk is one matrix here (one big multiply beats per-sample ones for the
-    long inner dimension of grad_weight).
-    """
+    """(grad_input, grad_weight); `grad_out` in the input's memory format (see the module
+    docstring for how each is computed). Either may be skipped (`need_x`, `need_w`)."""
     # Stride 1 with C_out ≤ C_in: grad_input as a convolution of grad_output gathers no
     # more than col2im would scatter, in 3 ops per chunk instead of kh*kw + 3 (measured).
     by_convolution = need_x and geo.stride == (1, 1) and weight.shape[0] <= x.shape[1]
