@@ -169,9 +169,9 @@ _RECIPES = (
         {
             "dataset": "cifar10",
             "model": "residual",
-            "model_options": {"widths": [32, 64, 128]},
+            "model_options": {"widths": [16, 32, 64]},
             "image_size": 32,
-            "epochs": 8,
+            "epochs": 4,
             "batch_size": 128,
             "lr": 3e-3,
             "optimizer": "adamw",
