@@ -98,26 +98,34 @@ _PRESETS = (
     ),
     Preset(
         "quick-shapes",
-        "Synthetic shapes, tiny conv net, 2 epochs: seconds on a CPU",
+        "Synthetic shapes, small dilated conv net (1,2,5), 2 epochs: ~95% in seconds on a CPU",
         {
+            # Dilations give the 3 layers a receptive field as large as a shape, and small
+            # batches give many steps per epoch: the lab's plain 3×3 `conv` sits at chance
+            # for several epochs on this set before it starts to learn.
             "dataset": "shapes",
-            "model": "conv",
+            "model": "dilated",
             "image_size": 24,
             "epochs": 2,
-            "batch_size": 64,
+            "batch_size": 16,
+            "lr": 3e-3,
             "model_options": {"widths": [8, 16]},
         },
     ),
     Preset(
         "quick-haze",
-        "Synthetic haze, small dehazing net, 2 epochs: seconds on a CPU",
+        "Synthetic haze, one-block residual dehazing net, 2 epochs: +5 dB PSNR in seconds",
         {
+            # A residual net starts at the identity (the hazy input's PSNR) and improves on
+            # it; a plain conv stack must first learn to copy its input, and after 2 epochs
+            # it was still below the hazy image.
             "dataset": "haze_synth",
-            "model": "dehaze_conv",
+            "model": "dehaze_residual",
             "image_size": 32,
             "epochs": 2,
-            "batch_size": 16,
-            "model_options": {"layers": 3, "width": 16},
+            "batch_size": 8,
+            "lr": 3e-3,
+            "model_options": {"blocks": 1, "width": 16},
         },
     ),
 )

@@ -17,7 +17,8 @@ from engine.runs import RunStore
 from engine.trainer import config_fields
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--device", "cpu", "--image-size", "16", "--epochs", "1", "--quiet"]
+# 18 px: the smallest size quick-shapes' dilated net (dilations 1, 2, 5) accepts is 17.
+FAST = ["--device", "cpu", "--image-size", "18", "--epochs", "1", "--quiet"]
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +63,7 @@ def test_train_shapes_end_to_end(tmp_path, capsys):
     assert f"run folder: {record.path}" in out
     assert "test_acc" in out and "train_loss" in out  # the per-epoch table
     config = record.config
-    assert config["preset"] == "quick-shapes" and config["image_size"] == 16
+    assert config["preset"] == "quick-shapes" and config["image_size"] == 18
     assert config["model_options"] == {"widths": [4, 8]} and config["name"] == "cli test"
     assert config["max_train_batches"] == 3
 
@@ -156,7 +157,7 @@ def test_ctrl_c_cancels_cleanly(tmp_path):
         "--epochs",
         "200",
         "--image-size",
-        "16",
+        "18",
         "--device",
         "cpu",
         "--quiet",

@@ -24,9 +24,10 @@ def haze():
 def test_shapes_defaults_are_balanced_uint8_images(shapes):
     bundle = shapes
     assert bundle.task == "classify" and bundle.classes == SHAPE_CLASSES
-    assert bundle.split_sizes() == {"train": 600, "val": 0, "test": 150}
-    assert bundle.train_x.shape == (600, 3, 32, 32) and bundle.train_x.dtype == torch.uint8
-    assert bundle.class_counts() == {c: {"train": 200, "val": 0, "test": 50} for c in SHAPE_CLASSES}
+    assert bundle.split_sizes() == {"train": 2400, "val": 0, "test": 600}
+    assert bundle.train_x.shape == (2400, 3, 32, 32) and bundle.train_x.dtype == torch.uint8
+    counts = {c: {"train": 800, "val": 0, "test": 200} for c in SHAPE_CLASSES}
+    assert bundle.class_counts() == counts
     assert bundle.train_y[:30].unique().numel() == 3  # shuffled, not grouped by class
     assert probe_dataset("shapes").splits == bundle.class_counts()
 
@@ -39,7 +40,7 @@ def test_shapes_are_deterministic_for_a_seed_and_differ_across_seeds():
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     c = load_dataset("shapes", seed=4, image_size=12)
     assert not torch.equal(a.train_x, c.train_x)
-    assert not torch.equal(a.train_x[:150], a.test_x)  # train and test are separate streams
+    assert not torch.equal(a.train_x[:600], a.test_x)  # train and test are separate streams
 
 
 def test_each_shape_image_has_a_shape_that_stands_out_from_its_background(shapes):
@@ -54,13 +55,13 @@ def test_each_shape_image_has_a_shape_that_stands_out_from_its_background(shapes
 def test_shapes_at_32_px_build_fast(shapes):
     start = time.process_time()  # CPU time: wall time on a shared 2-core box is noise
     load_dataset("shapes", seed=1)
-    # ~0.15 s of CPU on an idle core; the bound allows torch's thread pool spinning.
+    # ~0.5 s of CPU for 3,000 images on an idle core; the bound allows thread-pool spinning.
     assert time.process_time() - start < 2.0
 
 
 def test_synthetic_sets_honour_test_and_val_fractions():
     bundle = load_dataset("shapes", test_fraction=0.4, val_fraction=0.1, image_size=8)
-    assert bundle.split_sizes() == {"train": 405, "val": 45, "test": 300}
+    assert bundle.split_sizes() == {"train": 1620, "val": 180, "test": 1200}
     assert bundle.val_x.shape[0] == bundle.val_y.shape[0] == len(bundle.val_names)
     haze = load_dataset("haze_synth", val_fraction=0.25, image_size=8)
     assert haze.split_sizes() == {"train": 150, "val": 50, "test": 50}
@@ -111,5 +112,21 @@ def test_synthetic_sets_are_always_found(name, tmp_path):
     assert (
         status.found
         and status.state == "found"
-        and status.count == 750 - 500 * (name == "haze_synth")
+        and status.count == {"shapes": 3000, "haze_synth": 250}[name]
     )
+
+
+def test_big_images_are_drawn_in_chunks_that_continue_one_stream(monkeypatch):
+    """Chunking bounds memory at large sizes; each chunk must draw new images, and a seed
+    must still fix every pixel."""
+    from engine.datasets import synthetic
+
+    monkeypatch.setattr(synthetic, "_CHUNK_PIXELS", 10 * 12 * 12)  # 10 images per chunk
+    images, labels = synthetic.make_shapes(25, 12, split_generator(0, "train"))
+    again, labels_again = synthetic.make_shapes(25, 12, split_generator(0, "train"))
+    assert torch.equal(images, again) and torch.equal(labels, labels_again)
+    assert sorted(labels.bincount().tolist()) == [8, 8, 9]
+    assert not torch.equal(images[:5], images[10:15]) and not torch.equal(images[:5], images[20:])
+    hazy, clear = synthetic.make_haze(25, 12, split_generator(0, "train"))
+    assert not torch.equal(clear[:5], clear[10:15])
+    assert (hazy.float().mean(dim=(1, 2, 3)) > clear.float().mean(dim=(1, 2, 3))).all()

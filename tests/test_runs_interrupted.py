@@ -42,7 +42,7 @@ def test_killed_training_reads_interrupted_and_resumes(tmp_path, one_thread):
         "--batch-size",
         "16",
         "--image-size",
-        "16",
+        "18",
         "--device",
         "cpu",
         "--quiet",
