@@ -275,3 +275,13 @@ def test_summary_reports_the_last_epoch_not_the_best(tmp_path):
     assert trainer.run() == "completed"
     assert trainer.summary["final"]["test_acc"] == rows[-1]["test_acc"]
     assert trainer.summary["best"]["epoch"] in (1, 2, 3)
+
+
+def test_balanced_accuracy_is_the_mean_of_per_class_accuracies():
+    task = ClassifyTask(3, "none", "none", None, None)
+    acc = task.new_accumulator()
+    logits = torch.eye(3)[[0, 0, 0, 1, 2, 2]]  # predicted 0,0,0,1,2,2
+    acc.add(logits, torch.tensor([0, 0, 0, 0, 1, 2]))  # class 0: 3/4, class 1: 0, class 2: 1
+    result = acc.result()
+    assert result["acc"] == pytest.approx(4 / 6)
+    assert result["balanced_acc"] == pytest.approx((0.75 + 0 + 1) / 3)
