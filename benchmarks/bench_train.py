@@ -1,7 +1,7 @@
 """Seconds per epoch: the lab's own training recipe against cnnlab's engine, same data and model.
 
     .venv/bin/python benchmarks/bench_train.py                 # 3 epochs each, vehicles, 32 px
-    .venv/bin/python benchmarks/bench_train.py --epochs 5 --hand --threads 2
+    .venv/bin/python benchmarks/bench_train.py --epochs 3 --rounds 2 --hand --threads 2
     .venv/bin/python benchmarks/bench_train.py --data-root /path/to/vehicles
 
 The lab's recipe is torchvision `ImageFolder` + per-image PIL transforms (resize, ToTensor,
@@ -9,7 +9,8 @@ Normalize) + `DataLoader(num_workers=0)`, the lab's `ConvModule`, Adam (lr 1e-3)
 its `train_epoch`/`test_epoch` loops. cnnlab runs `engine.trainer.Trainer` with
 `TrainConfig(dataset="vehicles", model="conv", batch_size=64, image_size=32)`. Both use the
 lab's split (the last 25 % of each class is the test set) and the same thread count, one
-after the other in this process. An epoch is one training pass plus one test pass (cnnlab's
+after the other in this process (`--rounds` repeats the sequence, so the medians see
+the same load drifts). An epoch is one training pass plus one test pass (cnnlab's
 also writes its metrics and checkpoint). cnnlab's one-time decode is printed on its own and
 kept out of the epochs; by default it decodes into a fresh cache folder so that it is a
 real decode, not a cache hit (`--keep-cache` uses the normal cache).
@@ -46,6 +47,12 @@ class RunTimes:
     test_acc: float = float("nan")
     setup_seconds: float = 0.0
     note: str = ""
+
+    def merge(self, later: RunTimes) -> RunTimes:
+        """This recipe's epochs plus those of a later round (setup and note stay the first's)."""
+        self.epoch_seconds += later.epoch_seconds
+        self.train_seconds += later.train_seconds
+        return self
 
     @property
     def per_epoch(self) -> float:
@@ -239,14 +246,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per recipe (≥ 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for all")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat all recipes, alternating")
     parser.add_argument("--hand", action="store_true", help="also run cnnlab with conv_impl=hand")
     parser.add_argument("--quick", action="store_true", help="one epoch each")
     parser.add_argument(
         "--keep-cache", action="store_true", help="use the normal decode cache (may be a hit)"
     )
     args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error(f"--epochs must be ≥ 1, got {args.epochs}")
+    if args.epochs < 1 or args.rounds < 1:
+        parser.error(f"--epochs and --rounds must be ≥ 1, got {args.epochs}, {args.rounds}")
     if args.quick:
         args.epochs = 1
     if not args.data_root.is_dir():
@@ -263,13 +271,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_cache:
             os.environ["CNNLAB_CACHE"] = str(Path(scratch) / "cache")
         runs = Path(scratch) / "runs"
-        results = [run_lab(args.data_root, args.epochs, 32, 64, args.seed)]
-        impls = ["torch", "hand"] if args.hand else ["torch"]
-        for impl in impls:
-            results.append(run_cnnlab(args.data_root, args.epochs, 32, 64, args.seed, impl, runs))
-            if not args.keep_cache:  # later runs would hit the decode cache the first made
-                results[-1].note += " (decode: fresh)" if impl == "torch" else " (decode: cached)"
-    print(report(results, args.epochs))
+        results: list[RunTimes] = []
+        for round_ in range(args.rounds):  # A B A B …: load drifts hit every recipe alike
+            recipes = [run_lab(args.data_root, args.epochs, 32, 64, args.seed)]
+            for impl in ["torch", "hand"] if args.hand else ["torch"]:
+                times = run_cnnlab(args.data_root, args.epochs, 32, 64, args.seed, impl, runs)
+                if not args.keep_cache:  # later runs hit the decode cache the first one made
+                    fresh = round_ == 0 and impl == "torch"
+                    times.note += " (decode: fresh)" if fresh else " (decode: cached)"
+                recipes.append(times)
+            if results:
+                recipes = [a.merge(b) for a, b in zip(results, recipes, strict=True)]
+            results = recipes
+    print(report(results, args.epochs * args.rounds))
     same_model = results[1]  # nn.Conv2d in both: the data pipeline and loop are what differ
     ratio = results[0].per_epoch / same_model.per_epoch
     verdict = "faster" if ratio >= 1 else "slower"
