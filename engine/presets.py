@@ -179,7 +179,7 @@ _RECIPES = (
             "model": "residual",
             "model_options": {"widths": [16, 32, 64]},
             "image_size": 32,
-            "epochs": 4,
+            "epochs": 10,
             "batch_size": 128,
             "lr": 3e-3,
             "optimizer": "adamw",
