@@ -148,6 +148,28 @@ def test_store_lists_newest_first_and_tolerates_damage(tmp_path):
     assert len(by_id["eeee"].metrics) == 1  # the intact epoch is still there
 
 
+def test_sweep_state_and_hidden_entries_are_never_runs(tmp_path):
+    """`sweeps/` holds engine.sweeps state and dot-entries belong to tools (the dashboard's
+    log, caches): none may show up as a (damaged) run or be picked as `latest`."""
+    run = _write_run(tmp_path, "20240101-000000-conv-shapes-aaaa", [0.5])
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    write_json_atomic(sweeps / "sweep-conv-0123456789.json", {"points": []})
+    (sweeps / "summary.json").write_text('{"status": "completed"}')  # even if it looks like one
+    hidden = tmp_path / ".zz-cache"  # sorts after every run id
+    hidden.mkdir()
+    (hidden / "summary.json").write_text('{"status": "completed"}')
+    (tmp_path / ".cnnlab-dashboard.log").write_text("log line\n")
+
+    store = RunStore(tmp_path)
+    assert [r.run_id for r in store.list_runs()] == [run.name]
+    assert store.run_dirs() == [run]
+    assert store.resolve("latest") == run
+    for name in ("sweeps", ".zz-cache"):
+        with pytest.raises(RunStoreError, match="no run"):
+            store.get(name)
+
+
 def test_torn_last_line_is_dropped_not_damaged(tmp_path):
     run_dir = _write_run(tmp_path, "r1", [0.5, 0.6])
     with open(run_dir / "metrics.jsonl", "a") as handle:

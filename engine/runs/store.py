@@ -55,6 +55,11 @@ class RunRecord:
         return value if isinstance(value, (int, float)) else None
 
 
+def is_run_name(name: str) -> bool:
+    """False for the folders in a runs root that are not runs: hidden ones and `sweeps/`."""
+    return not name.startswith(".") and name not in RESERVED_DIRS
+
+
 def pid_alive(pid: int) -> bool:
     """True when process `pid` exists on this machine and is not a zombie."""
     if not isinstance(pid, int) or pid <= 0:
@@ -135,11 +140,7 @@ class RunStore:
         """Run folders, newest first (ids sort by time); hidden and reserved folders skipped."""
         if not self.root.is_dir():
             return []
-        dirs = [
-            p
-            for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and p.name not in RESERVED_DIRS
-        ]
+        dirs = [p for p in self.root.iterdir() if p.is_dir() and is_run_name(p.name)]
         return sorted(dirs, key=lambda p: p.name, reverse=True)
 
     def list_runs(self) -> list[RunRecord]:
@@ -156,10 +157,11 @@ class RunStore:
     def resolve(self, ref: str) -> Path:
         """The folder for `ref`: a run id, a unique id prefix or fragment, a path, or `latest`."""
         candidate = Path(ref).expanduser()
-        if candidate.is_dir() and (candidate / SUMMARY_FILE).exists():
-            return candidate
-        if (self.root / ref).is_dir():
-            return self.root / ref
+        if is_run_name(candidate.name):
+            if candidate.is_dir() and (candidate / SUMMARY_FILE).exists():
+                return candidate
+            if (self.root / ref).is_dir():
+                return self.root / ref
         names = [p.name for p in self.run_dirs()]
         if ref in ("latest", "last") and names:
             return self.root / names[0]
