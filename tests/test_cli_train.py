@@ -115,13 +115,18 @@ def test_bad_preset_or_model_option(tmp_path, capsys, flags, field):
     assert f"{field}:" in capsys.readouterr().err
 
 
-def test_dataset_error_prints_message_and_exits_1(tmp_path, capsys):
+def test_dataset_error_prints_message_exits_1_and_records_a_failed_run(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     code = train(tmp_path, "--dataset", "folder", "--data-root", str(empty), *FAST)
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())  # rich wraps long lines
     assert code == 1
-    assert "failed:" in err and "Traceback" not in err
+    assert "failed: no data set found" in err and "Traceback" not in err
+    [record] = RunStore(tmp_path / "runs").list_runs()
+    assert record.status == "failed" and "no data set found" in record.summary["error"]
+    assert f"recorded as a failed run: cnnlab show {record.path}" in err
+    assert f"run folder: {record.path}" in captured.out
 
 
 def test_flag_type_errors_come_from_argparse(tmp_path, capsys):

@@ -134,10 +134,20 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
         await pilot.press("f2")
         live = live_screen(app)
         assert "failed" in str(live.query_one("#run-line").render())
-        # The engine writes no run folder when data loading fails before the run starts,
-        # so the session's queue table is where this failed run is listed.
         queue = live.query_one("#queue", DataTable)
         assert queue.get_row(run.queue_id)[1] == "failed"
+        # The engine records the run in its folder before loading data, so the run that
+        # never got its data is a failed run on disk and in the Runs table too.
+        [record] = app.store.list_runs()
+        assert record.run_id == run.run_id and record.status == "failed"
+        assert "vehicles" in record.summary["error"]
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        await wait_for(
+            pilot,
+            lambda: any(run.run_id in t.rows for t in app.screen.query(DataTable)),
+            what="the failed run in the Runs table",
+        )
 
 
 @async_test

@@ -188,8 +188,8 @@ def _report_end(console, errors, trainer, finished) -> int:
         console.print(f"run folder: {trainer.run_dir}")
     if finished.status == "completed":
         return EXIT_OK
-    if finished.status == "cancelled" and not trainer.run_dir.is_dir():
-        errors.print("[yellow]cancelled[/] before training started")
+    if finished.status == "cancelled" and not (trainer.run_dir / "last.pt").exists():
+        errors.print("[yellow]cancelled[/] before the first epoch finished")
         return EXIT_CANCELLED
     if finished.status == "cancelled":
         errors.print(
@@ -203,6 +203,8 @@ def _report_end(console, errors, trainer, finished) -> int:
     errors.print(f"[red]{finished.status}:[/] {finished.error}")
     if trainer.error is not None and not isinstance(trainer.error, CnnlabError):
         errors.print(f"details in {trainer.run_dir / 'run.log'}")
+    if trainer.run_dir.is_dir():
+        errors.print(f"recorded as a {finished.status} run: cnnlab show {trainer.run_dir}")
     return EXIT_FAILED
 
 

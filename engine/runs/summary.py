@@ -52,14 +52,14 @@ def best_score(row: dict[str, Any], task: str | None) -> float:
 class SummaryTracker:
     """Keeps the summary of one run up to date as events arrive."""
 
-    def __init__(self, run_id: str, config: dict[str, Any]):
+    def __init__(self, run_id: str, config: dict[str, Any], task: str | None = None):
         self._rows: list[dict[str, Any]] = []
         self._run_dir: Path | None = None
         self._summary: dict[str, Any] = {
             "run_id": run_id,
             "name": config.get("name", ""),
             "status": "running",
-            "task": None,
+            "task": task,
             "dataset": config.get("dataset"),
             "model": config.get("model"),
             "preset": config.get("preset"),

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.errors import RunStoreError
 from engine.runs.files import (
     append_json_line,
     read_json,
@@ -62,10 +63,28 @@ class RunWriter:
             self._tracker.apply(event)
             self._write_summary()
 
+    def create(self, run_id: str, config: dict[str, Any], task: str | None = None) -> None:
+        """Make a new run's folder before its data loads: `config.json` and a `running`
+        summary, so a run that fails or is cancelled while loading is still listed, with
+        its status and error. `RunStoreError` when the folder cannot be made."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise RunStoreError(f"run folder {self.run_dir} already exists") from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise RunStoreError(f"cannot create the run folder {self.run_dir}: {reason}") from exc
+        self._tracker = SummaryTracker(run_id, config, task=task)
+        self._started_at = self._tracker.summary()["started_at"]
+        write_json_atomic(self.run_dir / CONFIG_FILE, config)
+        self._write_summary()
+        self._flush_early_logs()
+
     def _on_started(self, event: RunStarted) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
-        self._started_at = self._previous_start() if event.start_epoch else None
+        if event.start_epoch:  # resumed: the run began when it was first started
+            self._started_at = self._previous_start()
         self._tracker = SummaryTracker(event.run_id, event.config)
         self._tracker.apply(event)
         write_json_atomic(self.run_dir / CONFIG_FILE, event.config)
@@ -76,9 +95,9 @@ class RunWriter:
         self._flush_early_logs()
 
     def _on_early_log(self, event: Log) -> None:
-        """Before RunStarted (data loading) lines wait for the folder; in a resumed run's
-        existing folder they go straight to its log. Nothing else is written before the run
-        starts, so a resume that fails never touches the run's summary."""
+        """Lines logged before the folder exists wait for it; in a resumed run's existing
+        folder they go straight to its log. Nothing else is written to a resumed run before
+        it starts, so a resume that fails never touches the run's summary."""
         if self.run_dir.is_dir():
             self._append_log(event)
         else:

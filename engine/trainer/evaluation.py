@@ -12,6 +12,7 @@ import torch
 from engine.recipes import batchnorm_adapted, has_batchnorm, tta_logits, tta_outputs
 from engine.trainer.device import autocast
 from engine.trainer.epoch import Parts, TrainResult
+from engine.trainer.metrics import psnr, ssim
 from engine.trainer.setup import DeviceData
 
 BULKY_KEYS = ("per_class_acc", "confusion")  # kept for the test set only, last in the row
@@ -135,3 +136,32 @@ def losses_finite(row: dict[str, Any]) -> bool:
     """False when the train or test loss is NaN or infinite (the run diverged)."""
     values = (row.get("train_loss"), row.get("test_loss"))
     return all(v is None or math.isfinite(v) for v in values)
+
+
+@torch.no_grad()
+def input_baseline(data: DeviceData, batch_size: int = 64) -> tuple[float, float]:
+    """Mean (PSNR, SSIM) of the test set's hazy inputs against their clear images.
+
+    This is what returning the input unchanged scores, so a dehazing model that has learned
+    anything must beat it; the log states it once so every run's curve can be read against it.
+    """
+    hazy, clear = data.test
+    total_psnr = total_ssim = 0.0
+    for start in range(0, hazy.shape[0], batch_size):
+        x = hazy[start : start + batch_size].float() / 255
+        y = clear[start : start + batch_size].float() / 255
+        total_psnr += psnr(x, y).sum().item()
+        total_ssim += ssim(x, y).sum().item()
+    count = max(hazy.shape[0], 1)
+    return total_psnr / count, total_ssim / count
+
+
+def input_baseline_text(data: DeviceData) -> str:
+    """The log line stating `input_baseline` for a dehazing run."""
+    if len(data.test[0]) == 0:
+        return "no test images: no hazy-input baseline"
+    value_psnr, value_ssim = input_baseline(data)
+    return (
+        f"hazy test images as they are: PSNR {value_psnr:.2f} dB, SSIM {value_ssim:.3f} "
+        "(the score to beat)"
+    )

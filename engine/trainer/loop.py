@@ -1,9 +1,10 @@
 """`Trainer`: runs one training run in a background thread and publishes events.
 
-The run reads top to bottom in `_train`: data → model → optimiser → for each epoch: train,
-evaluate, publish, checkpoint. Everything a person can get wrong ends the run as `failed`
-with a message (never a crashed thread that leaves a run `running`); a non-finite loss ends
-it as `diverged`.
+The run reads top to bottom in `_train`: run folder → data → model → optimiser → for each
+epoch: train, evaluate, publish, checkpoint. The folder comes first so that every run shows
+up in the runs list, even one whose data never loads. Everything a person can get wrong ends
+the run as `failed` with a message (never a crashed thread that leaves a run `running`); a
+non-finite loss ends it as `diverged`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from engine.datasets import DATASETS
 from engine.models import count_parameters
 from engine.runs import RunWriter, SummaryTracker
 from engine.runs.summary import best_score
@@ -27,6 +29,7 @@ from engine.trainer.epoch import Parts, train_epoch
 from engine.trainer.evaluation import (
     epoch_metrics,
     evaluation_only_metrics,
+    input_baseline_text,
     losses_finite,
     predict,
 )
@@ -46,6 +49,7 @@ from engine.trainer.setup import (
     build_model,
     build_parts,
     build_task,
+    bundle_messages,
     checkpoint_state,
     load_data,
     restore_state,
@@ -62,6 +66,10 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+class _CancelledWhileLoading(Exception):
+    """Raised from the data loader's progress callback to stop decoding on a cancel."""
 
 
 class Trainer:
@@ -97,8 +105,11 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
-        self._tracker = SummaryTracker(self.run_id, self.config.to_dict())
-        self.subscribe(RunWriter(self.run_dir))
+        self._resuming = resume is not None
+        task = DATASETS[self.config.dataset].task
+        self._tracker = SummaryTracker(self.run_id, self.config.to_dict(), task=task)
+        self._writer = RunWriter(self.run_dir)
+        self.subscribe(self._writer)
 
     # ------------------------------------------------------------------ public API
 
@@ -151,17 +162,25 @@ class Trainer:
 
     def _train(self) -> tuple[str, str | None]:
         config = self.config
+        if not self._resuming:  # a resumed run already has its folder
+            self._writer.create(self.run_id, config.to_dict(), self._tracker.summary()["task"])
         device = resolve_device(config.device)
         amp = amp_applies(device, config.amp)
         if config.amp and not amp:
             self._log("warning", f"mixed precision applies on CUDA only; not used on {device}")
         torch.manual_seed(config.seed)
-        bundle = load_data(config, progress=self._loading_progress())
-        self._log_bundle(bundle)
+        try:
+            bundle = load_data(config, progress=self._loading_progress())
+        except _CancelledWhileLoading:
+            return "cancelled", None
+        for level, message in bundle_messages(bundle):
+            self._log(level, message)
         model = build_model(config, bundle, device)
         data = to_device(bundle, device)
+        if data.task == "dehaze":
+            self._log("info", input_baseline_text(data))
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
-        if self._cancel.is_set():  # cancelled while the data loaded: nothing to keep
+        if self._cancel.is_set():  # cancelled while the data loaded: no epoch to run
             return "cancelled", None
         start, best = 0, float("-inf")
         if self._resume_from > 0:
@@ -255,22 +274,13 @@ class Trainer:
         logger.log(_LEVELS.get(level, logging.INFO), "%s: %s", self.run_id, message)
         self._publish(Log(self.run_id, level, message))
 
-    def _log_bundle(self, bundle) -> None:
-        sizes = bundle.split_sizes()
-        self._log(
-            "info",
-            f"data: {bundle.name} from {bundle.source or 'built-in'}: "
-            f"{sizes['train']} train / {sizes['val']} val / {sizes['test']} test",
-        )
-        for name, reason in bundle.skipped[:10]:
-            self._log("warning", f"skipped {name}: {reason}")
-        if len(bundle.skipped) > 10:
-            self._log("warning", f"… and {len(bundle.skipped) - 10} more skipped files")
-
     def _loading_progress(self) -> Callable[[int, int, str], None]:
+        """Log decoding progress about once a second; a cancel stops the decoding."""
         last = [0.0]
 
         def report(done: int, total: int, message: str) -> None:
+            if self._cancel.is_set():
+                raise _CancelledWhileLoading
             now = time.monotonic()
             if done >= total or now - last[0] >= 1.0:
                 last[0] = now

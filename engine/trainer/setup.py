@@ -58,6 +58,22 @@ def load_data(config: TrainConfig, progress=None) -> DatasetBundle:
     )
 
 
+def bundle_messages(bundle: DatasetBundle, shown: int = 10) -> list[tuple[str, str]]:
+    """(level, message) lines that tell what was loaded and which files were skipped."""
+    sizes = bundle.split_sizes()
+    lines = [
+        (
+            "info",
+            f"data: {bundle.name} from {bundle.source or 'built-in'}: "
+            f"{sizes['train']} train / {sizes['val']} val / {sizes['test']} test",
+        )
+    ]
+    lines += [("warning", f"skipped {name}: {reason}") for name, reason in bundle.skipped[:shown]]
+    if len(bundle.skipped) > shown:
+        lines.append(("warning", f"… and {len(bundle.skipped) - shown} more skipped files"))
+    return lines
+
+
 def to_device(bundle: DatasetBundle, device: torch.device) -> DeviceData:
     def move(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(device), y.to(device)
