@@ -210,7 +210,10 @@ class CnnlabApp(App[int]):
     def on_engine_event(self, message: EngineEvent) -> None:
         run = self.runner.apply(message)
         event = message.event
-        self.broadcast(lambda: EngineEvent(message.queue_id, event))
+        # Only screens that handle engine events get them: batch progress is frequent.
+        for screen in self._all_screens():
+            if callable(getattr(screen, "on_engine_event", None)):
+                screen.post_message(EngineEvent(message.queue_id, event))
         label = run.label if run else getattr(event, "run_id", message.queue_id)
         notice = notice_for(event, label, in_sweep=run is not None and run.is_sweep)
         if notice is not None:

@@ -228,10 +228,12 @@ class LiveScreen(Screen):
             text.update("waiting for its device…" if run.state == "queued" else "loading data…")
             return
         bar.update(total=progress.num_batches, progress=progress.batch)
+        # Fixed-size line (live.tcss): skip the layout pass on every batch.
         text.update(
             f"ep {progress.epoch} · {progress.batch}/{progress.num_batches} · "
             f"loss {progress.loss:.4f} · {progress.images_per_second:,.0f} img/s · "
-            f"ETA {format_duration(progress.eta_seconds)}"
+            f"ETA {format_duration(progress.eta_seconds)}",
+            layout=False,
         )
 
     def _show_charts(self, run: QueuedRun) -> None:
