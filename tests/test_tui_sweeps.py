@@ -75,7 +75,20 @@ def queue_states(app: CnnlabApp) -> set[str]:
 
 @pytest.mark.slow
 @async_test
-async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(tmp_path):
+async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(
+    tmp_path, monkeypatch
+):
+    # Record every state the Live queue table is drawn with: polling alone can miss the
+    # intermediate "sweep k/N" rows when the tiny sweep finishes between two polls.
+    drawn: set[str] = set()
+    original_show_queue = LiveScreen._show_queue
+
+    def recording_show_queue(self: LiveScreen) -> None:
+        original_show_queue(self)
+        table = self.query_one("#queue", DataTable)
+        drawn.update(str(table.get_row_at(i)[1]) for i in range(table.row_count))
+
+    monkeypatch.setattr(LiveScreen, "_show_queue", recording_show_queue)
     runs_dir = tmp_path / "runs"
     app = CnnlabApp(data_root=tmp_path, runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -99,6 +112,7 @@ async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(t
         sweep = app.runner.runs[0]
         assert isinstance(sweep, QueuedSweep)
         assert (sweep.status, sweep.done, sweep.total) == ("completed", 4, 4), sweep.error
+        seen |= drawn
         assert any(re.fullmatch(r"sweep [123]/4", state) for state in seen), seen
         await pilot.pause()
         assert queue_states(app) == {"completed 4/4"}
