@@ -9,6 +9,7 @@ turns Ctrl-C into a clean cancel.
 from __future__ import annotations
 
 import argparse
+import logging
 import queue
 from typing import Any
 
@@ -140,6 +141,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
+    if not getattr(args, "verbose", False):
+        # The printer shows the trainer's Log events; its logging records would repeat them.
+        logging.getLogger("engine.trainer.loop").setLevel(logging.CRITICAL)
     try:
         trainer = build_trainer(args)
     except ConfigError as exc:
@@ -258,7 +262,7 @@ class TrainPrinter:
             self._epoch(event.metrics)
         elif isinstance(event, Samples):
             self.samples = (len(event.paths), event.epoch)
-        elif isinstance(event, Log) and event.level in ("warning", "error"):
+        elif isinstance(event, Log) and event.level == "warning":  # errors: said at the end
             first = event.message.splitlines()[0]
             self.console.print(f"[yellow]{event.level}:[/] {first}", markup=True)
 
