@@ -7,7 +7,7 @@ also drops the batch dimension of a batch of one).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
@@ -124,7 +124,37 @@ def _layers_option(default: int) -> OptionSpec:
     )
 
 
-@register_model(
+def _plain_conv_factory(model: str) -> Callable[..., ConvNet]:
+    """The factory of a ConvNet registered as `model`: `layers` undilated conv layers."""
+
+    def factory(
+        *,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        layers: int,
+        widths: list[int],
+        kernel_size: int,
+        padding: str,
+        conv_impl: str,
+    ) -> ConvNet:
+        return build_conv_net(
+            model,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            image_size=image_size,
+            widths=fit_to_length(widths, layers),
+            kernel_size=kernel_size,
+            dilations=[1] * layers,
+            padding=padding,
+            conv_impl=conv_impl,
+        )
+
+    factory.__name__ = factory.__qualname__ = model
+    return factory
+
+
+conv = register_model(
     "conv",
     task="classify",
     description="The lab's ConvModule: 3× conv-BN-ReLU (32/64/128), pool, FC",
@@ -135,32 +165,9 @@ def _layers_option(default: int) -> OptionSpec:
         PADDING,
         CONV_IMPL,
     ),
-)
-def conv(
-    *,
-    num_classes: int,
-    in_channels: int,
-    image_size: int,
-    layers: int,
-    widths: list[int],
-    kernel_size: int,
-    padding: str,
-    conv_impl: str,
-) -> ConvNet:
-    return build_conv_net(
-        "conv",
-        num_classes=num_classes,
-        in_channels=in_channels,
-        image_size=image_size,
-        widths=fit_to_length(widths, layers),
-        kernel_size=kernel_size,
-        dilations=[1] * layers,
-        padding=padding,
-        conv_impl=conv_impl,
-    )
+)(_plain_conv_factory("conv"))
 
-
-@register_model(
+my_conv = register_model(
     "my_conv",
     task="classify",
     description="The lab's MyConvModule, on the hand-written MyConv2d",
@@ -177,26 +184,4 @@ def conv(
             choices=CONV_IMPL.choices,
         ),
     ),
-)
-def my_conv(
-    *,
-    num_classes: int,
-    in_channels: int,
-    image_size: int,
-    layers: int,
-    widths: list[int],
-    kernel_size: int,
-    padding: str,
-    conv_impl: str,
-) -> ConvNet:
-    return build_conv_net(
-        "my_conv",
-        num_classes=num_classes,
-        in_channels=in_channels,
-        image_size=image_size,
-        widths=fit_to_length(widths, layers),
-        kernel_size=kernel_size,
-        dilations=[1] * layers,
-        padding=padding,
-        conv_impl=conv_impl,
-    )
+)(_plain_conv_factory("my_conv"))
