@@ -12,7 +12,7 @@ Navigation (the contract every screen module codes against):
   live     f2 / ctrl+l              screens.live.LiveScreen()
   runs     f3 / ctrl+r              screens.runs.RunsScreen()
   compare  f4                       screens.compare.CompareScreen(run_ids=None)
-  conv_lab f5 / ctrl+k              screens.conv_lab.ConvLabScreen()
+  conv_lab f5 / ctrl+o              screens.conv_lab.ConvLabScreen()
   ======== ======================== ================================================
 
   The app opens in ``new_run``. Base screens are built lazily the first time their mode is
@@ -132,7 +132,7 @@ class CnnlabApp(App[int]):
         Binding("f2,ctrl+l", "switch_mode('live')", "Live", priority=True),
         Binding("f3,ctrl+r", "switch_mode('runs')", "Runs", priority=True),
         Binding("f4", "switch_mode('compare')", "Compare", priority=True),
-        Binding("f5,ctrl+k", "switch_mode('conv_lab')", "Conv", priority=True),
+        Binding("f5,ctrl+o", "switch_mode('conv_lab')", "Conv", priority=True),
         # Hidden like Textual's own: ctrl+q is the universal quit, and 80 columns are scarce.
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]

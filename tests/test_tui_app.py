@@ -38,6 +38,24 @@ async def test_keys_switch_screens_even_while_typing(tmp_path):
         assert app.current_mode == "runs"
         await pilot.press("ctrl+n")
         assert app.current_mode == "new_run"
+        await pilot.press("ctrl+o")
+        assert app.current_mode == "conv_lab"
+        await pilot.press("ctrl+n")
+
+
+@async_test
+async def test_line_editing_keys_stay_with_the_input(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_new_run(app, pilot)
+        lr = form.query_one("#field-lr Input", Input)
+        lr.focus()
+        lr.value = "0.001"
+        await pilot.pause()
+        await pilot.press("home", "right")
+        await pilot.press("ctrl+k")  # kill to end of line, as in every terminal
+        assert app.current_mode == "new_run"
+        assert lr.value == "0"
 
 
 @async_test
