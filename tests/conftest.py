@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CNNLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -32,3 +33,12 @@ def dehaze_root() -> Path:
 @pytest.fixture
 def cifar10_root() -> Path:
     return shared_dataset("cifar10")
+
+
+@pytest.fixture
+def one_thread():
+    """Two shared cores: one intra-op thread avoids oversubscription (10x faster here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

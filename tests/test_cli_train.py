@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.cli import build_parser, main
 from engine.runs import RunStore
@@ -22,12 +21,9 @@ FAST = ["--device", "cpu", "--image-size", "18", "--epochs", "1", "--quiet"]
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
+def wide_terminal(monkeypatch, one_thread):
+    """A 160-column terminal for the CLI's output, and one torch thread (see conftest)."""
     monkeypatch.setenv("COLUMNS", "160")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def train(tmp_path, *flags: str) -> int:

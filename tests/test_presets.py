@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from engine.errors import ConfigError
 from engine.presets import PRESETS, get_preset, list_presets
@@ -57,14 +56,6 @@ def test_unknown_preset_is_a_config_error():
     with pytest.raises(ConfigError) as excinfo:
         get_preset("lab-transformer")
     assert "lab-conv" in excinfo.value.errors["preset"]
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", ["quick-shapes", "quick-haze"])

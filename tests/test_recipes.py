@@ -26,13 +26,7 @@ from engine.trainer.epoch import Parts
 from engine.trainer.evaluation import evaluate
 from engine.trainer.tasks import ClassifyTask
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
 
 
 def conv_bn() -> nn.Module:

@@ -11,20 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.runs import RunStore
 from engine.trainer import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

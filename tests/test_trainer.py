@@ -27,13 +27,7 @@ from engine.trainer import (
 TIMING_KEYS = ("seconds", "images_per_second")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared cores: one intra-op thread avoids oversubscription (10x faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
 
 
 @pytest.fixture

@@ -7,20 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engine.errors import DatasetError, RunStoreError
 from engine.runs import RunStore, RunWriter
 from engine.trainer import Log, RunFinished, RunStarted, TrainConfig, Trainer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
 
 
 def tiny(**changes) -> TrainConfig:

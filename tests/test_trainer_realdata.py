@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from engine.runs import RunStore
 from engine.trainer import Samples, TrainConfig, Trainer
 
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.slow, pytest.mark.realdata, pytest.mark.usefixtures("one_thread")]
 
 
 def test_vehicles_conv_learns_in_three_epochs(vehicles_root, tmp_path):
