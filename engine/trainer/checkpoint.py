@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +25,25 @@ def _temp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` with torch.save, atomically."""
-    path = Path(path)
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a temporary file beside `path`, then rename it over `path`."""
     temp = _temp(path)
     try:
-        torch.save(state, temp)
+        write(temp)
         os.replace(temp, path)
     finally:
         if temp.exists():
             temp.unlink()
 
 
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` with torch.save, atomically."""
+    _write_atomically(Path(path), lambda temp: torch.save(state, temp))
+
+
 def copy_checkpoint(source: Path, target: Path) -> None:
     """Copy a checkpoint file atomically (best.pt from last.pt)."""
-    temp = _temp(Path(target))
-    try:
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    finally:
-        if temp.exists():
-            temp.unlink()
+    _write_atomically(Path(target), lambda temp: shutil.copyfile(source, temp))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
