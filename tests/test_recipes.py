@@ -151,7 +151,7 @@ def _parts(model: nn.Module, **changes) -> Parts:
         scheduler=None,
         scaler=torch.amp.GradScaler("cpu", enabled=False),
         device=torch.device("cpu"),
-        amp=False,
+        amp_dtype=None,
         batch_size=16,
         max_train_batches=None,
         shuffle_generator=torch.Generator(),

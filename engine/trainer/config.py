@@ -53,6 +53,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
     max_train_batches: int | None = None
     name: str = ""
     preset: str | None = None
@@ -140,7 +142,9 @@ _HELP = {
     "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
     "seed": "random seed: same seed and device give the same metrics",
     "device": "auto, cpu, cuda, cuda:N or mps",
-    "amp": "mixed precision (used on CUDA only)",
+    "amp": "mixed precision on CUDA: bfloat16, or float16 with loss scaling on older GPUs",
+    "channels_last": "channels-last (NHWC) memory for weights and inputs (fast on GPUs)",
+    "compile": "torch.compile the model (slow first batches, then faster steps)",
     "max_train_batches": "stop each epoch after this many batches",
     "name": "a free-text label for the run",
     "preset": "preset this config started from",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.trainer.device import autocast
+from engine.trainer.device import autocast, batch_to
 from engine.trainer.tasks import TrainingTask
 
 # Publish batch progress at least this often (seconds), and on the first and last batch.
@@ -32,7 +32,7 @@ class Parts:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     scaler: torch.amp.GradScaler
     device: torch.device
-    amp: bool
+    amp_dtype: torch.dtype | None  # autocast dtype, None = full precision
     batch_size: int
     max_train_batches: int | None
     shuffle_generator: torch.Generator
@@ -83,7 +83,9 @@ def train_epoch(
         if should_stop():
             return None
         index = order[(batch - 1) * parts.batch_size : batch * parts.batch_size]
-        inputs, targets = parts.task.prepare(x[index], y[index], parts.augment_generator)
+        inputs, targets = parts.task.prepare(
+            *batch_to(parts.device, x[index], y[index]), parts.augment_generator
+        )
         loss, outputs = _step(parts, inputs, targets)
         loss_sum += loss.detach().double() * index.numel()
         correct += parts.task.correct(outputs.detach(), targets)
@@ -107,7 +109,7 @@ def _diverged(loss: float, seen: int, seconds: float, batch: int, batches: int) 
 
 def _step(parts: Parts, inputs: torch.Tensor, targets: torch.Tensor):
     """One optimiser step (with loss scaling under CUDA AMP); returns (loss, outputs)."""
-    with autocast(parts.device, parts.amp):
+    with autocast(parts.device, parts.amp_dtype):
         outputs = parts.model(inputs)
         loss = parts.task.train_loss(outputs, targets)
     assert parts.optimizer is not None

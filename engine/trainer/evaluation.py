@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from engine.recipes import batchnorm_adapted, has_batchnorm, tta_logits, tta_outputs
-from engine.trainer.device import autocast
+from engine.trainer.device import autocast, batch_to
 from engine.trainer.epoch import Parts, TrainResult
 from engine.trainer.metrics import psnr, ssim
 from engine.trainer.setup import DeviceData
@@ -34,11 +34,14 @@ def evaluate(
 
 def _input_batches(parts: Parts, x: torch.Tensor, y: torch.Tensor):
     for start in range(0, x.shape[0], parts.batch_size):
-        inputs, _ = parts.task.prepare(
-            x[start : start + parts.batch_size], y[start : start + parts.batch_size], None
-        )
-        with autocast(parts.device, parts.amp):
+        batch = batch_to(parts.device, *_slice(x, y, start, parts.batch_size))
+        inputs, _ = parts.task.prepare(*batch, None)
+        with autocast(parts.device, parts.amp_dtype):
             yield inputs
+
+
+def _slice(x: torch.Tensor, y: torch.Tensor, start: int, size: int):
+    return x[start : start + size], y[start : start + size]
 
 
 def _forward(parts: Parts, inputs: torch.Tensor) -> torch.Tensor:
@@ -55,10 +58,9 @@ def _evaluate_batches(
     for start in range(0, x.shape[0], parts.batch_size):
         if should_stop():
             return None
-        inputs, targets = parts.task.prepare(
-            x[start : start + parts.batch_size], y[start : start + parts.batch_size], None
-        )
-        with autocast(parts.device, parts.amp):
+        batch = batch_to(parts.device, *_slice(x, y, start, parts.batch_size))
+        inputs, targets = parts.task.prepare(*batch, None)
+        with autocast(parts.device, parts.amp_dtype):
             outputs = _forward(parts, inputs)
         accumulator.add(outputs.float(), targets)
     return accumulator.result()
@@ -68,8 +70,8 @@ def _evaluate_batches(
 def predict(parts: Parts, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs for a few images (for sample pictures): (outputs, targets) as floats."""
     parts.model.eval()
-    inputs, targets = parts.task.prepare(x, y, None)
-    with autocast(parts.device, parts.amp):
+    inputs, targets = parts.task.prepare(*batch_to(parts.device, x, y), None)
+    with autocast(parts.device, parts.amp_dtype):
         outputs = parts.model(inputs)
     return outputs.float(), targets
 

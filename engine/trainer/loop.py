@@ -22,9 +22,10 @@ from engine.datasets import DATASETS
 from engine.models import count_parameters
 from engine.runs import RunWriter, SummaryTracker
 from engine.runs.summary import best_score
+from engine.trainer.accelerate import accelerate
 from engine.trainer.checkpoint import BEST, LAST, copy_checkpoint, load_checkpoint, save_checkpoint
 from engine.trainer.config import TrainConfig
-from engine.trainer.device import amp_applies, device_label, resolve_device
+from engine.trainer.device import amp_dtype, device_label, resolve_device, tune_backend
 from engine.trainer.epoch import Parts, train_epoch
 from engine.trainer.evaluation import (
     epoch_metrics,
@@ -165,8 +166,8 @@ class Trainer:
         if not self._resuming:  # a resumed run already has its folder
             self._writer.create(self.run_id, config.to_dict(), self._tracker.summary()["task"])
         device = resolve_device(config.device)
-        amp = amp_applies(device, config.amp)
-        if config.amp and not amp:
+        amp = amp_dtype(device, config.amp)
+        if config.amp and amp is None:
             self._log("warning", f"mixed precision applies on CUDA only; not used on {device}")
         torch.manual_seed(config.seed)
         try:
@@ -177,6 +178,7 @@ class Trainer:
             self._log(level, message)
         model = build_model(config, bundle, device)
         data = to_device(bundle, device)
+        self._speed_up(model, data, device, amp)
         if data.task == "dehaze":
             self._log("info", input_baseline_text(data))
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
@@ -226,6 +228,22 @@ class Trainer:
             self._publish_samples(parts, data, epoch)
             best = self._checkpoint(parts, epoch, metrics, best)
         return "completed", None
+
+    def _speed_up(
+        self, model: torch.nn.Module, data: DeviceData, device: torch.device, amp
+    ) -> None:
+        """Apply the config's speed settings and log every one that is in force."""
+        done = tune_backend(device) + accelerate(
+            model, channels_last=self.config.channels_last, compile_model=self.config.compile
+        )
+        if amp is not None:
+            done.append(f"{str(amp).removeprefix('torch.')} autocast")
+        if data.train[0].device.type != device.type:
+            done.append(f"data set in pinned host memory (too big for {device})")
+        elif device.type != "cpu":
+            done.append(f"whole data set on {device}")
+        if done:
+            self._log("info", "speed: " + ", ".join(done))
 
     def _evaluate_only(self, parts: Parts, data: DeviceData) -> tuple[str, str | None]:
         """Training-free models: one evaluation, recorded as epoch 1."""

@@ -75,8 +75,16 @@ def bundle_messages(bundle: DatasetBundle, shown: int = 10) -> list[tuple[str, s
 
 
 def to_device(bundle: DatasetBundle, device: torch.device) -> DeviceData:
+    """Move the whole data set to `device` once when it fits (as airbench does), so batches
+    are index slices with augmentation on the device; otherwise keep it in pinned host
+    memory and move each batch (`batch_to`)."""
+    target = device if data_fits(bundle, device) else torch.device("cpu")
+    pin = target != device and device.type == "cuda"
+
     def move(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x.to(device), y.to(device)
+        if pin:
+            return x.pin_memory(), y.pin_memory()
+        return x.to(target), y.to(target)
 
     return DeviceData(
         task=bundle.task,
@@ -86,6 +94,20 @@ def to_device(bundle: DatasetBundle, device: torch.device) -> DeviceData:
         test=move(bundle.test_x, bundle.test_y),
         test_names=list(bundle.test_names),
     )
+
+
+# Share of the free GPU memory the uint8 data set may take; the rest is for the model.
+DATA_MEMORY_SHARE = 0.4
+
+
+def data_fits(bundle: DatasetBundle, device: torch.device) -> bool:
+    """Whether the data set's tensors fit on `device` beside training (always on CPU/MPS)."""
+    if device.type != "cuda":
+        return True
+    tensors = (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)
+    needed = sum(t.numel() * t.element_size() for t in (*tensors, bundle.test_x, bundle.test_y))
+    free, _ = torch.cuda.mem_get_info(device)
+    return needed <= DATA_MEMORY_SHARE * free
 
 
 def build_model(config: TrainConfig, bundle: DatasetBundle, device: torch.device) -> nn.Module:
@@ -129,7 +151,7 @@ def build_parts(
     task: TrainingTask,
     data: DeviceData,
     device: torch.device,
-    amp: bool,
+    amp_dtype: torch.dtype | None,
 ) -> Parts:
     """Optimiser, schedule, loss scaler and seeded generators (no optimiser if untrainable)."""
     optimizer = scheduler = None
@@ -143,9 +165,9 @@ def build_parts(
         task=task,
         optimizer=optimizer,
         scheduler=scheduler,
-        scaler=grad_scaler(device, amp),
+        scaler=grad_scaler(device, amp_dtype),
         device=device,
-        amp=amp,
+        amp_dtype=amp_dtype,
         batch_size=config.batch_size,
         max_train_batches=config.max_train_batches,
         shuffle_generator=torch.Generator().manual_seed(config.seed),

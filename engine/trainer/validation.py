@@ -96,7 +96,7 @@ def _check_choices(config: TrainConfig, errors: dict[str, str]) -> None:
         "lighting": _choice(config.lighting, LIGHTING),
         "tta": _choice(config.tta, TTA_MODES),
     }
-    for flag in ("amp", "bn_adapt"):
+    for flag in ("amp", "bn_adapt", "channels_last", "compile"):
         value = getattr(config, flag)
         if not isinstance(value, bool):
             checks[flag] = f"must be true or false, got {value!r}"
