@@ -3,11 +3,16 @@
     .venv/bin/python benchmarks/bench_ops.py            # the issue's shapes, full size
     .venv/bin/python benchmarks/bench_ops.py --quick    # N divided by 8, for iteration
     .venv/bin/python benchmarks/bench_ops.py --shapes c2,c5 --repeats 9 --threads 2
+    python benchmarks/bench_ops.py --device cuda           # against cuDNN (float32, no TF32)
 
 Each row times the same inputs through `engine.ops` and `torch.nn.functional`, with the same
 thread count, interleaved (ours, torch, ours, torch, …) after a warm-up round, and reports
 the medians and their ratio (ours / torch: lower is better, 1.0 is parity). A last section
 times the lab's loop `corr2d_multi_in_out` on one small batch against `engine.ops.conv2d`.
+
+On CUDA each call ends with a device synchronise, so the times are the kernels' and not the
+launch queue's; cuDNN autotuning is on for torch's side, and TF32 is off for both sides
+unless `--tf32` (then both use it: cuDNN convolutions and our matrix products).
 """
 
 from __future__ import annotations
@@ -80,14 +85,19 @@ def _scaled(shape: tuple[int, ...], divisor: int) -> tuple[int, ...]:
 
 def _train_step(op: Callable[..., torch.Tensor], args: list[torch.Tensor], grad, **kwargs):
     """One forward+backward through `op`; leaves' gradients are dropped before each call."""
+    sync = torch.cuda.synchronize if grad.device.type == "cuda" else (lambda: None)
 
     def step() -> None:
         for t in args:
             if t is not None:
                 t.grad = None
         op(*args, **kwargs).backward(grad)
+        sync()
 
     return step
+
+
+DEVICE = torch.device("cpu")  # set once by main() from --device
 
 
 def _leaves(shapes, generator, channels_last: bool) -> list[torch.Tensor | None]:
@@ -96,7 +106,7 @@ def _leaves(shapes, generator, channels_last: bool) -> list[torch.Tensor | None]
         if s is None:
             out.append(None)
             continue
-        t = torch.randn(s, generator=generator)
+        t = torch.randn(s, generator=generator).to(DEVICE)
         if channels_last and t.dim() == 4 and s is shapes[0]:
             t = t.contiguous(memory_format=torch.channels_last)
         out.append(t.requires_grad_())
@@ -192,7 +202,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--channels-last", action="store_true", help="NHWC inputs for both")
     parser.add_argument("--no-loop", action="store_true", help="skip the lab-loop comparison")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (both sides run there)")
+    parser.add_argument("--tf32", action="store_true", help="CUDA: TF32 maths for both sides")
     args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
     if args.repeats < 1:
         parser.error(f"--repeats must be ≥ 1, got {args.repeats}")
     known = {c.key for c in (*CONV_CASES, *POOL_CASES)}
@@ -204,12 +218,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _use_device(args: argparse.Namespace) -> str:
+    """Point every contender at --device; on CUDA, cuDNN autotunes and TF32 is as asked."""
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type != "cuda":
+        return "float32"
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = args.tf32
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    return f"{torch.cuda.get_device_name(DEVICE)}, {'TF32' if args.tf32 else 'float32, TF32 off'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
+    precision = _use_device(args)
     print(machine_header("cnnlab bench_ops: forward+backward, median of interleaved repeats"))
     layout = "channels-last" if args.channels_last else "NCHW"
-    print(f"repeats {args.repeats} after 1 warm-up, batch ÷{args.divisor}, {layout}, float32")
+    print(f"repeats {args.repeats} after 1 warm-up, batch ÷{args.divisor}, {layout}, {precision}")
     for title, cases, build in (
         ("convolution (engine.ops.conv2d vs F.conv2d)", CONV_CASES, conv_contenders),
         ("pooling (engine.ops vs F.max_pool2d / F.avg_pool2d)", POOL_CASES, pool_contenders),
@@ -221,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}")
         print(format_table(HEADERS, rows))
         print(f"worst ratio: {worst:.2f}")
-    if not args.no_loop:
+    if not args.no_loop and DEVICE.type == "cpu":
         print()
         print(loop_speedup(args.channels_last))
     return 0
