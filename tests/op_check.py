@@ -16,10 +16,13 @@ def check_op(
     *,
     dtype: torch.dtype = torch.float64,
     seed: int = 0,
+    device: str = "cpu",
     **kwargs,
 ) -> OracleResult:
     """Assert ours == theirs (forward, grad of every tensor argument) within dtype tolerance."""
-    result = compare_with_torch(ours, theirs, shapes, dtype=dtype, seed=seed, **kwargs)
+    result = compare_with_torch(
+        ours, theirs, shapes, dtype=dtype, seed=seed, device=device, **kwargs
+    )
     expected = len([s for s in shapes if s is not None])
     assert len(result.grads) == expected, f"output shapes differ: {result}"
     assert result.passed, f"{ours.__name__}{tuple(shapes)} {kwargs}: {result}"

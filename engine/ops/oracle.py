@@ -51,16 +51,18 @@ def compare_with_torch(
     *,
     dtype: torch.dtype = torch.float64,
     seed: int = 0,
+    device: str | torch.device = "cpu",
     **kwargs,
 ) -> OracleResult:
-    """Call both ops on the same random tensors (one per shape; None passes None).
+    """Call both ops on the same random tensors (one per shape; None passes None), on `device`.
 
     The same random grad_output is back-propagated through both, and each tensor argument's
     gradient is compared under its name (input, weight, bias).
     """
     generator = torch.Generator().manual_seed(seed)
     leaves = [
-        None if s is None else torch.randn(s, generator=generator, dtype=dtype) for s in shapes
+        None if s is None else torch.randn(s, generator=generator, dtype=dtype).to(device)
+        for s in shapes
     ]
     results = []
     for op in (ours, theirs):
@@ -73,7 +75,7 @@ def compare_with_torch(
     result = OracleResult(_error(out_ours, out_theirs), tolerance=TOLERANCE.get(dtype, 1e-5))
     if out_ours.shape != out_theirs.shape:
         return result
-    grad_out = torch.randn(out_theirs.shape, generator=generator, dtype=dtype)
+    grad_out = torch.randn(out_theirs.shape, generator=generator, dtype=dtype).to(device)
     wanted = [i for i, a in enumerate(args_theirs) if a is not None]
     grads_ours = torch.autograd.grad(out_ours, [args_ours[i] for i in wanted], grad_out)
     grads_theirs = torch.autograd.grad(out_theirs, [args_theirs[i] for i in wanted], grad_out)
