@@ -74,3 +74,40 @@ def test_bench_tui_reads_epoch_seconds_from_the_run_folder(bench, tmp_path):
     assert bench_tui.epoch_seconds(tmp_path) == [1.5, 2.25]
     with pytest.raises(SystemExit):
         bench_tui.parse_args(["--data-root", str(tmp_path), "--rounds", "0"])
+
+
+def test_bench_train_model_floor_times_the_arithmetic_alone(bench):
+    seconds = bench("bench_train").model_floor(64, 32, 32, 16, "cpu", repeats=1)
+    assert 0 < seconds < 60
+
+
+def _tiny_cifar(root: Path, per_class: int = 3) -> Path:
+    from PIL import Image
+
+    classes = ["airplane", "automobile", "bird", "cat", "deer"]
+    classes += ["dog", "frog", "horse", "ship", "truck"]
+    for split, count in (("train", per_class), ("test", 2)):
+        for index, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                colour = (index * 25, i * 60, 128)
+                Image.new("RGB", (32, 32), colour).save(folder / f"{i:04d}.jpg")
+    return root
+
+
+@pytest.mark.slow
+def test_bench_gpu_recipes_print_a_row_per_variant_on_the_cpu(bench, tmp_path, capsys):
+    bench_gpu = bench("bench_gpu")
+    root = _tiny_cifar(tmp_path / "cifar10")
+    with pytest.raises(SystemExit):
+        bench_gpu.parse_args(["--data-root", str(root), "--epochs", "1"])
+    code = bench_gpu.main(
+        ["--data-root", str(root), "--device", "cpu", "--quick", "--only", "recipes"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "device: cpu" in out
+    table = out.split("cifar10-fast and variants", 1)[1].splitlines()
+    rows = [line for line in table if line.startswith("cifar10-fast")]
+    assert len(rows) == len(bench_gpu.RECIPE_VARIANTS)
+    assert all(" completed " in row for row in rows)
