@@ -169,3 +169,22 @@ async def test_edit_and_rerun_and_presets_fill_the_form(tmp_path):
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PresetPicker")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
+
+
+@async_test
+async def test_speed_checkboxes_reach_the_queued_config(tmp_path):
+    from textual.widgets import Checkbox
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_new_run(app, pilot)
+        assert field(screen, "channels_last").parse() is False
+        box = field(screen, "channels_last").query_one(Checkbox)
+        box.focus()
+        await pilot.press("space")  # toggled from the keyboard, as a user would
+        await wait_for(pilot, lambda: box.value, what="checkbox ticked")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="switch to Live")
+        queued = app.runner.runs[0].config
+        assert queued["channels_last"] is True
+        assert queued["amp"] is False and queued["compile"] is False

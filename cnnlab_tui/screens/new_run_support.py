@@ -32,6 +32,9 @@ TRAINING_FIELDS: tuple[tuple[str, str], ...] = (
     ("max_train_batches", "Batches/epoch"),
     ("seed", "Seed"),
     ("device", "Device"),
+    ("amp", "Mixed precision"),
+    ("channels_last", "Channels-last"),
+    ("compile", "torch.compile"),
     ("name", "Run name"),
 )
 LAST_CONFIG_FILE = ".cnnlab-dashboard.json"  # hidden: the run store skips dot-files
