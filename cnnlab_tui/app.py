@@ -128,11 +128,13 @@ class CnnlabApp(App[int]):
     DEFAULT_MODE = "new_run"
 
     BINDINGS = [
-        Binding("f1,ctrl+n", "switch_mode('new_run')", "New", priority=True),
-        Binding("f2,ctrl+l", "switch_mode('live')", "Live", priority=True),
-        Binding("f3,ctrl+r", "switch_mode('runs')", "Runs", priority=True),
-        Binding("f4", "switch_mode('compare')", "Compare", priority=True),
-        Binding("f5,ctrl+o", "switch_mode('conv_lab')", "Conv", priority=True),
+        # Shown in every screen's mode bar (widgets/mode_bar.py), so the footer's 80 columns
+        # are left to the screen's own keys.
+        Binding("f1,ctrl+n", "switch_mode('new_run')", "New", priority=True, show=False),
+        Binding("f2,ctrl+l", "switch_mode('live')", "Live", priority=True, show=False),
+        Binding("f3,ctrl+r", "switch_mode('runs')", "Runs", priority=True, show=False),
+        Binding("f4", "switch_mode('compare')", "Compare", priority=True, show=False),
+        Binding("f5,ctrl+o", "switch_mode('conv_lab')", "Conv", priority=True, show=False),
         # Hidden like Textual's own: ctrl+q is the universal quit, and 80 columns are scarce.
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]

@@ -175,3 +175,27 @@ async def test_quit_while_training_asks_then_cancels_the_run(tmp_path):
         await wait_for(pilot, lambda: app.return_code is not None, what="exit", timeout=20)
     assert FakeTrainer.created[0].status == "cancelled"
     assert len(FakeTrainer.created) == 1  # the queued run never started
+
+
+@async_test
+async def test_mode_bar_names_every_mode_and_the_footer_fits_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    from cnnlab_tui.widgets.mode_bar import ModeBar
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_new_run(app, pilot)
+        for key, mode in (("f3", "runs"), ("f4", "compare"), ("f2", "live"), ("f1", "new_run")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda m=mode: app.current_mode == m, what=f"mode {mode}")
+            await pilot.pause()
+            bar = app.screen.query_one(ModeBar)
+            text = bar.render().plain
+            assert bar.mode == mode
+            for label in ("F1 New", "F2 Live", "F3 Runs", "F4 Compare", "F5 Conv lab"):
+                assert label in text
+            keys = list(app.screen.query(FooterKey))
+            assert keys, f"{mode}: the footer shows the screen's keys"
+            assert all(k.region.right <= 80 and k.region.width > 0 for k in keys), mode
+            assert not any(k.description in ("New", "Live", "Runs") for k in keys)

@@ -28,7 +28,6 @@ from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
-    Header,
     Label,
     Select,
     SelectionList,
@@ -43,6 +42,7 @@ from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import deliver, folder_fingerprint, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.tables import fill_table, status_text
 from engine.runs.compare import (
     curve_metrics,
@@ -92,7 +92,7 @@ class CompareScreen(Screen):
         self._started_with_runs = bool(run_ids)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("compare")
         yield Static("", id="compare-title")
         with TabbedContent(id="compare-tabs", initial="tab-pick"):
             with TabPane("Pick runs", id="tab-pick"), Vertical():

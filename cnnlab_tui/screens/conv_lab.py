@@ -19,12 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Footer, Static, TabbedContent, TabPane
 
 from cnnlab_tui.screens.runs_support import deliver, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FieldError, FormField
 from cnnlab_tui.widgets.image_view import half_block_text
+from cnnlab_tui.widgets.mode_bar import ModeBar
 from engine import ops
 from engine.errors import CnnlabError
 
@@ -81,7 +82,7 @@ class ConvLabScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("conv_lab")
         with TabbedContent(id="conv-tabs"):
             with TabPane("Output size", id="tab-size"), Horizontal(classes="lab-row"):
                 with VerticalScroll(classes="lab-form"):

@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
-    Header,
     Label,
     Static,
     TabbedContent,
@@ -33,6 +32,7 @@ from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import deliver, run_stamp
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.image_view import ImageView
+from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.tables import (
     confusion_cells,
     fill_table,
@@ -99,7 +99,7 @@ class DetailScreen(Screen):
         self._hidden_tabs: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("runs")
         yield Static(Text(f"{self.run_id}: loading…"), id="detail-title")
         with TabbedContent(id="detail-tabs"):
             with TabPane("Curves", id="tab-curves"), Grid(id="charts"):

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 
 from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged
 from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.mode_bar import ModeBar
 
 DEVICE_LINE_INTERVAL_S = 2.0
 # Events that change a queue row: its epoch count, state, or a sweep's k/N.
@@ -107,7 +108,7 @@ class LiveScreen(Screen):
         self._error_written = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("live")
         yield Static("No run yet — press f1 to set one up.", id="run-line")
         yield Static("", id="device-line", classes="muted")
         with Horizontal(id="progress-row"):

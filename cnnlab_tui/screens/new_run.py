@@ -21,13 +21,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 
 from cnnlab_tui import sweep_launch
 from cnnlab_tui.screens import new_run_support as support
 from cnnlab_tui.screens.new_run_checks import SlowAnswer, SlowChecks
 from cnnlab_tui.screens.preset_picker import PresetPicker
 from cnnlab_tui.widgets.forms import FormField
+from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.model_options import OPTION_PREFIX, ModelOptions
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class NewRunScreen(Screen):
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         specs = support.config_field_specs()
-        yield Header()
+        yield ModeBar("new_run")
         with VerticalScroll(id="form"):
             yield Static("", id="preset-line", classes="muted")
             yield Static("Data", classes="section-title")

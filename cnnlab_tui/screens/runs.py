@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from cnnlab_tui.messages import RunsChanged
 from cnnlab_tui.screens.confirm import ConfirmScreen
@@ -36,6 +36,7 @@ from cnnlab_tui.screens.runs_support import (
     matches_filter,
     run_row,
 )
+from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.tables import SortableTable
 from engine.errors import CnnlabError
 from engine.sweeps import read_membership
@@ -72,7 +73,7 @@ class RunsScreen(Screen):
         self._fingerprint: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("runs")
         with Horizontal(id="runs-bar"):
             yield Input(placeholder="filter: words or column:word (status:failed)", id="filter")
             yield Static("", id="runs-count")
