@@ -121,3 +121,37 @@ def test_cuda_run_with_data_too_big_for_the_gpu_copies_batches_from_host(tmp_pat
     assert "pinned host memory" in logs(events)
     a, b = on_gpu.summary["final"], on_host.summary["final"]
     assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+
+
+def _preset_on_synthetic_data(name: str, **changes) -> TrainConfig:
+    """A preset's recipe (augmentation, TTA, BN re-estimation, crops …) on built-in data."""
+    from engine.presets import get_preset
+
+    preset = get_preset(name)
+    dehaze = preset.overrides.get("dataset") == "dehaze"
+    data = {"dataset": "haze_synth", "image_size": 48, "train_crop": 32} if dehaze else {}
+    if not dehaze:
+        data = {"dataset": "shapes", "image_size": 32}
+    fields = {"data_root": None, "epochs": 2, "max_train_batches": 2, **data, **changes}
+    return preset.to_config(**fields)
+
+
+@needs_cuda
+@pytest.mark.parametrize("preset", ["vehicles-best", "dehaze-best", "cifar10-fast"])
+def test_cuda_recipes_run_end_to_end_with_every_speed_setting(preset, tmp_path):
+    config = _preset_on_synthetic_data(
+        preset, device="cuda", amp=True, channels_last=True, compile=False
+    )
+    trainer, events = run(config, tmp_path)
+    assert trainer.status == "completed", logs(events)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
+    final = trainer.summary["final"]
+    assert all(v == v for v in final.values() if isinstance(v, float))  # no NaN
+
+
+@needs_cuda
+def test_cuda_training_free_dehazer_evaluates_on_the_gpu(tmp_path):
+    config = TrainConfig(dataset="haze_synth", model="dcp", image_size=48, device="cuda")
+    trainer, events = run(config, tmp_path)
+    assert trainer.status == "completed", logs(events)
+    assert trainer.summary["final"]["test_psnr"] > 0
