@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.datasets.augment import AUGMENTATIONS, NORMALIZATIONS
+from engine.datasets.decode import RESIZE_MODES
 from engine.errors import ConfigError
 from engine.recipes.lighting import LIGHTING
 from engine.recipes.tta import TTA_MODES
@@ -32,6 +33,7 @@ class TrainConfig:
     dataset: str = "shapes"
     data_root: str | None = None
     image_size: int = 32
+    resize: str = "stretch"
     test_fraction: float | None = None
     val_fraction: float = 0.0
     model: str = "conv"
@@ -120,6 +122,8 @@ _HELP = {
     "dataset": "data set (see `cnnlab datasets`)",
     "data_root": "data root or the data set's own folder (default: $CNNLAB_DATA or ./data)",
     "image_size": "images are resized to SIZE x SIZE pixels",
+    "resize": "how images become SIZE x SIZE: stretch as the lab does, or letterbox: keep "
+    "the aspect ratio and pad (classification)",
     "test_fraction": "fraction of images held out for testing (default: the data set's own)",
     "val_fraction": "fraction of training images held out for validation",
     "model": "model name (see `cnnlab models`)",
@@ -151,6 +155,7 @@ _CHOICES = {
     "scheduler": SCHEDULERS,
     "augmentation": AUGMENTATIONS,
     "normalize": NORMALIZATIONS,
+    "resize": RESIZE_MODES,
     "lighting": LIGHTING,
     "tta": TTA_MODES,
 }
