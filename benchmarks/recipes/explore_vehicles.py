@@ -5,16 +5,22 @@ several variants can be compared on one decoded data set. Prints one line per ep
 val / val+BN-adapt / test (test is printed for the record only; choices use val).
 
     .venv/bin/python benchmarks/recipes/explore_vehicles.py --size 64 --model residual \
-        --epochs 12 --normalize image --augmentation strong --tta --bn-adapt
+        --epochs 12 --normalize image --augmentation strong --tta flip --resize letterbox
+
+`--pad-fill 0` tries another letterbox padding colour: it decodes into a temporary cache
+(the normal cache key does not include the colour, which the engine fixes).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 
 import torch
 
+import engine.datasets.decode as decode
 from engine.datasets import augment_batch, load_dataset, to_float
 from engine.models import create_model
 from engine.recipes import adapt_batchnorm, tta_logits
@@ -51,6 +57,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--root", default="../shared/data/vehicles")
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--resize", default="stretch", choices=decode.RESIZE_MODES)
+    p.add_argument("--pad-fill", type=int, default=None, help="letterbox grey level 0-255")
     p.add_argument("--model", default="residual")
     p.add_argument("--opt", action="append", default=[])
     p.add_argument("--epochs", type=int, default=10)
@@ -73,7 +81,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    b = load_dataset("vehicles", args.root, image_size=args.size, val_fraction=args.val)
+    if args.pad_fill is not None:
+        decode.PAD_FILL = (args.pad_fill,) * 3
+        os.environ["CNNLAB_CACHE"] = tempfile.mkdtemp(prefix="cnnlab-pad-")
+    b = load_dataset(
+        "vehicles", args.root, image_size=args.size, val_fraction=args.val, resize=args.resize
+    )
     options = {}
     for text in args.opt:
         from engine.trainer.config import parse_model_option

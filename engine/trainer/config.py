@@ -138,7 +138,8 @@ _HELP = {
     "label_smoothing": "label smoothing for the classification loss",
     "augmentation": "augmentation applied to each training batch",
     "normalize": "input normalisation for classification (dehazing always uses [0, 1])",
-    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour cast)",
+    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour "
+    "cast; headlights: night with a blue cast and a pair of headlights)",
     "train_crop": "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
     "tta": "test-time augmentation of val/test predictions (flip: average with the mirror)",
     "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
