@@ -53,6 +53,20 @@ def evaluate(model, task, x, y, tta: str, bn_adapt: bool) -> tuple[float, float]
     return result
 
 
+def pseudo_labels(model, task, x, tta: str, threshold: float):
+    """(images, predicted labels) of `x` predicted with softmax ≥ threshold (BN adapted to x)."""
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    inputs, _ = task.prepare(x, torch.zeros(len(x), dtype=torch.int64), None)
+    adapt_batchnorm(model, inputs, batch_size=64)
+    model.eval()
+    with torch.no_grad():
+        prob = tta_logits(model, inputs, tta).softmax(1)
+    model.load_state_dict(saved)
+    conf, pred = prob.max(1)
+    keep = conf >= threshold
+    return x[keep], pred[keep]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--root", default="../shared/data/vehicles")
@@ -77,6 +91,8 @@ def main() -> None:
     p.add_argument("--tta", default="none")
     p.add_argument("--val", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pseudo", type=float, default=0.0, help="pseudo-label threshold (0: off)")
+    p.add_argument("--pseudo-from", default="val,test", help="unlabelled splits to self-train on")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,14 +125,23 @@ def main() -> None:
     print(f"train {len(b.train_x)} val {len(b.val_x)} test {len(b.test_x)}", flush=True)
     began = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
+        pool_x, pool_y, note = b.train_x, b.train_y, ""
+        if args.pseudo > 0 and epoch > args.epochs // 2:
+            parts = [
+                pseudo_labels(model, task, getattr(b, f"{split}_x"), args.tta, args.pseudo)
+                for split in args.pseudo_from.split(",")
+            ]
+            pool_x = torch.cat([b.train_x] + [px for px, _ in parts])
+            pool_y = torch.cat([b.train_y] + [py for _, py in parts])
+            note = f" pseudo {len(pool_x) - len(b.train_x)}"
         model.train()
-        order = torch.randperm(len(b.train_x), generator=shuffle)
+        order = torch.randperm(len(pool_x), generator=shuffle)
         total = 0.0
-        for i in range(len(b.train_x) // args.batch):
+        for i in range(len(b.train_x) // args.batch):  # same steps per epoch with pseudo-labels
             idx = order[i * args.batch : (i + 1) * args.batch]
-            x01 = relight(to_float(b.train_x[idx]), args.lighting, g, p=args.light_p)
+            x01 = relight(to_float(pool_x[idx]), args.lighting, g, p=args.light_p)
             x = to_float(x01, args.normalize, mean=b.mean, std=b.std)
-            x, y = augment_batch(x, args.augmentation, g), b.train_y[idx]
+            x, y = augment_batch(x, args.augmentation, g), pool_y[idx]
             x = x.contiguous(memory_format=torch.channels_last)
             if args.mixup > 0:
                 x, y2, lam = mix_batch(x, y, args.mixup, g, args.mix)
@@ -129,7 +154,7 @@ def main() -> None:
             sched.step()
             total += loss.item()
         secs = time.perf_counter() - began
-        line = f"ep {epoch:2d} {secs:6.0f}s loss {total / (i + 1):.3f}"
+        line = f"ep {epoch:2d} {secs:6.0f}s loss {total / (i + 1):.3f}{note}"
         if epoch == args.epochs or epoch % 3 == 0:
             for label, x, y in (("val", b.val_x, b.val_y), ("test", b.test_x, b.test_y)):
                 acc, bal = evaluate(model, task, x, y, args.tta, False)

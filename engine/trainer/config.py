@@ -52,6 +52,7 @@ class TrainConfig:
     train_crop: int | None = None
     tta: str = "none"
     bn_adapt: bool = False
+    pseudo_label: float = 0.0
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -143,6 +144,8 @@ _HELP = {
     "train_crop": "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
     "tta": "test-time augmentation of val/test predictions (flip: average with the mirror)",
     "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
+    "pseudo_label": "self-training (transductive): from mid-run, val/test images predicted with "
+    "at least this confidence join training under their predicted class; 0 = off",
     "seed": "random seed: same seed and device give the same metrics",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "amp": "mixed precision (used on CUDA only)",
