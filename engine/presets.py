@@ -141,7 +141,8 @@ _RECIPES = (
             "model": "residual",
             "model_options": {"widths": [16, 32, 64]},
             "image_size": 64,
-            "epochs": 15,
+            "resize": "stretch",  # letterbox measured: not better on validation
+            "epochs": 25,
             "batch_size": 64,
             "lr": 2e-3,
             "optimizer": "adamw",
