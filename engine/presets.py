@@ -148,6 +148,7 @@ _RECIPES = (
             "optimizer": "adamw",
             "weight_decay": 5e-4,
             "scheduler": "onecycle",
+            "label_smoothing": 0.1,
             "normalize": "image",
             "augmentation": "strong",
             "lighting": "night",
