@@ -9,6 +9,9 @@ val / val+BN-adapt / test (test is printed for the record only; choices use val)
 
 `--pad-fill 0` tries another letterbox padding colour: it decodes into a temporary cache
 (the normal cache key does not include the colour, which the engine fixes).
+`--pseudo 0.9` self-trains from mid-run on the val and test images predicted with softmax
+≥ 0.9 (as the engine's `pseudo_label` field does), keeping the steps per epoch. Run it with
+`PYTHONPATH=.` from the repository root so that `engine` is this checkout's.
 """
 
 from __future__ import annotations
