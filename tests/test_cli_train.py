@@ -64,6 +64,14 @@ def test_train_shapes_end_to_end(tmp_path, capsys):
     assert config["max_train_batches"] == 3
 
 
+def test_train_with_letterbox_resize(tmp_path, capsys):
+    code = train(tmp_path, "--preset", "quick-shapes", *FAST, "--max-train-batches", "2",
+                 "--resize", "letterbox")  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    [record] = RunStore(tmp_path / "runs").list_runs()
+    assert record.status == "completed" and record.config["resize"] == "letterbox"
+
+
 def test_train_haze_synth_end_to_end(tmp_path, capsys):
     code = train(
         tmp_path,

@@ -27,9 +27,9 @@ def decodes(monkeypatch):
     calls = []
     real = decode.decode_image
 
-    def counting(path, image_size):
+    def counting(path, image_size, resize="stretch"):
         calls.append(path.name)
-        return real(path, image_size)
+        return real(path, image_size, resize)
 
     monkeypatch.setattr(decode, "decode_image", counting)
     return calls

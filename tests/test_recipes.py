@@ -103,6 +103,17 @@ def test_relight_darkens_keeps_range_and_is_seeded():
     assert relight(x, "none") is x
 
 
+def test_headlights_darken_turn_blue_and_add_a_mirrored_pair_of_lights():
+    x = torch.full((16, 3, 32, 32), 0.5)
+    out = relight(x, "headlights", torch.Generator().manual_seed(2), p=1.0)
+    assert out.min() >= 0 and out.max() <= 1
+    top, bottom = out[:, :, :12], out[:, :, 16:]  # lights sit in the lower half
+    assert top.mean() < 0.35 and (top[:, 2] >= top[:, 0]).all()  # dark and blue-leaning
+    assert (bottom.amax(dim=(1, 2, 3)) > 0.9).all()  # a near-white light in every image
+    left, right = bottom[..., :16].amax(dim=(1, 2, 3)), bottom[..., 16:].amax(dim=(1, 2, 3))
+    assert (left > 0.8).all() and (right > 0.8).all()  # one light on each side
+
+
 def test_random_crop_pairs_cuts_the_same_window_from_both():
     x = torch.arange(4 * 3 * 10 * 10).reshape(4, 3, 10, 10)
     hazy, clear = random_crop_pairs(x, x + 7, 4, torch.Generator().manual_seed(0))

@@ -40,6 +40,12 @@ def test_defaults_follow_the_lab():
         ({"scheduler": "step"}, "scheduler", "cosine"),
         ({"augmentation": "mixup"}, "augmentation", "crop_flip"),
         ({"normalize": "zscore"}, "normalize", "dataset"),
+        ({"resize": "crop"}, "resize", "stretch, letterbox"),
+        (
+            {"dataset": "haze_synth", "model": "dehaze_conv", "resize": "letterbox"},
+            "resize",
+            "classification only",
+        ),
         ({"device": "gpu"}, "device", "cuda:N"),
         ({"amp": "yes"}, "amp", "true or false"),
         ({"max_train_batches": 0}, "max_train_batches", "between 1"),
@@ -73,6 +79,10 @@ def test_dict_round_trip_and_unknown_keys():
     config = TrainConfig(dataset="haze_synth", model="dehaze_conv", model_options={"width": 8})
     data = config.to_dict()
     assert TrainConfig.from_dict(data) == config
+    letterbox = TrainConfig(resize="letterbox")
+    assert TrainConfig.from_dict(letterbox.to_dict()).resize == "letterbox"
+    data_without_resize = {k: v for k, v in data.items() if k != "resize"}  # an older run
+    assert TrainConfig.from_dict(data_without_resize).resize == "stretch"
     data["model_options"]["width"] = 99
     assert config.model_options == {"width": 8}  # to_dict returns a copy
     with pytest.raises(ConfigError) as excinfo:
@@ -91,6 +101,9 @@ def test_config_fields_describe_every_field():
     assert specs["max_train_batches"].optional and specs["max_train_batches"].type is int
     assert specs["amp"].type is bool and specs["model_options"].type is dict
     assert specs["optimizer"].choices == ("adam", "sgd", "adamw")
+    assert (
+        specs["resize"].choices == ("stretch", "letterbox") and specs["resize"].flag == "--resize"
+    )
     assert "vehicles" in specs["dataset"].choices and "resnet18" in specs["model"].choices
     assert all(spec.help for spec in specs.values())
 

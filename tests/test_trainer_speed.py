@@ -119,6 +119,8 @@ def test_cuda_run_with_data_too_big_for_the_gpu_copies_batches_from_host(tmp_pat
     on_host, events = run(tiny(device="cuda"), tmp_path / "host")
     assert on_host.status == "completed", logs(events)
     assert "pinned host memory" in logs(events)
+    pseudo, events = run(tiny(device="cuda", pseudo_label=0.3), tmp_path / "pseudo")
+    assert pseudo.status == "completed", logs(events)  # self-training reads host data too
     a, b = on_gpu.summary["final"], on_host.summary["final"]
     assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
 
@@ -137,10 +139,18 @@ def _preset_on_synthetic_data(name: str, **changes) -> TrainConfig:
 
 
 @needs_cuda
-@pytest.mark.parametrize("preset", ["vehicles-best", "dehaze-best", "cifar10-fast"])
-def test_cuda_recipes_run_end_to_end_with_every_speed_setting(preset, tmp_path):
+@pytest.mark.parametrize(
+    ("preset", "extra"),
+    [
+        ("vehicles-best", {}),
+        ("vehicles-best", {"pseudo_label": 0.5, "resize": "letterbox"}),
+        ("dehaze-best", {}),
+        ("cifar10-fast", {}),
+    ],
+)
+def test_cuda_recipes_run_end_to_end_with_every_speed_setting(preset, extra, tmp_path):
     config = _preset_on_synthetic_data(
-        preset, device="cuda", amp=True, channels_last=True, compile=False
+        preset, device="cuda", amp=True, channels_last=True, compile=False, **extra
     )
     trainer, events = run(config, tmp_path)
     assert trainer.status == "completed", logs(events)

@@ -19,6 +19,7 @@ DATA_FIELDS: tuple[tuple[str, str], ...] = (
     ("data_root", "Data root"),
     ("dataset", "Data set"),
     ("image_size", "Image size"),
+    ("resize", "Resize"),
     ("augmentation", "Augmentation"),
 )
 TRAINING_FIELDS: tuple[tuple[str, str], ...] = (

@@ -1,10 +1,11 @@
 """Keep decoded images on disk so each data set is decoded once per image size.
 
 A cache file is `torch.save` of the uint8 tensor plus names and skipped files. Its key
-hashes the relative file list, every file's size and mtime, the image size and
-`LOADER_VERSION`: touching, adding or removing a file (or changing the decoder) misses
-the cache instead of serving stale pixels. The file lives in `<data set>/.cnnlab-cache/`
-when that folder is writable and otherwise under the user cache
+hashes the relative file list, every file's size and mtime, the image size, the resize
+mode (`letterbox` caches are their own kind, `classes-letterbox`, so the stretch caches
+keep their keys and names) and `LOADER_VERSION`: touching, adding or removing a file (or
+changing the decoder) misses the cache instead of serving stale pixels. The file lives in
+`<data set>/.cnnlab-cache/` when that folder is writable and otherwise under the user cache
 (`$CNNLAB_CACHE`, else `$XDG_CACHE_HOME/cnnlab`, else `~/.cache/cnnlab`) — read-only
 shared data sets still decode only once.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from engine.datasets.decode import DecodedImages, ProgressFn, decode_files
+from engine.datasets.decode import DecodedImages, ProgressFn, check_resize, decode_files
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ def fingerprint(base: Path, names: Sequence[str], image_size: int, kind: str) ->
         stat = (base / name).stat()
         digest.update(f"\n{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def cache_kind(kind: str, resize: str = "stretch") -> str:
+    """The cache kind for a decode: `kind` for stretch, `kind-<mode>` otherwise.
+
+    A separate kind gives other modes their own key and file name, and stale-file removal
+    (same kind and size) never deletes another mode's cache.
+    """
+    check_resize(resize)
+    return kind if resize == "stretch" else f"{kind}-{resize}"
 
 
 def _file_name(kind: str, image_size: int, key: str) -> str:
@@ -148,20 +159,29 @@ def decode_cached(
     progress: ProgressFn | None = None,
     label: str = "images",
     use_cache: bool = True,
+    resize: str = "stretch",
 ) -> DecodedImages:
     """`decode_files(dataset_dir, names, …)`, served from the cache when it is current.
 
-    `label` names the work in progress messages ("decoding vehicles (32 px)").
+    `label` names the work in progress messages ("decoding vehicles (32 px)"); `resize` is
+    a `decode.RESIZE_MODES` entry.
     """
     message = f"decoding {label}"
+    kind = cache_kind(kind, resize)
+
+    def decode() -> DecodedImages:
+        return decode_files(
+            dataset_dir, names, image_size, progress=progress, message=message, resize=resize
+        )
+
     if not use_cache:
-        return decode_files(dataset_dir, names, image_size, progress=progress, message=message)
+        return decode()
     key = fingerprint(dataset_dir, names, image_size, kind)
     cached = load_cache(dataset_dir, kind, image_size, key)
     if cached is not None:
         if progress:
             progress(len(names), len(names), f"{label}: loaded from cache")
         return cached
-    decoded = decode_files(dataset_dir, names, image_size, progress=progress, message=message)
+    decoded = decode()
     save_cache(dataset_dir, kind, image_size, key, decoded)
     return decoded

@@ -93,7 +93,8 @@ def _bundle(
     )  # fmt: skip
 
 
-def _load_batches(folder: Path, image_size: int, progress: ProgressFn | None):
+def _load_batches(folder: Path, image_size: int, progress: ProgressFn | None, resize: str):
+    """torchvision's pickled batches: 32×32 squares, so stretch and letterbox agree."""
     from torchvision.datasets import CIFAR10  # heavy import, only when needed
 
     check_batches(folder)
@@ -117,7 +118,7 @@ def _load_batches(folder: Path, image_size: int, progress: ProgressFn | None):
     return list(data.classes), splits[0], splits[1], []
 
 
-def _load_folders(folder: Path, image_size: int, progress: ProgressFn | None):
+def _load_folders(folder: Path, image_size: int, progress: ProgressFn | None, resize: str):
     train_list, train_other = list_classes(folder / "train")
     test_list, test_other = list_classes(folder / "test")
     if list(train_list) != list(test_list):
@@ -130,7 +131,7 @@ def _load_folders(folder: Path, image_size: int, progress: ProgressFn | None):
     names += [f"test/{n}" for c in classes for n in test_list[c]]
     decoded = decode_cached(
         folder, names, image_size, kind="cifar10", progress=progress,
-        label=f"{NAME} ({image_size} px)",
+        label=f"{NAME} ({image_size} px)", resize=resize,
     )  # fmt: skip
     index = {c: i for i, c in enumerate(classes)}
     parts = {}
@@ -159,13 +160,14 @@ def load_cifar10(
     test_fraction: float | None,
     val_fraction: float,
     progress: ProgressFn | None = None,
+    resize: str = "stretch",
 ) -> DatasetBundle:
     """Load CIFAR-10 from `root` (data root or the cifar10 folder) in either layout."""
     folder = locate_cifar10(root)
     if test_fraction is not None:
         log.info("cifar10 has its own test set; test_fraction %s is not used", test_fraction)
     loader = _load_batches if layout_of(folder) == "batches" else _load_folders
-    classes, train, test, skipped = loader(folder, image_size, progress)
+    classes, train, test, skipped = loader(folder, image_size, progress, resize)
     return _bundle(folder, classes, train, test, val_fraction, skipped)
 
 

@@ -115,8 +115,12 @@ def load_class_folders(
     test_fraction: float | None,
     val_fraction: float,
     progress: ProgressFn | None = None,
+    resize: str = "stretch",
 ) -> DatasetBundle:
-    """Decode a class-folder data set and split each class by position."""
+    """Decode a class-folder data set and split each class by position.
+
+    `resize` ("stretch" | "letterbox") is how each image becomes S×S (`decode.py`).
+    """
     test_fraction = CLASS_TEST_FRACTION if test_fraction is None else test_fraction
     listing, others = list_classes(folder)
     classes = list(listing)
@@ -127,7 +131,8 @@ def load_class_folders(
         image_size,
         kind="classes",
         progress=progress,
-        label=f"{name} ({image_size} px)",
+        label=f"{name} ({image_size} px{'' if resize == 'stretch' else ', ' + resize})",
+        resize=resize,
     )
     index = {class_name: i for i, class_name in enumerate(classes)}
     labels = [index[n.split("/", 1)[0]] for n in decoded.names]

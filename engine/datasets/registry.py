@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.datasets import cifar10, folders, synthetic
 from engine.datasets.bundle import DatasetBundle, DatasetStatus
-from engine.datasets.decode import ProgressFn
+from engine.datasets.decode import ProgressFn, check_resize
 from engine.datasets.split import check_fraction, split_counts
 from engine.errors import DatasetError
 
@@ -90,13 +90,17 @@ def load_dataset(
     val_fraction: float = 0.0,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    resize: str = "stretch",
 ) -> DatasetBundle:
     """Load a data set as uint8 tensors, split into train / val / test.
 
     `root` is the data root (the set is `root/<name>`) or the set's own folder; `None`
     means `default_data_root()`. `test_fraction=None` uses the set's default (0.25 for
     class folders, 0.2 for pairs; CIFAR-10 and its own test set ignore it). `seed` only
-    matters for the synthetic sets, whose pixels it fixes.
+    matters for the synthetic sets, whose pixels it fixes. `resize` ("stretch" |
+    "letterbox", `decode.RESIZE_MODES`) is how classification images become S×S; the
+    synthetic sets are drawn square, so both modes give the same pixels there. Dehazing
+    pairs only stretch: letterbox padding would be scored as perfectly restored pixels.
     """
     info = get_info(name)
     if not isinstance(image_size, int) or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
@@ -106,6 +110,12 @@ def load_dataset(
         )
     check_fraction("test_fraction", test_fraction, allow_zero=False)
     check_fraction("val_fraction", val_fraction, allow_zero=True)
+    check_resize(resize)
+    if info.task == "dehaze" and resize != "stretch":
+        raise DatasetError(
+            f"resize={resize!r} applies to classification only; {name} "
+            "pairs are stretched (padding would be scored as restored pixels)"
+        )
     options = {
         "image_size": image_size,
         "test_fraction": test_fraction,
@@ -116,11 +126,17 @@ def load_dataset(
     elif name == "haze_synth":
         bundle = synthetic.load_haze_synth(seed=seed, **options)
     elif name == "cifar10":
-        bundle = cifar10.load_cifar10(_root(root, info), progress=progress, **options)
+        bundle = cifar10.load_cifar10(
+            _root(root, info), progress=progress, resize=resize, **options
+        )
+    elif info.task == "dehaze":
+        folder = _locate(info, _root(root, info))
+        bundle = folders.load_pairs(folder, name=name, progress=progress, **options)
     else:
         folder = _locate(info, _root(root, info))
-        loader = folders.load_pairs if info.task == "dehaze" else folders.load_class_folders
-        bundle = loader(folder, name=name, progress=progress, **options)
+        bundle = folders.load_class_folders(
+            folder, name=name, progress=progress, resize=resize, **options
+        )
     sizes = bundle.split_sizes()
     log.info(
         "loaded %s from %s: %d train / %d val / %d test, %d skipped",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.datasets.augment import AUGMENTATIONS, NORMALIZATIONS
+from engine.datasets.decode import RESIZE_MODES
 from engine.errors import ConfigError
 from engine.recipes.lighting import LIGHTING
 from engine.recipes.tta import TTA_MODES
@@ -32,6 +33,7 @@ class TrainConfig:
     dataset: str = "shapes"
     data_root: str | None = None
     image_size: int = 32
+    resize: str = "stretch"
     test_fraction: float | None = None
     val_fraction: float = 0.0
     model: str = "conv"
@@ -50,6 +52,7 @@ class TrainConfig:
     train_crop: int | None = None
     tta: str = "none"
     bn_adapt: bool = False
+    pseudo_label: float = 0.0
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -122,6 +125,8 @@ _HELP = {
     "dataset": "data set (see `cnnlab datasets`)",
     "data_root": "data root or the data set's own folder (default: $CNNLAB_DATA or ./data)",
     "image_size": "images are resized to SIZE x SIZE pixels",
+    "resize": "how images become SIZE x SIZE: stretch as the lab does, or letterbox: keep "
+    "the aspect ratio and pad (classification)",
     "test_fraction": "fraction of images held out for testing (default: the data set's own)",
     "val_fraction": "fraction of training images held out for validation",
     "model": "model name (see `cnnlab models`)",
@@ -136,10 +141,13 @@ _HELP = {
     "label_smoothing": "label smoothing for the classification loss",
     "augmentation": "augmentation applied to each training batch",
     "normalize": "input normalisation for classification (dehazing always uses [0, 1])",
-    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour cast)",
+    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour "
+    "cast; headlights: night with a blue cast and a pair of headlights)",
     "train_crop": "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
     "tta": "test-time augmentation of val/test predictions (flip: average with the mirror)",
     "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
+    "pseudo_label": "self-training (transductive): from mid-run, val/test images predicted with "
+    "at least this confidence join training under their predicted class; 0 = off",
     "seed": "random seed: same seed and device give the same metrics",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "amp": "mixed precision on CUDA: bfloat16, or float16 with loss scaling on older GPUs",
@@ -155,6 +163,7 @@ _CHOICES = {
     "scheduler": SCHEDULERS,
     "augmentation": AUGMENTATIONS,
     "normalize": NORMALIZATIONS,
+    "resize": RESIZE_MODES,
     "lighting": LIGHTING,
     "tta": TTA_MODES,
 }

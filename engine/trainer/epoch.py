@@ -70,11 +70,17 @@ def train_epoch(
     y: torch.Tensor,
     on_progress: ProgressFn,
     should_stop: Callable[[], bool],
+    num_batches: int | None = None,
 ) -> TrainResult | None:
-    """Train over one seeded permutation of (x, y); None when stopped by `should_stop`."""
+    """Train over one seeded permutation of (x, y); None when stopped by `should_stop`.
+
+    `num_batches` caps the epoch (a pool grown by pseudo-labels keeps the step count the
+    learning-rate schedule was planned for); by default the whole of (x, y).
+    """
     parts.model.train()
     n = x.shape[0]
-    num_batches = train_batches(n, parts.batch_size, parts.max_train_batches)
+    whole = train_batches(n, parts.batch_size, parts.max_train_batches)
+    num_batches = whole if num_batches is None else min(whole, num_batches)
     order = torch.randperm(n, generator=parts.shuffle_generator).to(x.device)
     loss_sum = torch.zeros((), device=parts.device, dtype=torch.float64)
     correct = torch.zeros((), device=parts.device, dtype=torch.int64)

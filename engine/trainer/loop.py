@@ -26,7 +26,7 @@ from engine.trainer.accelerate import accelerate
 from engine.trainer.checkpoint import BEST, LAST, copy_checkpoint, load_checkpoint, save_checkpoint
 from engine.trainer.config import TrainConfig
 from engine.trainer.device import amp_dtype, device_label, resolve_device, tune_backend
-from engine.trainer.epoch import Parts, train_epoch
+from engine.trainer.epoch import Parts, train_batches, train_epoch
 from engine.trainer.evaluation import (
     epoch_metrics,
     evaluation_only_metrics,
@@ -43,6 +43,7 @@ from engine.trainer.events import (
     Samples,
 )
 from engine.trainer.failures import describe_failure, diverged_message
+from engine.trainer.pseudo import pseudo_label_epoch, training_pool
 from engine.trainer.resume import prepare_resume, resumed_history
 from engine.trainer.samples import save_dehaze_samples
 from engine.trainer.setup import (
@@ -213,8 +214,15 @@ class Trainer:
         )
         if not getattr(model, "trainable", True):
             return self._evaluate_only(parts, data)
+        planned = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
         for epoch in range(start + 1, config.epochs + 1):
-            result = train_epoch(parts, *data.train, self._progress_fn(epoch), self._cancel.is_set)
+            train_x, train_y = data.train
+            if pseudo_label_epoch(epoch, config.epochs, config.pseudo_label):
+                train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
+                self._log("info", f"epoch {epoch}: {added} pseudo-labelled val/test images")
+            result = train_epoch(
+                parts, train_x, train_y, self._progress_fn(epoch), self._cancel.is_set, planned
+            )
             if result is None:
                 return "cancelled", None
             if result.diverged:

@@ -23,6 +23,7 @@ from engine.trainer.tasks import ClassifyTask, DehazeTask, TrainingTask
 RESUME_FIXED = (
     "dataset",
     "image_size",
+    "resize",
     "test_fraction",
     "val_fraction",
     "model",
@@ -55,6 +56,7 @@ def load_data(config: TrainConfig, progress=None) -> DatasetBundle:
         val_fraction=config.val_fraction,
         seed=config.seed,
         progress=progress,
+        resize=config.resize,
     )
 
 

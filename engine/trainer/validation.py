@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from engine.datasets.decode import RESIZE_MODES
 from engine.datasets.registry import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from engine.recipes.lighting import LIGHTING
 from engine.recipes.tta import TTA_MODES
@@ -65,6 +66,7 @@ def _check_numbers(config: TrainConfig, errors: dict[str, str]) -> None:
         "val_fraction": _fraction(config.val_fraction, allow_zero=True),
         "momentum": _fraction(config.momentum, allow_zero=True),
         "label_smoothing": _fraction(config.label_smoothing, allow_zero=True),
+        "pseudo_label": _fraction(config.pseudo_label, allow_zero=True),
     }
     if config.test_fraction is not None:
         checks["test_fraction"] = _fraction(config.test_fraction, allow_zero=False)
@@ -93,6 +95,7 @@ def _check_choices(config: TrainConfig, errors: dict[str, str]) -> None:
         "scheduler": _choice(config.scheduler, SCHEDULERS),
         "augmentation": _choice(config.augmentation, AUGMENTATIONS),
         "normalize": _choice(config.normalize, NORMALIZATIONS),
+        "resize": _choice(config.resize, RESIZE_MODES),
         "lighting": _choice(config.lighting, LIGHTING),
         "tta": _choice(config.tta, TTA_MODES),
     }
@@ -184,6 +187,13 @@ def validate_config(config: TrainConfig) -> dict[str, str]:
     task = _check_dataset(config, errors)
     if task == "classify" and config.train_crop is not None and "train_crop" not in errors:
         errors["train_crop"] = "applies to dehazing only (classifiers see whole images)"
+    if task == "dehaze" and config.pseudo_label and "pseudo_label" not in errors:
+        errors["pseudo_label"] = "applies to classification only (dehazing has no classes)"
+    if task == "dehaze" and config.resize != "stretch" and "resize" not in errors:
+        errors["resize"] = (
+            "applies to classification only: dehazing pairs are stretched (letterbox padding "
+            "would be scored as restored pixels)"
+        )
     _check_model(config, errors, task)
     _check_preset(config, errors)
     return errors
