@@ -188,3 +188,22 @@ async def test_speed_checkboxes_reach_the_queued_config(tmp_path):
         queued = app.runner.runs[0].config
         assert queued["channels_last"] is True
         assert queued["amp"] is False and queued["compile"] is False
+
+
+@async_test
+async def test_a_sweep_launch_is_remembered_as_the_lists_that_were_typed(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_new_run(app, pilot)
+        set_field(screen, "epochs", "1")
+        set_field(screen, "lr", "1e-2, 1e-3")
+        set_field(screen, "seeds", "2")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="switch to Live")
+
+    again = make_app(tmp_path)
+    async with again.run_test(size=(80, 24)) as pilot:
+        screen = await open_new_run(again, pilot)
+        await wait_for(pilot, lambda: field(screen, "lr").text == "1e-2, 1e-3", what="lr list")
+        assert field(screen, "seeds").text == "2"
+        assert field(screen, "epochs").parse() == 1

@@ -105,6 +105,11 @@ class NewRunScreen(Screen):
 
     def on_mount(self) -> None:
         self.load_config(support.load_last_config(self.app.runs_dir) or support.default_config())
+        # A sweep launched last comes back as the lists that were typed, not first values.
+        for key, text in support.load_last_sweep_texts(self.app.runs_dir).items():
+            for field in self.query(FormField):
+                if field.key == key and not key.startswith(OPTION_PREFIX):
+                    field.set_value(text)
 
     # -- loading configs ---------------------------------------------------------------
     def load_config(self, config: dict[str, Any]) -> None:
@@ -251,6 +256,13 @@ class NewRunScreen(Screen):
             return
         self._revalidate(slow=key in SLOW_KEYS or key.startswith(OPTION_PREFIX))
 
+    def _sweep_texts(self, form: sweep_launch.SweepForm) -> dict[str, str]:
+        """The typed text of every field that made this launch a sweep (lists, Seeds)."""
+        if not form.is_sweep:
+            return {}
+        keys = {axis.form_key for axis in form.axes} | {sweep_launch.SEEDS_KEY}
+        return {f.key: f.text for f in self.query(FormField) if f.key in keys and f.text}
+
     def _set_status(self, selector: str, text: str, *, ok: bool) -> None:
         widget = self.query_one(selector, Static)
         widget.update(Text(text))  # engine messages may quote `[4,8]`: never markup
@@ -294,7 +306,7 @@ class NewRunScreen(Screen):
         except ValueError as exc:  # ConfigError and friends
             self._refuse(f"Not launched — {exc}")
             return
-        support.save_last_config(self.app.runs_dir, config)
+        support.save_last_config(self.app.runs_dir, config, self._sweep_texts(form))
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
         self.notify(f"Queued {what} ({queue_id})", timeout=3, markup=False)
         self.app.switch_mode("live")

@@ -160,27 +160,44 @@ def format_list(values: list[int]) -> str:
     return "-".join(str(v) for v in values)
 
 
-def load_last_config(runs_dir: Path) -> dict[str, Any] | None:
-    """The config launched last from this runs folder, or None (unreadable counts as none)."""
+def _read_last(runs_dir: Path) -> dict[str, Any]:
     path = Path(runs_dir) / LAST_CONFIG_FILE
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        return None
+        return {}
     except (OSError, ValueError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
-        return None
-    config = data.get("last_config") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_last_config(runs_dir: Path) -> dict[str, Any] | None:
+    """The config launched last from this runs folder, or None (unreadable counts as none)."""
+    config = _read_last(runs_dir).get("last_config")
     return config if isinstance(config, dict) else None
 
 
-def save_last_config(runs_dir: Path, config: dict[str, Any]) -> None:
-    """Remember `config` for the next session (atomic write; failures only logged)."""
+def load_last_sweep_texts(runs_dir: Path) -> dict[str, str]:
+    """Field key → the text typed there when the last launch was a sweep ("1e-2, 1e-3",
+    Seeds "3"): the config alone keeps only each list's first value."""
+    texts = _read_last(runs_dir).get("sweep_texts")
+    if not isinstance(texts, dict):
+        return {}
+    return {str(k): v for k, v in texts.items() if isinstance(v, str)}
+
+
+def save_last_config(
+    runs_dir: Path, config: dict[str, Any], sweep_texts: dict[str, str] | None = None
+) -> None:
+    """Remember `config` (and a sweep's typed lists) for the next session (atomic write;
+    failures only logged)."""
     path = Path(runs_dir) / LAST_CONFIG_FILE
+    data = {"last_config": config, "sweep_texts": sweep_texts or {}}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"last_config": config}, indent=2, default=str))
+        tmp.write_text(json.dumps(data, indent=2, default=str))
         tmp.replace(path)
     except OSError as exc:
         log.warning("cannot remember the last config in %s: %s", path, exc)
