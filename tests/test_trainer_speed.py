@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_trainer import tiny  # the tiny shapes config every trainer test starts from
 
 from engine.models import create_model
 from engine.trainer import TrainConfig, Trainer
@@ -17,20 +18,6 @@ from engine.trainer.device import amp_dtype, batch_to, grad_scaler
 from engine.trainer.events import EpochEnd, Log
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def tiny(**changes) -> TrainConfig:
-    base = TrainConfig(
-        dataset="shapes",
-        image_size=16,
-        model="conv",
-        model_options={"widths": [8, 16]},
-        epochs=2,
-        batch_size=50,
-        device="cpu",
-        max_train_batches=4,
-    )
-    return base.replace(**changes)
 
 
 def run(config: TrainConfig, tmp_path) -> tuple[Trainer, list]:
