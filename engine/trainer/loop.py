@@ -238,7 +238,11 @@ class Trainer:
         return "completed", None
 
     def _speed_up(
-        self, model: torch.nn.Module, data: DeviceData, device: torch.device, amp
+        self,
+        model: torch.nn.Module,
+        data: DeviceData,
+        device: torch.device,
+        amp: torch.dtype | None,
     ) -> None:
         """Apply the config's speed settings and log every one that is in force."""
         done = tune_backend(device) + accelerate(

@@ -80,13 +80,12 @@ def to_device(bundle: DatasetBundle, device: torch.device) -> DeviceData:
     """Move the whole data set to `device` once when it fits (as airbench does), so batches
     are index slices with augmentation on the device; otherwise keep it in pinned host
     memory and move each batch (`batch_to`)."""
-    target = device if data_fits(bundle, device) else torch.device("cpu")
-    pin = target != device and device.type == "cuda"
+    fits = data_fits(bundle, device)  # only a CUDA device can say no
 
     def move(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if pin:
-            return x.pin_memory(), y.pin_memory()
-        return x.to(target), y.to(target)
+        if fits:
+            return x.to(device), y.to(device)
+        return x.pin_memory(), y.pin_memory()
 
     return DeviceData(
         task=bundle.task,
@@ -106,8 +105,8 @@ def data_fits(bundle: DatasetBundle, device: torch.device) -> bool:
     """Whether the data set's tensors fit on `device` beside training (always on CPU/MPS)."""
     if device.type != "cuda":
         return True
-    tensors = (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)
-    needed = sum(t.numel() * t.element_size() for t in (*tensors, bundle.test_x, bundle.test_y))
+    tensors = (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y, bundle.test_x)
+    needed = sum(t.numel() * t.element_size() for t in (*tensors, bundle.test_y))
     free, _ = torch.cuda.mem_get_info(device)
     return needed <= DATA_MEMORY_SHARE * free
 
