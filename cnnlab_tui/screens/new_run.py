@@ -107,8 +107,8 @@ class NewRunScreen(Screen):
         self.load_config(support.load_last_config(self.app.runs_dir) or support.default_config())
         # A sweep launched last comes back as the lists that were typed, not first values.
         for key, text in support.load_last_sweep_texts(self.app.runs_dir).items():
-            for field in self.query(FormField):
-                if field.key == key and not key.startswith(OPTION_PREFIX):
+            if not key.startswith(OPTION_PREFIX):  # model options are rebuilt per model
+                for field in self.query(f"#field-{key}").results(FormField):
                     field.set_value(text)
 
     # -- loading configs ---------------------------------------------------------------
