@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from test_trainer import run_collecting
+from test_trainer import tiny as trainer_tiny
 
 from engine.errors import DatasetError, RunStoreError
 from engine.runs import RunStore, RunWriter
@@ -17,24 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conf
 
 
 def tiny(**changes) -> TrainConfig:
-    base = TrainConfig(
-        dataset="shapes",
-        image_size=16,
-        model="conv",
-        model_options={"widths": [4, 8]},
-        epochs=1,
-        batch_size=50,
-        device="cpu",
-        max_train_batches=2,
-    )
-    return base.replace(**changes)
-
-
-def run_collecting(trainer: Trainer) -> list:
-    events: list = []
-    trainer.subscribe(events.append)
-    trainer.run()
-    return events
+    """test_trainer's tiny config, smaller still: these tests look at files, not learning."""
+    smaller = {"model_options": {"widths": [4, 8]}, "epochs": 1, "max_train_batches": 2}
+    return trainer_tiny(**{**smaller, **changes})
 
 
 def read_summary(run_dir) -> dict:

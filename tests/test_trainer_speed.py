@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_trainer import tiny  # the tiny shapes config every trainer test starts from
+from test_trainer import (  # the tiny shapes config every trainer test starts from
+    run_collecting,
+    tiny,
+)
 
 from engine.models import create_model
 from engine.trainer import TrainConfig, Trainer
@@ -21,11 +24,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def run(config: TrainConfig, tmp_path) -> tuple[Trainer, list]:
-    events: list = []
     trainer = Trainer(config, runs_dir=tmp_path)
-    trainer.subscribe(events.append)
-    trainer.start().join(timeout=300)
-    return trainer, events
+    return trainer, run_collecting(trainer)
 
 
 def logs(events: list) -> str:
