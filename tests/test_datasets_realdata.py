@@ -50,7 +50,7 @@ def test_probes_count_the_real_files_without_decoding(vehicles_root, dehaze_root
     dehaze = probe_dataset("dehaze", dehaze_root.parent)
     assert dehaze.splits == {"pairs": {"train": 416, "val": 0, "test": 104}}
     cifar = probe_dataset("cifar10", cifar10_root)
-    assert cifar.count == 20000 and cifar.splits["cat"] == {"train": 1000, "val": 0, "test": 1000}
+    assert cifar.count == 60000 and cifar.splits["cat"] == {"train": 5000, "val": 0, "test": 1000}
 
 
 @pytest.mark.slow
@@ -68,5 +68,5 @@ def test_dehaze_pairs_split_and_decode_at_64_px(dehaze_root):
 def test_cifar10_class_folders_load_with_their_own_test_set(cifar10_root):
     bundle = load_dataset("cifar10", cifar10_root.parent, val_fraction=0.1)
     assert len(bundle.classes) == 10
-    assert bundle.split_sizes() == {"train": 9000, "val": 1000, "test": 10000}
+    assert bundle.split_sizes() == {"train": 45000, "val": 5000, "test": 10000}
     assert bundle.skipped == []
