@@ -12,8 +12,10 @@ from test_trainer import run_collecting
 from test_trainer import tiny as trainer_tiny
 
 from engine.errors import DatasetError, RunStoreError
-from engine.runs import RunStore, RunWriter
-from engine.trainer import Log, RunFinished, RunStarted, TrainConfig, Trainer
+from engine.events import Log, RunFinished, RunStarted
+from engine.runs import RunStore, RunWriter, SummaryTracker
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
 
@@ -104,7 +106,7 @@ def test_an_unwritable_runs_folder_fails_the_run_with_a_message(tmp_path):
     assert isinstance(trainer.error, RunStoreError)
     assert "cannot create the run folder" in trainer.summary["error"]
     with pytest.raises(RunStoreError, match="already exists"):
-        RunWriter(tmp_path).create("x", {})
+        RunWriter(tmp_path, SummaryTracker("x", {})).create()
 
 
 def test_a_completed_run_keeps_the_time_its_folder_was_made(tmp_path, monkeypatch):
