@@ -129,3 +129,17 @@ def test_a_completed_run_keeps_the_time_its_folder_was_made(tmp_path, monkeypatc
     assert summary["started_at"] == seen["created"] < summary["finished_at"]
     assert summary["status"] == "completed" and summary["num_train"] == 2400
     assert summary["params"] > 0 and summary["epochs_completed"] == 1
+
+
+def test_a_resumed_run_reports_the_summary_its_folder_holds(tmp_path):
+    """One summary per run: what RunFinished carries (and `trainer.summary`) is what
+    summary.json says, first start included, also after a resume."""
+    first = Trainer(tiny(), runs_dir=tmp_path)
+    assert first.run() == "completed"
+    started = read_summary(first.run_dir)["started_at"]
+    assert first.summary == read_summary(first.run_dir)
+    resumed = Trainer(tiny(epochs=2), runs_dir=tmp_path, resume=first.run_id)
+    finished = [e for e in run_collecting(resumed) if isinstance(e, RunFinished)]
+    on_disk = read_summary(resumed.run_dir)
+    assert finished[0].summary == resumed.summary == on_disk
+    assert on_disk["started_at"] == started and on_disk["epochs_completed"] == 2
