@@ -245,7 +245,6 @@ def test_train_command_repeats_only_what_differs_from_the_defaults():
 def test_sweep_command_round_trips_to_the_same_sweep_id():
     from engine.cli import build_parser
     from engine.cli.sweep_cmd import build_spec_from_args
-
     from engine.presets import resolve_config
 
     for preset, overrides in [
