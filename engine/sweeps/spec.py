@@ -49,8 +49,9 @@ def reference_config(preset: str | None) -> TrainConfig:
 def _canonical_base(base: TrainConfig, grid: Mapping[str, Any]) -> TrainConfig:
     """`base` with its seed and every swept field at the value of its preset (or default)."""
     reference = reference_config(base.preset)
-    fields = {k: getattr(reference, k) for k in grid if not k.startswith(MODEL_PREFIX)}
-    canonical = base.replace(**fields, seed=reference.seed)
+    known = reference.to_dict()
+    fields = {k: known[k] for k in grid if k in known}  # an unknown key: validation names it
+    canonical = base.replace(**{**fields, "seed": reference.seed})
     options = dict(canonical.model_options)
     for key in grid:
         if key.startswith(MODEL_PREFIX):
