@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 from _harness import format_table, machine_header
 
+from engine.events import EpochEnd, Log
 from engine.presets import get_preset
-from engine.trainer import TrainConfig, Trainer
-from engine.trainer.events import EpochEnd, Log
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

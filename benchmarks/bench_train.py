@@ -181,8 +181,9 @@ def run_cnnlab(
     runs,
     device: str = "cpu",
 ) -> RunTimes:
-    from engine.trainer import TrainConfig, Trainer
-    from engine.trainer.events import EpochEnd, RunStarted
+    from engine.events import EpochEnd, RunStarted
+    from engine.trainer.config import TrainConfig
+    from engine.trainer.loop import Trainer
 
     config = TrainConfig(
         dataset="vehicles",

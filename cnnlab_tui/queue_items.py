@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FINAL_STATUSES = ("completed", "cancelled", "failed", "diverged")
+from engine.events import FAILED_STATUSES
+from engine.events import FINISHED_STATUSES as FINAL_STATUSES
+
 # A sweep ends completed (every point has a completed run), incomplete or cancelled.
 SWEEP_STATUSES = ("completed", "incomplete", "cancelled", "failed")
 ACTIVE_STATES = ("starting", "running")
@@ -157,7 +159,7 @@ class QueuedSweep(QueuedRun):
             self._start_point(event)
         elif kind == "PointFinished":
             self.done, self.total = event.done, event.total
-            self.failed += event.status in ("failed", "diverged")
+            self.failed += event.status in FAILED_STATUSES
             reason = f": {event.error}" if event.error else ""
             self.log(f"point {event.index + 1}/{event.total} {event.status}{reason}")
         elif kind == "SweepFinished":

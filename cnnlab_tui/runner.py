@@ -51,7 +51,8 @@ TrainerFactory = Callable[..., Any]
 
 
 def _default_trainer_factory(config: dict[str, Any], runs_dir: Path) -> Any:
-    from engine.trainer import TrainConfig, Trainer
+    from engine.trainer.config import TrainConfig
+    from engine.trainer.loop import Trainer
 
     return Trainer(TrainConfig.from_dict(config), runs_dir=runs_dir)
 
@@ -70,19 +71,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, str]:
 def device_key(device: str) -> str:
     """Which lane a device string runs in: `auto`/`cuda` resolve so that two spellings of
     one device never train at once."""
-    device = (device or "auto").strip().lower()
-    if device == "cuda":
-        return "cuda:0"
-    if device != "auto":
-        return device
-    import torch
+    from engine.trainer.device import device_key as engine_device_key
 
-    if torch.cuda.is_available():
-        return "cuda:0"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return engine_device_key(device)
 
 
 class RunQueue:

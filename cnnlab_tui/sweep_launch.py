@@ -4,7 +4,8 @@ Typing `1e-2, 1e-3` in Learning rate (or `[4,8], [8,16]` in a list option such a
 turns that field into a grid axis; `Seeds` repeats every setting over several seeds. All
 parsing and validation is the engine's (`engine.sweeps.parse_grid_values`, `parse_seeds`,
 `build_spec`, `TrainConfig.validate`); this module only maps form fields to grid keys and
-engine messages back to the field that caused them.
+engine messages back to the field that caused them. A sweep carries the form's config as
+its base and the values parsed here, so nothing is parsed twice.
 """
 
 from __future__ import annotations
@@ -82,17 +83,15 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
-def parse_axis(form_key: str, text: str, model_options: Mapping[str, Any] | None) -> GridAxis:
-    """Parse a list typed in one field (ValueError with the engine's message when wrong)."""
+def parse_axis(form_key: str, text: str, model: str | None = None) -> GridAxis:
+    """Parse a list typed in one field (ValueError with the engine's message when wrong);
+    a model option's values are checked by `model`'s own option specs."""
     from engine.sweeps import parse_grid_values
-    from engine.sweeps.grid import config_field_types
 
     if form_key in NOT_SWEPT:
         raise ValueError("one value here; put several seeds in Seeds")
     try:
-        key, values = parse_grid_values(
-            grid_key(form_key), text, config_field_types(), model_options
-        )
+        key, values = parse_grid_values(grid_key(form_key), text, model)
     except ValueError as exc:  # ConfigError naming the bad value
         raise ValueError(_message(exc)) from None
     if len(values) < 2:
@@ -154,49 +153,23 @@ def axis_errors(
     return errors
 
 
-def sweep_overrides(config: dict[str, Any], axes: list[GridAxis]) -> dict[str, Any]:
-    """The config fields that differ from the preset (or the defaults), minus what the
-    grid and seeds set — the `overrides` of `build_spec`, as `cnnlab sweep` flags would be."""
-    from engine.sweeps import base_config
-    from engine.sweeps.spec import SweepSpec
-
-    preset = config.get("preset") or None
-    base = base_config(SweepSpec(preset, {})).to_dict()
-    swept = {axis.grid_key for axis in axes}
-    overrides: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in ("preset", "seed") or key in swept:
-            continue
-        if key == "model_options":
-            value = _unswept(value, swept)
-            same_model = config.get("model") == base.get("model")
-            if same_model and value == _unswept(base.get(key), swept):
-                continue
-        elif base.get(key) == value:
-            continue
-        overrides[key] = value
-    return overrides
-
-
-def _unswept(options: Mapping[str, Any] | None, swept: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in (options or {}).items() if MODEL_PREFIX + k not in swept}
-
-
 def build_sweep(config: dict[str, Any], form: SweepForm) -> Any:
-    """The engine SweepSpec for the form (ConfigError when the engine refuses it)."""
+    """The engine SweepSpec for the form: its config as the base, the axes' parsed values
+    as the grid (ConfigError when the engine refuses it)."""
     from engine.sweeps import build_spec
+    from engine.trainer.config import TrainConfig
 
-    preset = config.get("preset") or None
-    grid_args = [(axis.grid_key, axis.text) for axis in form.axes]
     seeds = form.seeds or [int(config.get("seed") or 0)]
-    return build_spec(preset, sweep_overrides(config, form.axes), grid_args, seeds)
+    grid = {axis.grid_key: axis.values for axis in form.axes}
+    return build_spec(TrainConfig.from_dict(config), grid, seeds)
 
 
 def read_fields(
-    fields: Iterable[Any], option_defaults: Mapping[str, Any] | None = None
+    fields: Iterable[Any], model: str | None = None
 ) -> tuple[dict[str, Any], dict[str, str], list[GridAxis]]:
     """(value per form key, message per form key, grid axes) of `FormField`s: a list typed
-    in a numeric field becomes an axis, and its first value stands in for it."""
+    in a numeric field becomes an axis, and its first value stands in for it (`model`:
+    whose option fields these are)."""
     from cnnlab_tui.widgets.forms import FieldError
 
     values: dict[str, Any] = {}
@@ -205,7 +178,7 @@ def read_fields(
     for form_field in fields:
         if is_list_text(form_field.kind, form_field.text):
             try:
-                axis = parse_axis(form_field.key, form_field.text, option_defaults)
+                axis = parse_axis(form_field.key, form_field.text, model)
             except ValueError as exc:
                 errors[form_field.key] = str(exc)
                 continue

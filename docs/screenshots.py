@@ -53,7 +53,8 @@ TWO_RUNS = ({"lr": 3e-3, "name": "adam-3e-3"}, {"lr": 3e-2, "optimizer": "sgd", 
 
 def train_runs(runs_dir: Path) -> list[str]:
     """Two completed runs that differ in optimizer and learning rate (for Compare)."""
-    from engine.trainer import TrainConfig, Trainer
+    from engine.trainer.config import TrainConfig
+    from engine.trainer.loop import Trainer
 
     run_ids = []
     for changes in TWO_RUNS:

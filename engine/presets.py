@@ -1,17 +1,20 @@
-"""Named starting points: the lab's experiments and two quick synthetic demos.
+"""Named starting points: the lab's experiments, two quick synthetic demos and recipes.
 
 A preset is only a set of config overrides on top of `TrainConfig`'s defaults (Adam,
 lr 1e-3, batch 64), so any field can still be changed: `cnnlab train --preset lab-conv
---epochs 3`. The dashboard lists them all.
+--epochs 3`. `resolve_config` is the one place defaults ← preset ← overrides are merged;
+the CLI, sweeps and the dashboard all build their configs with it. The dashboard lists them
+all. A config's `preset` field is only the label of where it started.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.trainer.config import TrainConfig
+from engine.trainer.config import TrainConfig, apply_overrides
 
 
 @dataclass(frozen=True)
@@ -23,17 +26,24 @@ class Preset:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def to_config(self, **changes: Any) -> TrainConfig:
-        """Defaults ← this preset ← `changes`, with `preset` recording where it came from.
+        """`resolve_config(this preset, changes)`."""
+        return resolve_config(self.name, changes)
 
-        Model options merge key by key; if `changes` picks another model, the preset's
-        options (meant for its own model) are dropped.
-        """
-        merged = {**self.overrides, **changes, "preset": self.name}
-        own_options = dict(self.overrides.get("model_options", {}))
-        if changes.get("model", self.overrides.get("model")) != self.overrides.get("model"):
-            own_options = {}
-        merged["model_options"] = {**own_options, **changes.get("model_options", {})}
-        return TrainConfig().replace(**merged)
+
+def resolve_config(
+    preset: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Defaults ← `preset` ← `overrides`, with `preset` kept as the config's label.
+
+    Model options merge key by key; if `overrides` picks another model, the preset's
+    options (meant for its own model) are dropped (`apply_overrides`). An unknown preset
+    raises `ConfigError` naming the known ones.
+    """
+    config = TrainConfig()
+    if preset:
+        config = apply_overrides(config, get_preset(preset).overrides)
+    config = apply_overrides(config, dict(overrides or {}))
+    return config.replace(preset=preset) if preset else config
 
 
 _VEHICLES = {"dataset": "vehicles", "image_size": 32, "epochs": 10, "batch_size": 64, "lr": 1e-3}

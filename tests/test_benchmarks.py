@@ -111,3 +111,17 @@ def test_bench_gpu_recipes_print_a_row_per_variant_on_the_cpu(bench, tmp_path, c
     rows = [line for line in table if line.startswith("cifar10-fast")]
     assert len(rows) == len(bench_gpu.RECIPE_VARIANTS)
     assert all(" completed " in row for row in rows)
+
+
+def test_bench_startup_needs_five_repeats_and_writes_readable_runs(bench, tmp_path, capsys):
+    from engine.runs import RunStore
+
+    bench_startup = bench("bench_startup")
+    with pytest.raises(SystemExit):
+        bench_startup.parse_args(["--repeats", "3"])
+    assert "at least 5" in capsys.readouterr().err
+    assert bench_startup.parse_args([]).runs == 50
+    bench_startup.write_runs(tmp_path / "runs", 3)
+    records = RunStore(tmp_path / "runs").list_runs()
+    assert [r.status for r in records] == ["completed"] * 3
+    assert all(r.damaged is None and len(r.metrics) == 3 for r in records)

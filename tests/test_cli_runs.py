@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from run_events import run_recorder
 
 from engine.cli import main
-from engine.runs import RunWriter
-from engine.trainer.events import EpochEnd, RunFinished, RunStarted
+from engine.events import EpochEnd, RunFinished, RunStarted
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +26,7 @@ def write_run(root, run_id, accs, *, lr=0.001, task="classify", status="complete
         "name": name,
         "model_options": {"widths": [8, 16]},
     }
-    writer = RunWriter(root / run_id)
+    writer = run_recorder(root / run_id, run_id, config)
     writer(
         RunStarted(
             run_id, config, str(root / run_id), task, "cpu", 999, ["a", "b"], 8, 4, len(accs)
@@ -57,8 +55,7 @@ def write_run(root, run_id, accs, *, lr=0.001, task="classify", status="complete
             }
         writer(EpochEnd(run_id, epoch, row))
     if status != "running":
-        summary = json.loads((root / run_id / "summary.json").read_text())
-        writer(RunFinished(run_id, status, None, {**summary, "status": status}))
+        writer(RunFinished(run_id, status, None, {}))
     return root / run_id
 
 

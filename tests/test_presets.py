@@ -6,7 +6,8 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.presets import PRESETS, get_preset, list_presets
-from engine.trainer import TrainConfig, Trainer
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 LAB = [
     "lab-conv",

@@ -21,9 +21,10 @@ from engine.recipes import (
 )
 from engine.recipes.crops import random_crop_pairs
 from engine.recipes.lighting import relight
-from engine.trainer import TrainConfig, Trainer
+from engine.trainer.config import TrainConfig
 from engine.trainer.epoch import Parts
 from engine.trainer.evaluation import evaluate
+from engine.trainer.loop import Trainer
 from engine.trainer.tasks import ClassifyTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
@@ -164,7 +165,7 @@ def _parts(model: nn.Module, **changes) -> Parts:
         device=torch.device("cpu"),
         amp_dtype=None,
         batch_size=16,
-        max_train_batches=None,
+        batches_per_epoch=1,
         shuffle_generator=torch.Generator(),
         augment_generator=torch.Generator(),
         **changes,

@@ -245,14 +245,20 @@ def test_train_command_repeats_only_what_differs_from_the_defaults():
 def test_sweep_command_round_trips_to_the_same_sweep_id():
     from engine.cli import build_parser
     from engine.cli.sweep_cmd import build_spec_from_args
+    from engine.presets import resolve_config
 
-    spec = SweepSpec(
-        None, {"epochs": 1, "image_size": 16, "model_options": {"widths": [4, 8]}},
-        {"lr": [0.01, 0.001], "model.kernel_size": [3, 5]}, [0, 1],
-    )  # fmt: skip
-    words = shlex.split(sweep_command(spec))[1:]
-    again = build_spec_from_args(build_parser().parse_args(words))
-    assert again.to_dict() == spec.to_dict() and again.sweep_id == spec.sweep_id
+    for preset, overrides in [
+        (None, {"epochs": 1, "image_size": 16, "model_options": {"widths": [4, 8]}}),
+        ("lab-dilated", {"epochs": 1, "model_options": {"dilations": [1, 2, 3]}}),
+        ("lab-dilated", {"model": "conv", "lr": 0.01}),
+    ]:
+        spec = SweepSpec(
+            resolve_config(preset, overrides),
+            {"lr": [0.01, 0.001], "model.kernel_size": [3, 5]}, [0, 1],
+        )  # fmt: skip
+        words = shlex.split(sweep_command(spec))[1:]
+        again = build_spec_from_args(build_parser().parse_args(words))
+        assert again.to_dict() == spec.to_dict() and again.sweep_id == spec.sweep_id
 
 
 @pytest.mark.parametrize(
@@ -265,18 +271,12 @@ def test_sweep_command_round_trips_to_the_same_sweep_id():
 )
 def test_train_command_rebuilds_the_same_config(changes):
     from engine.cli import build_parser
-    from engine.cli.train_cmd import flag_overrides
-    from engine.presets import get_preset
-    from engine.trainer.config import TrainConfig
+    from engine.cli.train_cmd import config_from_args
+    from engine.presets import resolve_config
 
-    preset = changes.pop("preset", None)
-    config = get_preset(preset).to_config(**changes) if preset else TrainConfig(**changes)
+    config = resolve_config(changes.pop("preset", None), changes)
     args = build_parser().parse_args(shlex.split(train_command(config.to_dict()))[1:])
-    overrides = flag_overrides(args)
-    rebuilt = (
-        get_preset(preset).to_config(**overrides) if preset else TrainConfig().replace(**overrides)
-    )
-    assert rebuilt.to_dict() == config.to_dict()
+    assert config_from_args(args).to_dict() == config.to_dict()
 
 
 def test_with_a_cjk_font_chart_text_follows_the_language(tmp_path, monkeypatch):

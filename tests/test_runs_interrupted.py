@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from engine.runs import RunStore
-from engine.trainer import TrainConfig, Trainer
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from run_events import run_recorder
 
 from engine.errors import RunStoreError
-from engine.runs import RunStore, RunWriter, new_run_id, read_run
+from engine.events import EpochEnd, Log, RunFinished, RunStarted, Samples
+from engine.runs import RunStore, new_run_id, read_run
 from engine.runs.compare import (
     curve_metrics,
     default_metric,
@@ -19,7 +21,6 @@ from engine.runs.compare import (
     metric_series,
 )
 from engine.runs.files import read_json_lines, write_json_atomic
-from engine.trainer.events import EpochEnd, Log, RunFinished, RunStarted, Samples
 
 
 def _started(run_dir, run_id="r1", config=None, history=(), task="classify"):
@@ -56,14 +57,13 @@ def _row(epoch, acc, loss=1.0):
 
 def _write_run(root, run_id, accs, status="completed", config=None):
     run_dir = root / run_id
-    writer = RunWriter(run_dir)
-    writer(_started(run_dir, run_id, config=config))
+    started = _started(run_dir, run_id, config=config)
+    record = run_recorder(run_dir, run_id, started.config)
+    record(started)
     for epoch, acc in enumerate(accs, start=1):
-        writer(EpochEnd(run_id, epoch, _row(epoch, acc)))
+        record(EpochEnd(run_id, epoch, _row(epoch, acc)))
     if status != "running":
-        summary = json.loads((run_dir / "summary.json").read_text())
-        summary.update(status=status)
-        writer(RunFinished(run_id, status, None, summary))
+        record(RunFinished(run_id, status, None, {}))
     return run_dir
 
 
@@ -98,8 +98,9 @@ def test_writer_lays_out_folder_and_summary(tmp_path):
 
 def test_writer_logs_and_samples_and_nan(tmp_path):
     run_dir = tmp_path / "r1"
-    writer = RunWriter(run_dir)
-    writer(_started(run_dir, task="dehaze"))
+    started = _started(run_dir, task="dehaze")
+    writer = run_recorder(run_dir, "r1", started.config)
+    writer(started)
     writer(Log("r1", "warning", "hello there"))
     writer(Samples("r1", 1, [str(run_dir / "samples" / "epoch001_0_a.png")]))
     writer(EpochEnd("r1", 1, {"epoch": 1, "train_loss": float("nan"), "test_psnr": 20.0}))
@@ -114,8 +115,10 @@ def test_writer_logs_and_samples_and_nan(tmp_path):
 def test_resumed_writer_trims_metrics_and_keeps_start_time(tmp_path):
     run_dir = _write_run(tmp_path, "r1", [0.5, 0.6, 0.7], status="cancelled")
     started = json.loads((run_dir / "summary.json").read_text())["started_at"]
-    writer = RunWriter(run_dir)
-    writer(_started(run_dir, history=[_row(1, 0.5), _row(2, 0.6)]))
+    resumed = _started(run_dir, history=[_row(1, 0.5), _row(2, 0.6)])
+    # the trainer hands the first start on (engine.trainer.resume.ResumePlan.started_at)
+    writer = run_recorder(run_dir, "r1", resumed.config, started_at=started)
+    writer(resumed)
     writer(EpochEnd("r1", 3, _row(3, 0.8)))
     record = read_run(run_dir)
     assert [r["test_acc"] for r in record.metrics] == [0.5, 0.6, 0.8]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.errors import ConfigError
+from engine.presets import resolve_config
 from engine.sweeps import (
     SweepSpec,
     aggregate,
@@ -20,37 +21,27 @@ from engine.sweeps import (
     parse_grid_values,
     parse_seeds,
 )
-from engine.sweeps.grid import FieldType, split_values
-
-FIELD_TYPES = {
-    "lr": FieldType(float),
-    "batch_size": FieldType(int),
-    "amp": FieldType(bool),
-    "max_train_batches": FieldType(int, optional=True),
-    "optimizer": FieldType(str, choices=("adam", "sgd")),
-    "model_options": FieldType(dict),
-    "seed": FieldType(int),
-}
-MODEL_OPTIONS = {"widths": [8, 16], "kernel_size": 3, "dropout": 0.0, "conv_impl": "torch"}
-
+from engine.trainer.config import split_values
 
 # --- grid parsing ---------------------------------------------------------------------
 
 
 def test_grid_values_parse_like_cli_flags():
-    assert parse_grid_values("lr", "1e-2, 1e-3", FIELD_TYPES) == ("lr", [0.01, 0.001])
-    assert parse_grid_values("batch-size", "32,1e2", FIELD_TYPES) == ("batch_size", [32, 100])
-    assert parse_grid_values("amp", "true,no", FIELD_TYPES)[1] == [True, False]
-    assert parse_grid_values("max-train-batches", "none,2", FIELD_TYPES)[1] == [None, 2]
+    assert parse_grid_values("lr", "1e-2, 1e-3") == ("lr", [0.01, 0.001])
+    assert parse_grid_values("batch-size", "32,1e2") == ("batch_size", [32, 100])
+    assert parse_grid_values("amp", "true,no")[1] == [True, False]
+    assert parse_grid_values("max-train-batches", "none,2")[1] == [None, 2]
 
 
-def test_model_options_parse_lists_in_brackets_and_match_default_types():
-    name, values = parse_grid_values("model.widths", "[4,8],[8,16]", FIELD_TYPES, MODEL_OPTIONS)
+def test_model_options_parse_lists_in_brackets_and_match_the_option_types():
+    name, values = parse_grid_values("model.widths", "[4,8],[8,16]", "conv")
     assert (name, values) == ("model.widths", [[4, 8], [8, 16]])
-    _, values = parse_grid_values("model.dropout", "0,0.5", FIELD_TYPES, MODEL_OPTIONS)
+    _, values = parse_grid_values("model.dropout", "0,0.5", "alexnet")
     assert values == [0.0, 0.5] and all(isinstance(v, float) for v in values)
-    _, values = parse_grid_values("model.kernel-size", "3,5", FIELD_TYPES, MODEL_OPTIONS)
+    _, values = parse_grid_values("model.kernel-size", "3,5", "conv")
     assert values == [3, 5]
+    _, values = parse_grid_values("model.widths", "4,8", "conv")  # one-item lists
+    assert values == [[4], [8]]
 
 
 def test_split_values_respects_brackets():
@@ -66,17 +57,17 @@ def test_split_values_respects_brackets():
         ("seed", "1,2", "--seeds"),  # seeds have their own flag
         ("batch-size", "32,3.5", "3.5"),  # not a whole number
         ("lr", "0.1,abc", "abc"),
-        ("optimizer", "adam,rmsprop", "rmsprop"),
         ("lr", "0.1,,0.2", "empty"),
         ("lr", "0.1,0.1", "repeated"),
         ("model.depth", "2,3", "depth"),  # the model has no such option
         ("model.kernel_size", "3,big", "big"),
+        ("model.kernel_size", "3,0", "≥ 1"),  # the option's own bounds
         ("model_options", "a", "model_options"),
     ],
 )
 def test_bad_grid_key_or_value_names_it(key, text, named):
     with pytest.raises(ConfigError) as info:
-        parse_grid_values(key, text, FIELD_TYPES, MODEL_OPTIONS)
+        parse_grid_values(key, text, "conv")
     assert named in str(info.value)
 
 
@@ -101,19 +92,42 @@ def test_expand_grid_is_the_product_times_seeds_with_seeds_innermost():
     assert [p.seed for p in expand_grid({}, seeds=[3, 4])] == [3, 4]
 
 
+def _spec_of(overrides, grid, seeds, preset=None):
+    return SweepSpec(resolve_config(preset, overrides), grid, seeds)
+
+
 def test_sweep_id_is_stable_for_the_same_spec_and_changes_with_it():
-    spec = SweepSpec(None, {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1])
+    spec = _spec_of({"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1])
     assert spec.sweep_id == SweepSpec.from_dict(spec.to_dict()).sweep_id
     assert spec.sweep_id.startswith("sweep-conv-")
     # a default typed out explicitly is the same experiment, so the same sweep
-    explicit = SweepSpec(None, {"epochs": 2, "model": "conv"}, {"lr": [0.1, 0.01]}, [0, 1])
+    explicit = _spec_of({"epochs": 2, "model": "conv"}, {"lr": [0.1, 0.01]}, [0, 1])
     assert explicit.sweep_id == spec.sweep_id
+    # so is a base whose swept field or seed holds another value: every point sets them
+    assert _spec_of({"epochs": 2, "lr": 0.5, "seed": 7}, {"lr": [0.1, 0.01]}, [0, 1]).sweep_id == (
+        spec.sweep_id
+    )
     for other in (
-        SweepSpec(None, {"epochs": 2}, {"lr": [0.1]}, [0, 1]),
-        SweepSpec(None, {"epochs": 3}, {"lr": [0.1, 0.01]}, [0, 1]),
-        SweepSpec(None, {"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1, 2]),
+        _spec_of({"epochs": 2}, {"lr": [0.1]}, [0, 1]),
+        _spec_of({"epochs": 3}, {"lr": [0.1, 0.01]}, [0, 1]),
+        _spec_of({"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1, 2]),
     ):
         assert other.sweep_id != spec.sweep_id
+
+
+def test_sweep_ids_and_state_files_from_before_specs_carried_a_config_still_match():
+    """Ids printed by the code that kept `preset` + `overrides` in the spec (and its state
+    files) are what the same sweep gets now, so old sweeps resume instead of restarting."""
+    old_state_spec = {"preset": None, "overrides": {"epochs": 2}, "grid": {"lr": [0.1, 0.01]},
+                      "seeds": [0, 1]}  # fmt: skip
+    assert SweepSpec.from_dict(old_state_spec).sweep_id == "sweep-conv-466747f8ee"
+    assert _spec_of({"epochs": 2}, {"lr": [0.1, 0.01]}, [0, 1]).sweep_id == "sweep-conv-466747f8ee"
+    dilated = _spec_of(
+        {"epochs": 1, "device": "cpu"}, {"model.dilations": [[1, 2, 5], [2, 4, 6]]}, [0, 1],
+        preset="lab-dilated",
+    )  # fmt: skip
+    assert dilated.sweep_id == "sweep-lab-dilated-a05fe58214"
+    assert dilated.base.model_options == {"dilations": [1, 2, 5]}  # the preset's, not swept
 
 
 # --- aggregation ------------------------------------------------------------------------
@@ -219,10 +233,11 @@ TINY = {
 }
 
 
-def _spec(grid: list[tuple[str, str]], seeds=(0, 1)):
-    from engine.sweeps import build_spec
+def _spec(grid: list[tuple[str, str]], seeds=(0, 1), **changes):
+    from engine.sweeps import build_spec, parse_grid
 
-    return build_spec(None, dict(TINY), grid, list(seeds))
+    base = resolve_config(None, {**TINY, **changes})
+    return build_spec(base, parse_grid(grid, base.model), list(seeds))
 
 
 def _run(spec, runs_dir: Path) -> tuple[Any, list[Any]]:
@@ -353,27 +368,40 @@ def test_cli_sweep_dry_run_shows_the_resumed_plan_and_bad_keys_exit_2(two_sweeps
     assert "abc" in capsys.readouterr().out
 
 
-def test_build_spec_rejects_a_key_set_twice_and_checks_options_per_point():
-    from engine.sweeps import build_spec, planned_configs
+def test_cli_sweep_refuses_a_key_set_twice(tmp_path, capsys):
+    from engine.cli import main
+    from engine.sweeps import parse_grid
 
-    with pytest.raises(ConfigError, match="--model-opt widths"):
-        build_spec(None, {"model_options": {"widths": [4]}}, [("model.widths", "[4],[8]")], [0])
-    with pytest.raises(ConfigError, match="--lr"):
-        build_spec(None, {"lr": 0.1}, [("lr", "0.1,0.2")], [0])
+    runs = ["--runs-dir", str(tmp_path), "--dry-run"]
+    assert main(["sweep", "--model-opt", "widths=4", "--grid", "model.widths=[4],[8]", *runs]) == 2
+    assert "--model-opt widths" in capsys.readouterr().out
+    assert main(["sweep", "--lr", "0.1", "--grid", "lr=0.1,0.2", *runs]) == 2
+    assert "--lr" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="given twice"):
-        build_spec(None, {}, [("lr", "0.1"), ("lr", "0.2")], [0])
+        parse_grid([("lr", "0.1"), ("lr", "0.2")])
+
+
+def test_planned_configs_check_every_point_against_its_own_model():
+    from engine.sweeps import build_spec, parse_grid, planned_configs
+
+    base = resolve_config()
     # sweeping the model itself: each point's options are checked against its own model
-    spec = build_spec(None, {}, [("model", "conv,mlp"), ("model.widths", "[4,8]")], [0])
+    grid = parse_grid([("model", "conv,mlp"), ("model.widths", "[4,8]")], base.model)
     with pytest.raises(ConfigError) as info:
-        planned_configs(spec)
+        planned_configs(build_spec(base, grid, [0]))
     assert "model_options (model=mlp model.widths=[4,8])" in info.value.errors
     assert not any("model=conv" in key for key in info.value.errors)
+    # a value the field does not allow is named with its point
+    grid = parse_grid([("optimizer", "adam,rmsprop")])
+    with pytest.raises(ConfigError) as info:
+        planned_configs(build_spec(base, grid, [0]))
+    assert "rmsprop" in info.value.errors["optimizer (optimizer=rmsprop)"]
 
 
 @pytest.mark.slow
 def test_cancel_stops_the_sweep_and_failed_points_are_counted(tmp_path):
-    from engine.sweeps import PointFinished, SweepRunner, build_spec
-    from engine.trainer.events import EpochEnd
+    from engine.events import EpochEnd
+    from engine.sweeps import PointFinished, SweepRunner
 
     spec = _spec([("lr", "1e-2,1e-3")], seeds=[0])
     runner = SweepRunner(spec, tmp_path / "runs")
@@ -392,8 +420,7 @@ def test_cancel_stops_the_sweep_and_failed_points_are_counted(tmp_path):
 
     empty = tmp_path / "no-images"
     empty.mkdir()
-    broken = build_spec(None, {**TINY, "dataset": "vehicles", "data_root": str(empty)},
-                        [("lr", "1e-2,1e-3")], [0])  # fmt: skip
+    broken = _spec([("lr", "1e-2,1e-3")], [0], dataset="vehicles", data_root=str(empty))
     outcome, events = _run(broken, tmp_path / "runs")
     assert outcome.status == "incomplete" and outcome.failed == 2
     errors = [e.error for e in events if isinstance(e, PointFinished)]

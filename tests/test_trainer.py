@@ -12,17 +12,10 @@ import torch
 from PIL import Image
 
 from engine.errors import ConfigError, RunStoreError
+from engine.events import BatchProgress, EpochEnd, Log, RunFinished, RunStarted, Samples
 from engine.runs import RunStore
-from engine.trainer import (
-    BatchProgress,
-    EpochEnd,
-    Log,
-    RunFinished,
-    RunStarted,
-    Samples,
-    TrainConfig,
-    Trainer,
-)
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 TIMING_KEYS = ("seconds", "images_per_second")
 

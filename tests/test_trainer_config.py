@@ -12,7 +12,13 @@ import torch
 from engine.errors import ConfigError
 from engine.trainer import ConfigField, TrainConfig, config_fields, parse_model_option
 from engine.trainer.config import parse_option_value
-from engine.trainer.device import amp_applies, device_problem, resolve_device
+from engine.trainer.device import (
+    amp_applies,
+    auto_device,
+    device_key,
+    device_problem,
+    resolve_device,
+)
 from engine.trainer.optim import build_optimizer, lr_factor
 
 
@@ -55,7 +61,6 @@ def test_defaults_follow_the_lab():
         ({"model": "aod_net"}, "model", "dehaze model but shapes is a classify"),
         ({"model_options": {"widths": "wide"}}, "model_options", "widths"),
         ({"model_options": {"depth": 3}}, "model_options", "no option 'depth'"),
-        ({"preset": "nope"}, "preset", "unknown preset"),
         ({"model": "dilated", "image_size": 16}, "image_size", "needs at least"),
         ({"dataset": "folder"}, "data_root", "needs the folder"),
         ({"name": "x" * 81}, "name", "80 characters"),
@@ -65,6 +70,12 @@ def test_validation_names_the_field_and_the_problem(changes, field, fragment):
     errors = dataclasses.replace(TrainConfig(), **changes).validate()
     assert field in errors, errors
     assert fragment in errors[field]
+
+
+def test_a_preset_name_is_a_label_not_a_check():
+    """A run started from a preset that was renamed since must still validate (re-run)."""
+    assert TrainConfig(preset="renamed-long-ago").validate() == {}
+    assert "text" in TrainConfig(preset=3).validate()["preset"]
 
 
 def test_validation_reports_every_bad_field_at_once():
@@ -142,6 +153,54 @@ def test_device_resolution_on_this_machine():
             resolve_device("cuda:0")
     assert not amp_applies(torch.device("cpu"), True)
     assert amp_applies(torch.device("cuda"), True) and not amp_applies(torch.device("cuda"), False)
+
+
+def test_auto_is_decided_in_one_place():
+    """`auto` means the same device to the trainer and to the dashboard's queue lanes."""
+    expected = "cuda" if torch.cuda.is_available() else None
+    expected = expected or ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert auto_device() == expected and resolve_device("auto").type == expected
+    assert device_key("auto") == ("cuda:0" if expected == "cuda" else expected)
+    assert (device_key("cuda"), device_key(" CPU "), device_key("cuda:1")) == (
+        "cuda:0",
+        "cpu",
+        "cuda:1",
+    )
+
+
+def test_overrides_replace_fields_and_merge_model_options():
+    from engine.trainer.config import apply_overrides
+
+    base = TrainConfig(model="dilated", model_options={"dilations": [1, 2, 5]}, lr=0.1)
+    merged = apply_overrides(base, {"lr": 0.2, "model_options": {"widths": [4, 8]}})
+    assert merged.lr == 0.2 and merged.model_options == {"dilations": [1, 2, 5], "widths": [4, 8]}
+    assert apply_overrides(base, {"model": "conv"}).model_options == {}  # meant for dilated
+    assert apply_overrides(base, {"epochs": 3}).model_options == base.model_options
+    assert base.model_options == {"dilations": [1, 2, 5]}  # not mutated
+
+
+def test_field_checks_come_from_each_fields_metadata():
+    """Every bounded or listed field refuses what its metadata excludes, with no rule
+    written for it by hand (validation generates the checks)."""
+    import dataclasses
+
+    from engine.trainer.config import field_metadata
+    from engine.trainer.validation import field_problem
+
+    checked = 0
+    for f in dataclasses.fields(TrainConfig):
+        meta = field_metadata(f.name)
+        assert meta["help"], f.name
+        bad = []
+        if meta["choices"]:
+            bad.append("no-such-" + f.name)
+        for key, step in (("low", -1), ("above", 0), ("high", 1), ("below", 0)):
+            if meta[key] is not None:
+                bad.append(meta[key] + step)
+        for value in bad:
+            assert field_problem(f, value), (f.name, value)
+            checked += 1
+    assert checked >= 25
 
 
 def test_learning_rate_schedules():

@@ -12,8 +12,10 @@ from test_trainer import run_collecting
 from test_trainer import tiny as trainer_tiny
 
 from engine.errors import DatasetError, RunStoreError
-from engine.runs import RunStore, RunWriter
-from engine.trainer import Log, RunFinished, RunStarted, TrainConfig, Trainer
+from engine.events import Log, RunFinished, RunStarted
+from engine.runs import RunStore, RunWriter, SummaryTracker
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread: see conftest
 
@@ -104,7 +106,7 @@ def test_an_unwritable_runs_folder_fails_the_run_with_a_message(tmp_path):
     assert isinstance(trainer.error, RunStoreError)
     assert "cannot create the run folder" in trainer.summary["error"]
     with pytest.raises(RunStoreError, match="already exists"):
-        RunWriter(tmp_path).create("x", {})
+        RunWriter(tmp_path, SummaryTracker("x", {})).create()
 
 
 def test_a_completed_run_keeps_the_time_its_folder_was_made(tmp_path, monkeypatch):
@@ -127,3 +129,17 @@ def test_a_completed_run_keeps_the_time_its_folder_was_made(tmp_path, monkeypatc
     assert summary["started_at"] == seen["created"] < summary["finished_at"]
     assert summary["status"] == "completed" and summary["num_train"] == 2400
     assert summary["params"] > 0 and summary["epochs_completed"] == 1
+
+
+def test_a_resumed_run_reports_the_summary_its_folder_holds(tmp_path):
+    """One summary per run: what RunFinished carries (and `trainer.summary`) is what
+    summary.json says, first start included, also after a resume."""
+    first = Trainer(tiny(), runs_dir=tmp_path)
+    assert first.run() == "completed"
+    started = read_summary(first.run_dir)["started_at"]
+    assert first.summary == read_summary(first.run_dir)
+    resumed = Trainer(tiny(epochs=2), runs_dir=tmp_path, resume=first.run_id)
+    finished = [e for e in run_collecting(resumed) if isinstance(e, RunFinished)]
+    on_disk = read_summary(resumed.run_dir)
+    assert finished[0].summary == resumed.summary == on_disk
+    assert on_disk["started_at"] == started and on_disk["epochs_completed"] == 2

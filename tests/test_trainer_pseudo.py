@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from engine.datasets import load_dataset
-from engine.trainer import BatchProgress, Log, TrainConfig, Trainer
+from engine.events import BatchProgress, Log
+from engine.trainer.config import TrainConfig
 from engine.trainer.epoch import Parts
+from engine.trainer.loop import Trainer
 from engine.trainer.pseudo import confident_labels, pseudo_label_epoch
 from engine.trainer.tasks import ClassifyTask
 
@@ -28,7 +30,7 @@ def _parts(model: nn.Module) -> Parts:
     return Parts(
         model=model, task=ClassifyTask(2, "none", "none", None, None), optimizer=None,
         scheduler=None, scaler=torch.amp.GradScaler("cpu", enabled=False),
-        device=torch.device("cpu"), amp_dtype=None, batch_size=2, max_train_batches=None,
+        device=torch.device("cpu"), amp_dtype=None, batch_size=2, batches_per_epoch=1,
         shuffle_generator=torch.Generator(), augment_generator=torch.Generator(),
     )  # fmt: skip
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from engine.events import Samples
 from engine.runs import RunStore
-from engine.trainer import Samples, TrainConfig, Trainer
+from engine.trainer.config import TrainConfig
+from engine.trainer.loop import Trainer
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata, pytest.mark.usefixtures("one_thread")]
 

@@ -14,11 +14,12 @@ from test_trainer import (  # the tiny shapes config every trainer test starts f
     tiny,
 )
 
+from engine.events import EpochEnd, Log
 from engine.models import create_model
-from engine.trainer import TrainConfig, Trainer
 from engine.trainer.accelerate import accelerate
+from engine.trainer.config import TrainConfig
 from engine.trainer.device import amp_dtype, batch_to, grad_scaler
-from engine.trainer.events import EpochEnd, Log
+from engine.trainer.loop import Trainer
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

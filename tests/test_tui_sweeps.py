@@ -33,6 +33,7 @@ from cnnlab_tui.screens.export import ExportScreen, default_out_dir, report_comm
 from cnnlab_tui.screens.live import LiveScreen
 from cnnlab_tui.screens.runs import RunsScreen
 from cnnlab_tui.widgets.charts import BAND_LEGEND
+from engine.events import EpochEnd, RunFinished, RunStarted
 from engine.runs import RunStore
 from engine.sweeps import (
     PointFinished,
@@ -43,7 +44,6 @@ from engine.sweeps import (
     group_runs_by_sweep,
     read_membership,
 )
-from engine.trainer.events import EpochEnd, RunFinished, RunStarted
 
 TINY_SWEEP_FORM = {
     "dataset": "shapes",
@@ -225,7 +225,7 @@ async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
             await pilot.pause()
             return form_field(form, key).error
 
-        assert "bad value 'fast'" in await error_of("lr", "1e-2, fast")
+        assert "must be a number, got 'fast'" in await error_of("lr", "1e-2, fast")
         assert "-1: must be a number above 0" in await error_of("lr", "1e-3, -1")
         assert await error_of("lr", "1e-3, 1e-2") is None
         assert "repeated seed" in await error_of("seeds", "0, 0")
@@ -316,12 +316,15 @@ def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
 
     config = preset_config("quick-shapes")
     config.update(lr=0.01, device="cpu", seed=3)
-    axis = parse_axis("option-widths", "[4,8], [8,16]", {"widths": [8, 16], "layers": 3})
+    axis = parse_axis("option-widths", "[4,8], [8,16]", config["model"])
     assert (axis.grid_key, axis.values) == ("model.widths", [[4, 8], [8, 16]])
     form = SweepForm([axis], seeds=[3, 4])
     spec = build_sweep(first_values(config, form.axes), form)
     assert spec.preset == "quick-shapes" and spec.grid == {"model.widths": [[4, 8], [8, 16]]}
-    assert "seed" not in spec.overrides and "model_options" not in spec.overrides
+    # the base is the form's config, with the seed and the swept option as the preset has
+    # them (the same sweep, and id, as `cnnlab sweep --preset quick-shapes …` gives)
+    assert (spec.base.lr, spec.base.seed, spec.base.model_options) == (0.01, 0, {"widths": [8, 16]})
+    assert spec.sweep_id == "sweep-quick-shapes-83f9721686"  # as before specs held a config
     planned = [cfg for _, cfg in planned_configs(spec)]
     assert [(c.model_options["widths"], c.seed) for c in planned] == [
         ([4, 8], 3), ([4, 8], 4), ([8, 16], 3), ([8, 16], 4),

@@ -95,7 +95,7 @@ class FakeTrainer:
             fn(event)
 
     def run(self) -> None:
-        from engine.trainer.events import BatchProgress, EpochEnd, RunFinished, RunStarted
+        from engine.events import BatchProgress, EpochEnd, RunFinished, RunStarted
 
         epochs = int(self.config.get("epochs", 2))
         if self.loading is not None:

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engine.events import EpochEnd, RunFinished, RunStarted, Samples
 from engine.runs import RunWriter, SummaryTracker
 from engine.trainer.config import TrainConfig
-from engine.trainer.events import EpochEnd, RunFinished, RunStarted, Samples
 
 CLASSES = ["circle", "square", "triangle"]
 
@@ -85,7 +85,8 @@ def write_run(
     defaults = {"dataset": "dehaze" if task == "dehaze" else "shapes", "epochs": epochs}
     resolved = TrainConfig(**{**defaults, **config}).to_dict()
     run_dir = Path(runs_dir) / run_id
-    writer, tracker = RunWriter(run_dir), SummaryTracker(run_id, resolved)
+    tracker = SummaryTracker(run_id, resolved)
+    writer = RunWriter(run_dir, tracker)
     classes = CLASSES if task == "classify" else []
     events: list[Any] = [
         RunStarted(run_id, resolved, str(run_dir), task, "cpu", 1234, classes, 30, 12, epochs)

@@ -207,7 +207,7 @@ class NewRunScreen(Screen):
         config.update(values)
         config["data_root"] = config.get("data_root") or None
         options, option_errors, option_axes = sweep_launch.read_fields(
-            self._options.fields(), self._options.defaults
+            self._options.fields(), self._options.shown_model
         )
         config["model_options"] = {k.removeprefix(OPTION_PREFIX): v for k, v in options.items()}
         errors.update(option_errors)

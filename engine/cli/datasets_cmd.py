@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from engine.datasets import (
-    DATASETS,
-    DatasetBundle,
-    DatasetStatus,
-    default_data_root,
-    load_dataset,
-    probe_dataset,
-)
-from engine.datasets.cifar10 import download_cifar10
 from engine.errors import CnnlabError, DatasetError
+
+if TYPE_CHECKING:
+    from engine.datasets import DatasetBundle, DatasetStatus
 
 STATE_STYLES = {"found": "green", "missing": "yellow", "error": "bold red"}
 MAX_SKIPPED_SHOWN = 20
@@ -40,7 +35,7 @@ def register(subparsers) -> None:
         "data set's own folder.",
     )
     parser.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"only these ({', '.join(DATASETS)})"
+        "names", nargs="*", metavar="NAME", help="only these (default: every data set)"
     )
     parser.add_argument(
         "--data-root", type=Path, default=None,
@@ -61,11 +56,15 @@ def register(subparsers) -> None:
 
 
 def run_datasets(args: argparse.Namespace) -> int:
+    from engine.datasets import default_data_root, probe_dataset
+
     console = Console()
     errors = Console(stderr=True)
     try:
         names = _selected(args.names, args.download)
         if args.download:
+            from engine.datasets.cifar10 import download_cifar10
+
             target = download_cifar10(args.data_root or default_data_root())
             console.print(f"[green]CIFAR-10 is in {target}[/green]")
         statuses = [probe_dataset(name, args.data_root) for name in names]
@@ -86,6 +85,8 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def _selected(names: list[str], download: bool) -> list[str]:
+    from engine.datasets import DATASETS
+
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         raise DatasetError(
@@ -151,6 +152,8 @@ def _print_skipped(console: Console, skipped: list[tuple[str, str]]) -> None:
 def _load_with_progress(
     name: str, root: Path | None, image_size: int, console: Console
 ) -> DatasetBundle:
+    from engine.datasets import load_dataset
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"loading {name}", total=None)

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from engine.errors import CnnlabError
-from engine.models import (
-    TASKS,
-    ModelInfo,
-    get_model_info,
-    list_models,
-    parameter_count,
-    resolve_options,
-)
+from engine.trainer.config import TASKS
+
+if TYPE_CHECKING:
+    from engine.models import ModelInfo
 
 
 def register(subparsers) -> None:
@@ -54,6 +51,8 @@ def register(subparsers) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     """Print the table or one model's details; a person's mistake prints one line, exit 1."""
+    from engine.models import get_model_info
+
     console = Console(highlight=False)
     try:
         if args.name:
@@ -69,12 +68,16 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def _params(name: str, args: argparse.Namespace, options: dict[str, str] | None = None) -> int:
+    from engine.models import parameter_count
+
     return parameter_count(
         name, num_classes=args.num_classes, image_size=args.image_size, **(options or {})
     )
 
 
 def _models_table(args: argparse.Namespace) -> Table:
+    from engine.models import list_models
+
     table = Table(
         title=f"cnnlab models (parameters at {args.image_size} px, {args.num_classes} classes)"
     )
@@ -102,6 +105,8 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def _model_details(args: argparse.Namespace, info: ModelInfo) -> Table:
+    from engine.models import resolve_options
+
     options = _parse_assignments(args.option)
     params = _params(info.name, args, options)
     caption = f"{params:,} parameters at {args.image_size} px, {args.num_classes} classes"

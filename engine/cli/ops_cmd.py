@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import torch
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from engine.errors import CnnlabError
-from engine.ops import (
-    corr2d,
-    corr2d_multi_in,
-    corr2d_multi_in_out,
-    edge_image,
-    gridding_map,
-    hdc_check,
-    learn_kernel,
-    pool2d,
-)
-from engine.ops.oracle import check_grid, run_case
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("float32", "float64")  # torch dtype names `ops check` compares in
 
 
 def register(subparsers) -> None:
@@ -37,7 +29,7 @@ def register(subparsers) -> None:
     demo = ops_sub.add_parser("demo", help="print the lab's examples computed by engine.ops")
     demo.set_defaults(func=run_demo)
     check = ops_sub.add_parser("check", help="compare the ops with torch (forward and grads)")
-    check.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    check.add_argument("--dtype", choices=DTYPES, default="float64")
     check.set_defaults(func=run_check)
 
     hdc = subparsers.add_parser("hdc", help="Hybrid Dilated Convolution check of dilations")
@@ -67,6 +59,17 @@ def _fail(message: str) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The lab's worked examples, each computed by the code rather than copied."""
+    import torch
+
+    from engine.ops import (
+        corr2d,
+        corr2d_multi_in,
+        corr2d_multi_in_out,
+        edge_image,
+        learn_kernel,
+        pool2d,
+    )
+
     console = _console()
     x = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
     k = torch.tensor([[0, 1], [2, 3]])
@@ -98,7 +101,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Oracle comparison against torch.nn.functional; non-zero exit on any failure."""
-    dtype = DTYPES[args.dtype]
+    import torch
+
+    from engine.ops.oracle import check_grid, run_case
+
+    dtype = getattr(torch, args.dtype)
     table = Table(title=f"engine.ops vs torch, {args.dtype}: max |error| (relative if |ref| > 1)")
     for column in ("config", "forward", "grad input", "grad weight", "grad bias", "pass"):
         table.add_column(column, justify="left" if column == "config" else "right")
@@ -119,6 +126,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_hdc(args: argparse.Namespace) -> int:
     """M_i table and verdict for a stack of dilation rates."""
+    from engine.ops.arithmetic import gridding_map, hdc_check
+
     try:
         report = hdc_check(args.dilations, args.kernel)
         counts = gridding_map(args.dilations, args.kernel) if args.map else None

@@ -64,18 +64,31 @@ def register(subparsers) -> None:
 
 
 def build_spec_from_args(args: argparse.Namespace):
-    """The SweepSpec the flags describe (ConfigError on anything malformed)."""
+    """The SweepSpec the flags describe (ConfigError on anything malformed): the base config
+    built as `cnnlab train` builds one, the grid's text parsed once, the seeds from --seed."""
     from engine.cli.train_cmd import flag_overrides
-    from engine.sweeps import base_config, build_spec, parse_grid_arg, parse_seeds
-    from engine.sweeps.spec import SweepSpec
+    from engine.presets import resolve_config
+    from engine.sweeps import build_spec, parse_grid, parse_grid_arg, parse_seeds
 
     overrides = flag_overrides(args)
-    base_seed = overrides.pop("seed", None)
-    if base_seed is None:
-        base_seed = base_config(SweepSpec(args.preset, overrides)).seed
-    grid_args = [parse_grid_arg(text) for text in args.grid]
-    seeds = parse_seeds(args.seeds, base_seed=base_seed)
-    return build_spec(args.preset, overrides, grid_args, seeds)
+    base = resolve_config(args.preset, overrides)
+    grid = parse_grid([parse_grid_arg(text) for text in args.grid], base.model)
+    _refuse_twice(overrides, grid)
+    return build_spec(base, grid, parse_seeds(args.seeds, base_seed=base.seed))
+
+
+def _refuse_twice(overrides: dict[str, Any], grid: dict[str, Any]) -> None:
+    """A key both set by a flag and swept is a mistake: say which flag to drop."""
+    from engine.sweeps.grid import MODEL_PREFIX
+
+    options = overrides.get("model_options") or {}
+    for name in grid:
+        option = name[len(MODEL_PREFIX) :] if name.startswith(MODEL_PREFIX) else None
+        if option is None and name in overrides:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError({f"grid {name}": f"also set by {flag}; keep one of them"})
+        if option is not None and option in options:
+            raise ConfigError({f"grid {name}": f"also set by --model-opt {option}=…; keep one"})
 
 
 def _print_errors(console: Console, exc: CnnlabError) -> None:
@@ -146,8 +159,8 @@ class SweepPrinter:
         self.progress.stop()
 
     def __call__(self, event: object) -> None:
+        from engine.events import BatchProgress, RunStarted
         from engine.sweeps import PointFinished, PointStarted, SweepFinished, SweepStarted
-        from engine.trainer.events import BatchProgress, RunStarted
 
         if isinstance(event, SweepStarted) and event.parallel_note:
             self.console.print(f"[yellow]{event.parallel_note}")

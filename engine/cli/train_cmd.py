@@ -14,7 +14,6 @@ import queue
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CANCELLED = 0, 1, 2, 130
-_NONE_WORDS = ("none", "null", "")
 _METAVARS = {
     "dataset": "NAME",
     "model": "NAME",
@@ -24,24 +23,29 @@ _METAVARS = {
 }
 
 
-def _converter(kind: type, optional: bool):
-    """An argparse `type=` for a config field: int/float/str, 'none' when optional."""
+def _converter(name: str):
+    """An argparse `type=` for config field `name`: the config's own text parser, whose
+    message argparse prints (`argument --batch-size: must be a whole number, got '3.5'`)."""
+    from engine.errors import ConfigError
+    from engine.trainer.config import parse_field_text
 
     def convert(text: str) -> Any:
-        if optional and text.strip().lower() in _NONE_WORDS:
-            return None
-        return kind(text)
+        try:
+            return parse_field_text(name, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.errors[name]) from None
 
-    convert.__name__ = kind.__name__  # argparse says "invalid int value: 'x'"
+    convert.__name__ = name
     return convert
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per `TrainConfig` field; all default to None (= not given)."""
+    """One flag per `TrainConfig` field; all default to None (= not given). Values are
+    checked by validation, after parsing, so every bad value is listed at once."""
     from engine.trainer.config import config_fields
 
     group = parser.add_argument_group("run configuration (defaults: preset, then the lab's)")
-    for spec in config_fields():
+    for spec in config_fields(registries=False):
         if spec.name == "preset":
             continue
         if spec.name == "model_options":
@@ -52,23 +56,20 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 action="append",
                 default=[],
                 metavar="KEY=VALUE",
-                help="model option, repeatable (ints, floats, a,b,c lists)",
+                help="model option, repeatable (numbers, text, lists as a,b,c or [a,b,c])",
             )
         elif spec.type is bool:
             group.add_argument(
                 spec.flag, action=argparse.BooleanOptionalAction, default=None, help=spec.help
             )
         else:
-            # Registry names are checked by validation, which suggests close matches.
-            open_choice = spec.name in ("dataset", "model")
-            kind = spec.type.__name__.upper()
+            choices = "{" + ",".join(spec.choices) + "}" if spec.choices else None
             group.add_argument(
                 spec.flag,
                 dest=spec.name,
                 default=None,
-                choices=None if open_choice else spec.choices,
-                type=_converter(spec.type, spec.optional),
-                metavar=_METAVARS.get(spec.name) or (None if spec.choices else kind),
+                type=_converter(spec.name),
+                metavar=_METAVARS.get(spec.name) or choices or spec.type.__name__.upper(),
                 help=spec.help + (" ('none' clears it)" if spec.optional else ""),
             )
 
@@ -103,7 +104,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     overrides = {
         spec.name: getattr(args, spec.name)
-        for spec in config_fields()
+        for spec in config_fields(registries=False)
         if spec.name not in ("preset", "model_options") and getattr(args, spec.name) is not None
     }
     if args.model_opt:
@@ -111,26 +112,31 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def build_trainer(args: argparse.Namespace):
-    """The Trainer the flags describe (raises ConfigError / RunStoreError for a person)."""
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig the flags describe: defaults ← `--preset` ← flags, or, with
+    `--resume RUN`, that run's saved config ← flags (ConfigError / RunStoreError)."""
     from engine.errors import ConfigError
-    from engine.presets import get_preset
-    from engine.runs import RunStore, read_run
-    from engine.trainer import TrainConfig, Trainer
+    from engine.presets import resolve_config
 
     overrides = flag_overrides(args)
-    if args.resume:
-        if args.preset:
-            raise ConfigError({"preset": "cannot be combined with --resume"})
-        store = RunStore(args.runs_dir)
-        saved = read_run(store.resolve(args.resume)).config
-        options = {**saved.get("model_options", {}), **overrides.pop("model_options", {})}
-        config = TrainConfig.from_dict(saved).replace(**overrides, model_options=options)
-        return Trainer(config, runs_dir=store.root, resume=args.resume)
+    if not getattr(args, "resume", None):
+        return resolve_config(args.preset, overrides)
     if args.preset:
-        config = get_preset(args.preset).to_config(**overrides)
-    else:
-        config = TrainConfig().replace(**overrides)
+        raise ConfigError({"preset": "cannot be combined with --resume"})
+    from engine.runs import RunStore
+    from engine.trainer.resume import resume_config
+
+    return resume_config(args.resume, RunStore(args.runs_dir).root, overrides)
+
+
+def build_trainer(args: argparse.Namespace):
+    """The Trainer the flags describe (raises ConfigError / RunStoreError for a person)."""
+    from engine.runs import RunStore
+    from engine.trainer.loop import Trainer
+
+    config = config_from_args(args)
+    if args.resume:
+        return Trainer(config, runs_dir=RunStore(args.runs_dir).root, resume=args.resume)
     return Trainer(config, runs_dir=args.runs_dir)
 
 
@@ -163,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _pump(trainer, events: queue.Queue, printer: TrainPrinter, errors) -> Any:
     """Render events until RunFinished; Ctrl-C cancels (a second one stops waiting)."""
-    from engine.trainer.events import RunFinished
+    from engine.events import RunFinished
 
     interrupted = False
     while True:
@@ -252,7 +258,7 @@ class TrainPrinter:
         self.console.print(text)
 
     def handle(self, event) -> None:
-        from engine.trainer.events import BatchProgress, EpochEnd, Log, RunStarted, Samples
+        from engine.events import BatchProgress, EpochEnd, Log, RunStarted, Samples
 
         if isinstance(event, RunStarted):
             self._started(event)

@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import DatasetError
+from engine.trainer.config import AUGMENTATIONS, NORMALIZATIONS
 
-NORMALIZATIONS = ("dataset", "lab", "image", "none")
-AUGMENTATIONS = ("none", "flip", "crop_flip", "strong")
 CROP_PADDING = 4
 _LUMA = (0.299, 0.587, 0.114)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-TASKS = ("classify", "dehaze")
+from engine.trainer.config import TASKS
 
 # Mean/std accumulate over chunks of this many images so a 60k-image set never needs a
 # float copy of itself in memory.

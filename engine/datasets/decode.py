@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 
 from engine.errors import DatasetError
+from engine.trainer.config import RESIZE_MODES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ IMAGE_EXTENSIONS = frozenset(
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 # At most this many progress callbacks per decode, so a UI is not flooded.
 _PROGRESS_STEPS = 100
-RESIZE_MODES = ("stretch", "letterbox")
 # Letterbox padding: mid-grey (see the module docstring).
 PAD_FILL = (128, 128, 128)
 

@@ -16,10 +16,10 @@ from engine.datasets.bundle import DatasetBundle, DatasetStatus
 from engine.datasets.decode import ProgressFn, check_resize
 from engine.datasets.split import check_fraction, split_counts
 from engine.errors import DatasetError
+from engine.trainer.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 CLASS_LAYOUT = "class folders (<class>/<image>)"
 PAIR_LAYOUT = "'hazy' and 'clear' folders"
 

@@ -19,11 +19,11 @@ from torch import nn
 
 from engine.errors import ModelError
 from engine.models._options import OptionSpec
+from engine.trainer.config import TASKS
 
 logger = logging.getLogger(__name__)
 
 Task = Literal["classify", "dehaze"]
-TASKS: tuple[str, ...] = ("classify", "dehaze")
 # Arguments every factory takes besides its own options.
 COMMON_ARGS: tuple[str, ...] = ("num_classes", "in_channels", "image_size")
 

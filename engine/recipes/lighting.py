@@ -19,7 +19,8 @@ import math
 
 import torch
 
-LIGHTING = ("none", "night", "headlights")
+from engine.trainer.config import LIGHTING
+
 _LUMA = (0.299, 0.587, 0.114)
 
 

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError
-
-TTA_MODES = ("none", "flip")
+from engine.trainer.config import TTA_MODES
 
 
 def _check(mode: str) -> None:

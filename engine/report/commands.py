@@ -33,18 +33,16 @@ def _option_text(value: Any) -> str:
 
 
 def baseline_config(preset: str | None) -> dict[str, Any]:
-    """The config a bare `cnnlab train [--preset P]` would use."""
-    from engine.trainer.config import TrainConfig
+    """The config a bare `cnnlab train [--preset P]` would use (the defaults when the preset
+    label is no longer known: every changed field is then listed)."""
+    from engine.sweeps.spec import reference_config
 
-    base = TrainConfig().to_dict()
     if preset:
-        try:
-            from engine.sweeps.spec import preset_overrides
+        from engine.presets import PRESETS
 
-            base.update(preset_overrides(preset))
-        except (ImportError, ValueError) as exc:
-            log.info("preset %s not available (%s); listing every changed field", preset, exc)
-    return base
+        if preset not in PRESETS:
+            log.info("preset %s not available; listing every changed field", preset)
+    return reference_config(preset).to_dict()
 
 
 def config_arguments(config: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
@@ -77,15 +75,15 @@ def train_command(config: dict[str, Any]) -> str:
 
 
 def sweep_command(spec: SweepSpec) -> str:
-    """`cnnlab sweep --preset P … --grid key=v1,v2 --seeds 0,1,2` for a sweep's spec."""
+    """`cnnlab sweep --preset P … --grid key=v1,v2 --seeds 0,1,2` for a sweep's spec: the
+    base config's fields that differ from its preset's (or the defaults), then the grid."""
     words = ["cnnlab", "sweep"]
     if spec.preset:
         words.extend(["--preset", spec.preset])
-    overrides = dict(spec.overrides)
-    options = overrides.pop("model_options", {}) or {}
-    words.extend(config_arguments(overrides, {}))
-    for key, value in options.items():
-        words.extend(["--model-opt", f"{key}={_option_text(value)}"])
+    base = spec.base.to_dict()
+    base.pop("seed")  # --seeds lists them
+    baseline = baseline_config(spec.preset)
+    words.extend(config_arguments(base, baseline))
     for key, values in spec.grid.items():
         name = key.replace("_", "-")
         words.extend(["--grid", f"{name}={','.join(format_value(v) for v in values)}"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RunStoreError
+from engine.events import STATUSES
 from engine.runs.files import default_runs_dir, read_json, read_json_lines
 from engine.runs.summary import primary_metric
 from engine.runs.writer import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
@@ -24,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 # Folders in the runs root that are not runs (engine.sweeps keeps its state in `sweeps/`).
 RESERVED_DIRS = frozenset({"sweeps"})
-
-STATUSES = ("running", "completed", "cancelled", "failed", "diverged", "interrupted", "damaged")
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""Builds `summary.json` from the trainer's events.
+"""Builds `summary.json` from a run's events.
 
-Both the trainer (for `RunFinished.summary`) and the run writer (for the summary it keeps on
-disk while the run goes) feed the same events into a `SummaryTracker`, so the two can never
-disagree about what "best" or "final" means.
+The trainer owns one `SummaryTracker` per run and feeds it every event; the run writer
+writes what it holds to disk and `RunFinished.summary` is its final state, so the two can
+never disagree about what "best" or "final" means.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from engine.trainer.events import EpochEnd, Log, RunFinished, RunStarted, Samples
+from engine.events import EpochEnd, Log, RunFinished, RunStarted, Samples
 
 KEY_METRICS = {
     "classify": ("test_acc", "test_loss", "train_acc", "train_loss"),
@@ -52,7 +50,16 @@ def best_score(row: dict[str, Any], task: str | None) -> float:
 class SummaryTracker:
     """Keeps the summary of one run up to date as events arrive."""
 
-    def __init__(self, run_id: str, config: dict[str, Any], task: str | None = None):
+    def __init__(
+        self,
+        run_id: str,
+        config: dict[str, Any],
+        task: str | None = None,
+        started_at: str | None = None,
+    ):
+        """`started_at`: when the run was first started (a resumed run keeps its start)."""
+        import torch  # a tracker lives beside a training run, which has torch loaded anyway
+
         self._rows: list[dict[str, Any]] = []
         self._run_dir: Path | None = None
         self._summary: dict[str, Any] = {
@@ -76,7 +83,7 @@ class SummaryTracker:
             "error": None,
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_at": now_iso(),
+            "started_at": started_at or now_iso(),
             "updated_at": now_iso(),
             "finished_at": None,
         }

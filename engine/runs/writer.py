@@ -14,17 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
 from engine.errors import RunStoreError
-from engine.runs.files import (
-    append_json_line,
-    read_json,
-    write_json_atomic,
-    write_json_lines_atomic,
-)
+from engine.runs.files import append_json_line, write_json_atomic, write_json_lines_atomic
 from engine.runs.summary import SummaryTracker
-from engine.trainer.events import EpochEnd, Log, RunFinished, RunStarted, Samples
+from engine.events import EpochEnd, Log, RunFinished, RunStarted, Samples
 
 logger = logging.getLogger(__name__)
 
@@ -36,34 +29,35 @@ SAMPLES_DIR = "samples"
 
 
 class RunWriter:
-    """Writes one run's folder from the trainer's events (call it with each event)."""
+    """Writes one run's folder from its events (call it with each event).
 
-    def __init__(self, run_dir: Path | str):
+    The summary comes from `tracker`, the run's one `SummaryTracker`, which its owner (the
+    trainer) feeds every event before subscribers see it; the writer only mirrors it to disk.
+    """
+
+    def __init__(self, run_dir: Path | str, tracker: SummaryTracker):
         self.run_dir = Path(run_dir)
-        self._tracker: SummaryTracker | None = None
-        self._started_at: str | None = None
+        self._tracker = tracker
+        self._open = False  # True once the folder is this run's to write (created or started)
         self._early_logs: list[str] = []
 
     def __call__(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self._on_started(event)
-        elif self._tracker is None:
+        elif not self._open:
             if isinstance(event, Log):
                 self._on_early_log(event)
         elif isinstance(event, EpochEnd):
-            self._tracker.apply(event)
             append_json_line(self.run_dir / METRICS_FILE, event.metrics)
             self._write_summary()
         elif isinstance(event, Samples):
-            self._tracker.apply(event)
             self._write_summary()
         elif isinstance(event, Log):
             self._append_log(event)
         elif isinstance(event, RunFinished):
-            self._tracker.apply(event)
             self._write_summary()
 
-    def create(self, run_id: str, config: dict[str, Any], task: str | None = None) -> None:
+    def create(self) -> None:
         """Make a new run's folder before its data loads: `config.json` and a `running`
         summary, so a run that fails or is cancelled while loading is still listed, with
         its status and error. `RunStoreError` when the folder cannot be made."""
@@ -74,19 +68,15 @@ class RunWriter:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise RunStoreError(f"cannot create the run folder {self.run_dir}: {reason}") from exc
-        self._tracker = SummaryTracker(run_id, config, task=task)
-        self._started_at = self._tracker.summary()["started_at"]
-        write_json_atomic(self.run_dir / CONFIG_FILE, config)
+        self._open = True
+        write_json_atomic(self.run_dir / CONFIG_FILE, self._tracker.summary()["config"])
         self._write_summary()
         self._flush_early_logs()
 
     def _on_started(self, event: RunStarted) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
-        if event.start_epoch:  # resumed: the run began when it was first started
-            self._started_at = self._previous_start()
-        self._tracker = SummaryTracker(event.run_id, event.config)
-        self._tracker.apply(event)
+        self._open = True
         write_json_atomic(self.run_dir / CONFIG_FILE, event.config)
         # A resumed run restarts after its last checkpoint: drop any later rows so the
         # curve continues without duplicate epochs.
@@ -109,19 +99,8 @@ class RunWriter:
                 handle.writelines(self._early_logs)
             self._early_logs.clear()
 
-    def _previous_start(self) -> str | None:
-        try:
-            previous = read_json(self.run_dir / SUMMARY_FILE)
-        except (OSError, ValueError):
-            return None
-        return previous.get("started_at") if isinstance(previous, dict) else None
-
     def _write_summary(self) -> None:
-        assert self._tracker is not None
-        summary: dict[str, Any] = self._tracker.summary()
-        if self._started_at:
-            summary["started_at"] = self._started_at
-        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+        write_json_atomic(self.run_dir / SUMMARY_FILE, self._tracker.summary())
 
     def _append_log(self, event: Log) -> None:
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:

@@ -1,6 +1,7 @@
 """Sweeps: a grid of settings × seeds run as one resumable group of ordinary runs.
 
-    spec = build_spec("lab-conv", {}, [("lr", "1e-2,1e-3")], parse_seeds("3"))
+    base = resolve_config("lab-conv")                       # engine.presets
+    spec = build_spec(base, parse_grid([("lr", "1e-2,1e-3")], base.model), parse_seeds("3"))
     SweepRunner(spec, runs_dir).run()          # re-running resumes: completed points skip
     aggregate(sweep_records(RunStore(runs_dir), spec.sweep_id))  # mean ± std per setting
 
@@ -26,7 +27,7 @@ from engine.sweeps.grid import (
     SweepPoint,
     expand_grid,
     format_value,
-    normalize_key,
+    parse_grid,
     parse_grid_arg,
     parse_grid_values,
     parse_seeds,
@@ -41,7 +42,13 @@ from engine.sweeps.lookup import (
 )
 from engine.sweeps.membership import read_membership
 from engine.sweeps.runner import PlannedPoint, SweepRunner, effective_parallel
-from engine.sweeps.spec import SweepSpec, base_config, build_spec, planned_configs, point_config
+from engine.sweeps.spec import (
+    SweepSpec,
+    build_spec,
+    planned_configs,
+    point_config,
+    reference_config,
+)
 from engine.sweeps.state import SweepState, list_sweeps, load_state
 
 __all__ = [
@@ -61,7 +68,6 @@ __all__ = [
     "SweepState",
     "aggregate",
     "aggregate_sweep",
-    "base_config",
     "build_spec",
     "differing_fields",
     "effective_parallel",
@@ -74,13 +80,14 @@ __all__ = [
     "list_sweeps",
     "load_state",
     "mean_std",
-    "normalize_key",
+    "parse_grid",
     "parse_grid_arg",
     "parse_grid_values",
     "parse_seeds",
     "planned_configs",
     "point_config",
     "read_membership",
+    "reference_config",
     "resolve_targets",
     "runs_outside_sweeps",
     "setting_label",

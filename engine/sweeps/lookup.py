@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RunStoreError
+from engine.events import FAILED_STATUSES
 from engine.sweeps.aggregate import group_runs_by_sweep
 from engine.sweeps.membership import read_membership
 from engine.sweeps.state import SWEEPS_FOLDER, list_sweeps, load_state, state_path
@@ -47,7 +48,7 @@ def sweep_progress(store: Any, sweep_id: str) -> SweepProgress:
         done=statuses.count("completed"),
         total=len(statuses),
         running=statuses.count("running"),
-        failed=sum(s in ("failed", "diverged") for s in statuses),
+        failed=sum(s in FAILED_STATUSES for s in statuses),
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import CnnlabError, RunStoreError
+from engine.events import FAILED_STATUSES
 from engine.runs.files import default_runs_dir
 from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, SweepStarted
 from engine.sweeps.grid import SweepPoint
@@ -188,14 +189,14 @@ class SweepRunner:
                 stamp_summary(Path(trainer.run_dir), self.sweep_id, point)
         with self._lock:
             self._done += status == "completed"
-            self._failed += status in ("failed", "diverged")
+            self._failed += status in FAILED_STATUSES
             done = self._done
         self._publish(
             PointFinished(self.sweep_id, point.index, run_id, status, error, done, total, final)
         )
 
     def _on_trainer_event(self, event: object, point: SweepPoint) -> None:
-        from engine.trainer.events import RunStarted
+        from engine.events import RunStarted
 
         if isinstance(event, RunStarted):
             write_membership(Path(event.run_dir), self.sweep_id, point)

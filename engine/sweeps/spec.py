@@ -1,7 +1,16 @@
-"""What a sweep is: a base config (preset + overrides), a grid and seeds — and its id.
+"""What a sweep is: the resolved config every point starts from, the grid of parsed values
+and the seeds — and its id.
 
-The sweep id is a hash of this spec, so typing the same command again finds the same
-sweep and resumes it instead of starting a second one.
+The CLI and the dashboard each build the base `TrainConfig` the way they build a run's
+(`engine.presets.resolve_config`) and parse the grid's text once
+(`engine.sweeps.grid.parse_grid_values`); a `SweepSpec` carries both, so nothing is parsed
+again or diffed back into overrides.
+
+The sweep id is a hash of the spec, so typing the same command again finds the same sweep
+and resumes it. To make "the same sweep" not depend on where it was typed, a spec keeps the
+swept fields and the seed of its base at the values of its preset (or the defaults): every
+point sets them anyway. That also keeps the ids of sweeps made before specs carried a
+config (they hashed defaults ← preset ← overrides, where neither could appear).
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,51 +26,93 @@ from engine.errors import ConfigError
 from engine.sweeps.grid import (
     MODEL_PREFIX,
     SweepPoint,
-    config_field_types,
+    check_grid_key,
     expand_grid,
-    normalize_key,
-    parse_grid_values,
     setting_label,
 )
+from engine.trainer.config import TrainConfig
 
 _NAME_LIMIT = 80  # TrainConfig.name's own limit
 
 
+def reference_config(preset: str | None) -> TrainConfig:
+    """What a bare `cnnlab train [--preset P]` would use; the defaults for a preset label
+    that is no longer known."""
+    from engine.presets import resolve_config
+
+    try:
+        return resolve_config(preset)
+    except ConfigError:
+        return TrainConfig()
+
+
+def _canonical_base(base: TrainConfig, grid: Mapping[str, Any]) -> TrainConfig:
+    """`base` with its seed and every swept field at the value of its preset (or default)."""
+    reference = reference_config(base.preset)
+    known = reference.to_dict()
+    fields = {k: known[k] for k in grid if k in known}  # an unknown key: validation names it
+    canonical = base.replace(**{**fields, "seed": reference.seed})
+    options = dict(canonical.model_options)
+    for key in grid:
+        if key.startswith(MODEL_PREFIX):
+            option = key[len(MODEL_PREFIX) :]
+            options.pop(option, None)
+            if reference.model == canonical.model and option in reference.model_options:
+                options[option] = reference.model_options[option]
+    return canonical.replace(model_options=options)
+
+
 @dataclass(frozen=True)
 class SweepSpec:
-    """A preset, fixed overrides (config fields; model options under `model_options`),
-    the grid (normalized key → values, in the order given) and the seeds."""
+    """The base config, the grid (normalized key → values, in the order given) and the
+    seeds. Model options are swept as `model.<option>`."""
 
-    preset: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    base: TrainConfig = field(default_factory=TrainConfig)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
+
+    def __post_init__(self) -> None:
+        grid = {key: list(values) for key, values in self.grid.items()}
+        object.__setattr__(self, "grid", grid)
+        object.__setattr__(self, "seeds", [int(seed) for seed in self.seeds])
+        object.__setattr__(self, "base", _canonical_base(self.base, grid))
+
+    @property
+    def preset(self) -> str | None:
+        """The preset the base config started from (a label)."""
+        return self.base.preset
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "preset": self.preset,
-            "overrides": dict(self.overrides),
+            "base": self.base.to_dict(),
             "grid": {key: list(values) for key, values in self.grid.items()},
             "seeds": list(self.seeds),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
+        """Read a spec back; state files written before specs carried their base config
+        hold `preset` and `overrides`, resolved here exactly as they were then."""
+        if "base" in data:
+            base = TrainConfig.from_dict(dict(data["base"]))
+        else:
+            from engine.presets import resolve_config
+
+            base = resolve_config(data.get("preset"), dict(data.get("overrides") or {}))
         return cls(
-            preset=data.get("preset"),
-            overrides=dict(data.get("overrides") or {}),
+            base=base,
             grid={key: list(values) for key, values in (data.get("grid") or {}).items()},
             seeds=[int(seed) for seed in data.get("seeds") or [0]],
         )
 
     @property
     def sweep_id(self) -> str:
-        """`sweep-<preset or model>-<10 hex>`, a hash of the resolved base config, the grid
-        and the seeds: typing a default value explicitly (or not) gives the same sweep."""
-        base = base_config(self).to_dict()
+        """`sweep-<preset or model>-<10 hex>`, a hash of the base config, the grid and the
+        seeds: typing a default value explicitly (or not) gives the same sweep."""
         canonical = json.dumps(
             {
-                "base": base,
+                "base": self.base.to_dict(),
                 "grid": [[key, values] for key, values in self.grid.items()],
                 "seeds": self.seeds,
             },
@@ -68,33 +120,26 @@ class SweepSpec:
             default=str,
         )
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
-        label = self.preset or str(base.get("model") or "run")
+        label = self.preset or str(self.base.model or "run")
         return f"sweep-{re.sub(r'[^A-Za-z0-9_-]+', '-', label)}-{digest}"
 
     def points(self) -> list[SweepPoint]:
         return expand_grid(self.grid, self.seeds)
 
 
-def preset_overrides(name: str) -> dict[str, Any]:
-    """The config fields a preset sets (ConfigError naming the presets for an unknown one)."""
-    from engine.presets import get_preset
-
-    return dict(get_preset(name).overrides)
-
-
-def base_config(spec: SweepSpec):
-    """The TrainConfig every point starts from: defaults ← preset ← overrides, merged the
-    way `cnnlab train --preset P --flag …` merges them."""
-    from engine.trainer.config import TrainConfig
-
-    if spec.preset:
-        from engine.presets import get_preset
-
-        return get_preset(spec.preset).to_config(**spec.overrides)
-    return TrainConfig().replace(**spec.overrides)
+def build_spec(
+    base: TrainConfig, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int]
+) -> SweepSpec:
+    """A sweep of `base` over `grid` (values already parsed, e.g. by `parse_grid`) × `seeds`.
+    ConfigError for a grid key that is not a setting one may sweep or has no values."""
+    for key, values in grid.items():
+        check_grid_key(key)
+        if not list(values):
+            raise ConfigError({f"grid {key}": "no values"})
+    return SweepSpec(base=base, grid={k: list(v) for k, v in grid.items()}, seeds=list(seeds))
 
 
-def point_config(base, point: SweepPoint):
+def point_config(base: TrainConfig, point: SweepPoint) -> TrainConfig:
     """The TrainConfig of one point: the base with the point's setting and seed applied."""
     fields: dict[str, Any] = {}
     options = dict(base.model_options)
@@ -109,51 +154,9 @@ def point_config(base, point: SweepPoint):
     return base.replace(**fields, model_options=options, seed=point.seed, name=name[:_NAME_LIMIT])
 
 
-def build_spec(
-    preset: str | None,
-    overrides: dict[str, Any],
-    grid_args: list[tuple[str, str]],
-    seeds: list[int],
-) -> SweepSpec:
-    """Parse `--grid KEY=V1,V2` texts against the config fields and the model's options.
-
-    Model options are checked against the chosen model unless the grid sweeps the model
-    itself; then each point's validation names an option a model does not take.
-    """
-    spec = SweepSpec(preset=preset, overrides=dict(overrides), seeds=list(seeds))
-    base = base_config(spec)
-    field_types = config_field_types()
-    sweeps_model = any(normalize_key(key) == "model" for key, _ in grid_args)
-    model_options = None if sweeps_model else _model_option_defaults(base.model)
-    grid: dict[str, list[Any]] = {}
-    for key, text in grid_args:
-        name, values = parse_grid_values(key, text, field_types, model_options)
-        if name in grid:
-            raise ConfigError({f"grid {name}": "given twice; list all its values in one --grid"})
-        flag = "--" + name.replace("_", "-")
-        if name in overrides:
-            raise ConfigError({f"grid {name}": f"also set by {flag}; keep one of them"})
-        option = name[len(MODEL_PREFIX) :] if name.startswith(MODEL_PREFIX) else None
-        if option is not None and option in (overrides.get("model_options") or {}):
-            raise ConfigError({f"grid {name}": f"also set by --model-opt {option}=…; keep one"})
-        grid[name] = values
-    return SweepSpec(preset=preset, overrides=dict(overrides), grid=grid, seeds=list(seeds))
-
-
-def _model_option_defaults(model: str) -> dict[str, Any] | None:
-    """The model's options and defaults; None for an unknown model (validation names it)."""
-    from engine.models import get_model_info
-
-    try:
-        return dict(get_model_info(model).options)
-    except ValueError:
-        return None
-
-
-def planned_configs(spec: SweepSpec) -> list[tuple[SweepPoint, Any]]:
+def planned_configs(spec: SweepSpec) -> list[tuple[SweepPoint, TrainConfig]]:
     """Every point with its TrainConfig, all validated first so a bad value fails fast."""
-    base = base_config(spec)
-    planned = [(point, point_config(base, point)) for point in spec.points()]
+    planned = [(point, point_config(spec.base, point)) for point in spec.points()]
     errors: dict[str, str] = {}
     for point, config in planned:
         for field_name, message in config.validate().items():

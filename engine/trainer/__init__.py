@@ -1,41 +1,25 @@
-"""Training: one config dataclass, typed events, and a `Trainer` that runs in a thread.
+"""Training: the one config dataclass (`engine.trainer.config`, importable without torch)
+and the `Trainer` that runs it in a thread (`engine.trainer.loop`, which loads torch).
 
-`Trainer` is imported on first use: the run store imports `engine.trainer.events`, and the
-trainer imports the run store, so an eager import here would be circular.
+Only the config is re-exported here, so `import engine.trainer.config` stays cheap; import
+the trainer itself as `from engine.trainer.loop import Trainer`. The events a run publishes
+are in `engine.events`.
 """
 
-from typing import Any
-
-from engine.trainer.config import ConfigField, TrainConfig, config_fields, parse_model_option
-from engine.trainer.events import (
-    BatchProgress,
-    EpochEnd,
-    Event,
-    Log,
-    RunFinished,
-    RunStarted,
-    Samples,
+from engine.trainer.config import (
+    ConfigField,
+    TrainConfig,
+    config_fields,
+    parse_field_list,
+    parse_field_text,
+    parse_model_option,
 )
 
 __all__ = [
-    "BatchProgress",
     "ConfigField",
-    "EpochEnd",
-    "Event",
-    "Log",
-    "RunFinished",
-    "RunStarted",
-    "Samples",
     "TrainConfig",
-    "Trainer",
     "config_fields",
+    "parse_field_list",
+    "parse_field_text",
     "parse_model_option",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Trainer":
-        from engine.trainer.loop import Trainer
-
-        return Trainer
-    raise AttributeError(f"module 'engine.trainer' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped.
+"""Checkpoints: everything a run needs to continue exactly where it stopped — what the
+state holds (`checkpoint_state` / `restore_state`) and how it is written and read.
 
 `last.pt` is rewritten after every epoch and `best.pt` copied from it when the run improves.
 Both are written to a temporary file and renamed, so a crash mid-write keeps the old one.
@@ -16,6 +17,8 @@ from typing import Any
 import torch
 
 from engine.errors import RunStoreError
+from engine.trainer.config import TrainConfig
+from engine.trainer.epoch import Parts
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -70,3 +73,54 @@ def checkpoint_epoch(path: Path) -> int:
         return int(state["epoch"])
     except Exception as exc:
         raise RunStoreError(f"checkpoint {path} is damaged ({exc})") from exc
+
+
+def checkpoint_state(
+    parts: Parts, epoch: int, best_score: float, config: TrainConfig
+) -> dict[str, Any]:
+    """Everything `restore_state` needs to continue after `epoch`."""
+    state: dict[str, Any] = {
+        "epoch": epoch,
+        "best_score": best_score,
+        "config": config.to_dict(),
+        "model": parts.model.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "shuffle_rng": parts.shuffle_generator.get_state(),
+        "augment_rng": parts.augment_generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    if parts.optimizer is not None and parts.scheduler is not None:
+        state["optimizer"] = parts.optimizer.state_dict()
+        state["scheduler"] = parts.scheduler.state_dict()
+    if parts.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(parts.device)
+    return state
+
+
+def restore_state(parts: Parts, state: dict[str, Any], config: TrainConfig) -> tuple[int, float]:
+    """Load a checkpoint into `parts`; returns (finished epochs, best score so far).
+
+    Hyper-parameters come from `config`, not the checkpoint, so a resumed run may change its
+    lr, weight decay, momentum, schedule or length.
+    """
+    parts.model.load_state_dict(state["model"])
+    if parts.optimizer is not None and "optimizer" in state:
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.scheduler.load_state_dict(dict(state["scheduler"]))
+        parts.scheduler.base_lrs = [config.lr for _ in parts.optimizer.param_groups]
+        step = parts.scheduler.last_epoch
+        for group, factor in zip(
+            parts.optimizer.param_groups, parts.scheduler.lr_lambdas, strict=True
+        ):
+            group.update(initial_lr=config.lr, lr=config.lr * factor(step))
+            group["weight_decay"] = config.weight_decay
+            if "momentum" in group:
+                group["momentum"] = config.momentum
+    if state.get("scaler"):
+        parts.scaler.load_state_dict(state["scaler"])
+    parts.shuffle_generator.set_state(state["shuffle_rng"])
+    parts.augment_generator.set_state(state["augment_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if parts.device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], parts.device)
+    return int(state["epoch"]), float(state.get("best_score", float("-inf")))

@@ -1,9 +1,15 @@
-"""The one training configuration: a dataclass, its validation, and field metadata.
+"""The one training configuration: the `TrainConfig` dataclass, what each field means and
+accepts, and the one way typed text becomes a field's value.
 
-Every consumer (CLI flags, dashboard form, run store, presets) is generated from
-`config_fields()`, so a new field is added in exactly one place. Validation returns
-field → message pairs meant for a person, because the dashboard shows them next to the
-field and the CLI prints them as a list.
+Everything a field is — help text, choices, range — sits on the field itself
+(`field(metadata=…)`): the CLI flags, the dashboard form, the per-field checks of
+`engine.trainer.validation` and the sweep grids are all generated from it, so a new field
+is added in exactly one place. The name tuples (optimisers, augmentations, …) live here too
+and the modules that implement them import them from here.
+
+This module imports nothing heavy (no torch, no registries at import time), so anything may
+build or read a config cheaply; registry names (data sets, models) are looked up only when a
+config is validated or `config_fields()` is asked for their choices.
 """
 
 from __future__ import annotations
@@ -12,55 +18,163 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from engine.datasets.augment import AUGMENTATIONS, NORMALIZATIONS
-from engine.datasets.decode import RESIZE_MODES
 from engine.errors import ConfigError
-from engine.recipes.lighting import LIGHTING
-from engine.recipes.tta import TTA_MODES
 
+TASKS = ("classify", "dehaze")  # what a data set and a model are for
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULERS = ("none", "cosine", "onecycle")
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+AUGMENTATIONS = ("none", "flip", "crop_flip", "strong")
+NORMALIZATIONS = ("dataset", "lab", "image", "none")
+RESIZE_MODES = ("stretch", "letterbox")
+LIGHTING = ("none", "night", "headlights")
+TTA_MODES = ("none", "flip")
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MODEL_PREFIX = "model."  # `model.widths`: a model option where a field name is expected
+NONE_WORDS = ("none", "null", "")
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",  # noqa: A002 - the word every consumer uses
+    *,
+    factory: Any = dataclasses.MISSING,
+    choices: tuple[str, ...] = (),
+    registry: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    max_length: int | None = None,
+    pattern: tuple[re.Pattern[str], str] | None = None,
+    folder: bool = False,
+) -> Any:
+    """A dataclass field with what a person needs to know about it as metadata.
+
+    `low`/`high` are inclusive bounds, `above`/`below` exclusive ones; `registry` names
+    where the allowed names live ("datasets", "models"); `pattern` is (regex, the allowed
+    forms in words); `folder`: the value names a folder that must exist.
+    """
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "registry": registry,
+        "low": low,
+        "high": high,
+        "above": above,
+        "below": below,
+        "max_length": max_length,
+        "pattern": pattern,
+        "folder": folder,
+    }
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines one training run (defaults follow the lab: Adam, lr 1e-3)."""
 
-    dataset: str = "shapes"
-    data_root: str | None = None
-    image_size: int = 32
-    resize: str = "stretch"
-    test_fraction: float | None = None
-    val_fraction: float = 0.0
-    model: str = "conv"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    scheduler: str = "none"
-    label_smoothing: float = 0.0
-    augmentation: str = "none"
-    normalize: str = "dataset"
-    lighting: str = "none"
-    train_crop: int | None = None
-    tta: str = "none"
-    bn_adapt: bool = False
-    pseudo_label: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    channels_last: bool = False
-    compile: bool = False
-    max_train_batches: int | None = None
-    name: str = ""
-    preset: str | None = None
+    dataset: str = setting("shapes", "data set (see `cnnlab datasets`)", registry="datasets")
+    data_root: str | None = setting(
+        None,
+        "data root or the data set's own folder (default: $CNNLAB_DATA or ./data)",
+        folder=True,
+    )
+    image_size: int = setting(
+        32, "images are resized to SIZE x SIZE pixels", low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE
+    )
+    resize: str = setting(
+        "stretch",
+        "how images become SIZE x SIZE: stretch as the lab does, or letterbox: keep the "
+        "aspect ratio and pad (classification)",
+        choices=RESIZE_MODES,
+    )
+    test_fraction: float | None = setting(
+        None,
+        "fraction of images held out for testing (default: the data set's own)",
+        above=0,
+        below=1,
+    )
+    val_fraction: float = setting(
+        0.0, "fraction of training images held out for validation", low=0, below=1
+    )
+    model: str = setting("conv", "model name (see `cnnlab models`)", registry="models")
+    model_options: dict[str, Any] = setting(help="model options, key=value", factory=dict)
+    epochs: int = setting(10, "number of passes over the training set", low=1, high=100_000)
+    batch_size: int = setting(64, "images per training step", low=1, high=65_536)
+    lr: float = setting(1e-3, "learning rate", above=0, high=10)
+    optimizer: str = setting("adam", "optimiser", choices=OPTIMIZERS)
+    momentum: float = setting(0.9, "momentum (sgd only)", low=0, below=1)
+    weight_decay: float = setting(0.0, "L2 weight decay", low=0)
+    scheduler: str = setting(
+        "none", "learning-rate schedule over the whole run", choices=SCHEDULERS
+    )
+    label_smoothing: float = setting(
+        0.0, "label smoothing for the classification loss", low=0, below=1
+    )
+    augmentation: str = setting(
+        "none", "augmentation applied to each training batch", choices=AUGMENTATIONS
+    )
+    normalize: str = setting(
+        "dataset",
+        "input normalisation for classification (dehazing always uses [0, 1])",
+        choices=NORMALIZATIONS,
+    )
+    lighting: str = setting(
+        "none",
+        "relighting augmentation of training images (night: gamma, dimming, colour cast; "
+        "headlights: night with a blue cast and a pair of headlights)",
+        choices=LIGHTING,
+    )
+    train_crop: int | None = setting(
+        None,
+        "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
+        low=MIN_IMAGE_SIZE,
+        high=MAX_IMAGE_SIZE,
+    )
+    tta: str = setting(
+        "none",
+        "test-time augmentation of val/test predictions (flip: average with the mirror)",
+        choices=TTA_MODES,
+    )
+    bn_adapt: bool = setting(
+        False, "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images"
+    )
+    pseudo_label: float = setting(
+        0.0,
+        "self-training (transductive): from mid-run, val/test images predicted with at least "
+        "this confidence join training under their predicted class; 0 = off",
+        low=0,
+        below=1,
+    )
+    seed: int = setting(
+        0, "random seed: same seed and device give the same metrics", low=0, high=2**63 - 1
+    )
+    device: str = setting(
+        "auto",
+        "auto, cpu, cuda, cuda:N or mps",
+        pattern=(DEVICE_PATTERN, "auto, cpu, cuda, cuda:N or mps"),
+    )
+    amp: bool = setting(
+        False, "mixed precision on CUDA: bfloat16, or float16 with loss scaling on older GPUs"
+    )
+    channels_last: bool = setting(
+        False, "channels-last (NHWC) memory for weights and inputs (fast on GPUs)"
+    )
+    compile: bool = setting(
+        False, "torch.compile the model (slow first batches, then faster steps)"
+    )
+    max_train_batches: int | None = setting(
+        None, "stop each epoch after this many batches", low=1, high=10**9
+    )
+    name: str = setting("", "a free-text label for the run", max_length=80)
+    preset: str | None = setting(None, "preset this config started from (a label)")
 
     def validate(self) -> dict[str, str]:
         """Field → message for every invalid field; empty when the config is usable."""
@@ -98,10 +212,26 @@ class TrainConfig:
         return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (unknown names raise `ConfigError`)."""
+        """A copy with some fields set as given (unknown names raise `ConfigError`);
+        `model_options`, if given, replaces the options whole (see `apply_overrides`)."""
         merged = self.to_dict()
         merged.update(changes)
         return TrainConfig.from_dict(merged)
+
+
+def apply_overrides(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """`base` ← `overrides`: the one rule for laying what a person chose over a config.
+
+    Fields are replaced; model options merge key by key, except that choosing another model
+    drops the base's options (they were meant for its own model). Used for defaults ←
+    preset ← flags (`engine.presets.resolve_config`) and for a resumed run's saved config.
+    """
+    changes = dict(overrides)
+    if "model_options" in changes or "model" in changes:
+        same_model = changes.get("model", base.model) == base.model
+        kept = dict(base.model_options) if same_model else {}
+        changes["model_options"] = {**kept, **(changes.get("model_options") or {})}
+    return base.replace(**changes)
 
 
 @dataclass(frozen=True)
@@ -121,109 +251,223 @@ class ConfigField:
         return "--" + self.name.replace("_", "-")
 
 
-_HELP = {
-    "dataset": "data set (see `cnnlab datasets`)",
-    "data_root": "data root or the data set's own folder (default: $CNNLAB_DATA or ./data)",
-    "image_size": "images are resized to SIZE x SIZE pixels",
-    "resize": "how images become SIZE x SIZE: stretch as the lab does, or letterbox: keep "
-    "the aspect ratio and pad (classification)",
-    "test_fraction": "fraction of images held out for testing (default: the data set's own)",
-    "val_fraction": "fraction of training images held out for validation",
-    "model": "model name (see `cnnlab models`)",
-    "model_options": "model options, key=value",
-    "epochs": "number of passes over the training set",
-    "batch_size": "images per training step",
-    "lr": "learning rate",
-    "optimizer": "optimiser",
-    "momentum": "momentum (sgd only)",
-    "weight_decay": "L2 weight decay",
-    "scheduler": "learning-rate schedule over the whole run",
-    "label_smoothing": "label smoothing for the classification loss",
-    "augmentation": "augmentation applied to each training batch",
-    "normalize": "input normalisation for classification (dehazing always uses [0, 1])",
-    "lighting": "relighting augmentation of training images (night: gamma, dimming, colour "
-    "cast; headlights: night with a blue cast and a pair of headlights)",
-    "train_crop": "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
-    "tta": "test-time augmentation of val/test predictions (flip: average with the mirror)",
-    "bn_adapt": "re-estimate BatchNorm statistics on each evaluated split's (unlabelled) images",
-    "pseudo_label": "self-training (transductive): from mid-run, val/test images predicted with "
-    "at least this confidence join training under their predicted class; 0 = off",
-    "seed": "random seed: same seed and device give the same metrics",
-    "device": "auto, cpu, cuda, cuda:N or mps",
-    "amp": "mixed precision on CUDA: bfloat16, or float16 with loss scaling on older GPUs",
-    "channels_last": "channels-last (NHWC) memory for weights and inputs (fast on GPUs)",
-    "compile": "torch.compile the model (slow first batches, then faster steps)",
-    "max_train_batches": "stop each epoch after this many batches",
-    "name": "a free-text label for the run",
-    "preset": "preset this config started from",
-}
-
-_CHOICES = {
-    "optimizer": OPTIMIZERS,
-    "scheduler": SCHEDULERS,
-    "augmentation": AUGMENTATIONS,
-    "normalize": NORMALIZATIONS,
-    "resize": RESIZE_MODES,
-    "lighting": LIGHTING,
-    "tta": TTA_MODES,
-}
-
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
 
-def _field_type(annotation: str) -> tuple[type, bool]:
+def field_type(annotation: str) -> tuple[type, bool]:
     """(base type, optional) from a string annotation such as 'int | None'."""
-    parts = [p.strip() for p in annotation.split("|")]
+    parts = [p.strip() for p in str(annotation).split("|")]
     optional = "None" in parts
     base = next(p for p in parts if p != "None")
     return (dict if base.startswith("dict") else _TYPES[base]), optional
 
 
-def config_fields() -> tuple[ConfigField, ...]:
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def config_fields(*, registries: bool = True) -> tuple[ConfigField, ...]:
     """Metadata for every `TrainConfig` field, in declaration order.
 
-    `choices` of `dataset` and `model` come from their registries at call time.
+    With `registries` the `choices` of `dataset` and `model` are read from their registries
+    (which loads the model zoo, and with it torch); without, they are None — enough for
+    anything that only needs names, types and help (CLI flags, a first paint).
     """
-    from engine.datasets import DATASETS
-    from engine.models import list_models
+    choices: dict[str, tuple[str, ...]] = {}
+    if registries:
+        from engine.datasets import DATASETS
+        from engine.models import list_models
 
-    choices = {
-        **_CHOICES,
-        "dataset": tuple(DATASETS),
-        "model": tuple(info.name for info in list_models()),
-    }
+        choices = {
+            "datasets": tuple(DATASETS),
+            "models": tuple(info.name for info in list_models()),
+        }
     result = []
-    for f in dataclasses.fields(TrainConfig):
-        kind, optional = _field_type(str(f.type))
+    for f in _FIELDS.values():
+        kind, optional = field_type(f.type)
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        result.append(
-            ConfigField(f.name, kind, default, _HELP[f.name], choices.get(f.name), optional)
-        )
+        meta = f.metadata
+        shown = meta["choices"] or choices.get(meta["registry"] or "") or None
+        result.append(ConfigField(f.name, kind, default, meta["help"], shown, optional))
     return tuple(result)
 
 
-def parse_option_value(text: str) -> Any:
-    """Turn a typed-in option value into a Python value: int, float, bool, None, or a list.
+def field_metadata(name: str) -> dict[str, Any]:
+    """The metadata `setting()` put on field `name` (KeyError for an unknown field)."""
+    return dict(_FIELDS[name].metadata)
 
-    "8,16,32" → [8, 16, 32]; "1e-3" → 0.001; "true" → True; "hand" → "hand".
-    """
-    text = text.strip()
-    if "," in text:
-        return [parse_option_value(part) for part in text.split(",") if part.strip()]
+
+# --------------------------------------------------------------------- typed text → value
+# One parser for every place a person types a value: CLI flags, `--model-opt`, `--grid`
+# lists, the dashboard's fields. The rules are in docs/architecture.md ("Typed values").
+
+
+def field_key(name: str) -> str:
+    """`batch-size` → `batch_size`; `model.kernel-size` → `model.kernel_size`."""
+    name = name.strip()
+    if name.startswith(MODEL_PREFIX):
+        return MODEL_PREFIX + name[len(MODEL_PREFIX) :].replace("-", "_")
+    return name.replace("-", "_")
+
+
+def split_values(text: str) -> list[str]:
+    """Split on top-level commas so `[4,8],[8,16]` gives two items, not four
+    (ValueError for unbalanced brackets)."""
+    items: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in text:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced ']' in {text!r}")
+        if char == "," and depth == 0:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise ValueError(f"unbalanced '[' in {text!r}")
+    items.append("".join(current).strip())
+    return items
+
+
+def _scalar(text: str) -> Any:
+    """A free-form value: a whole number, else a finite number, else true/false/none, else
+    the text itself ("hand", "nan")."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number):
+        return number
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered in ("none", "null"):
         return None
-    for convert in (int, float):
-        try:
-            value = convert(text)
-        except ValueError:
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            break
-        return value
     return text
+
+
+def _bracketed(text: str) -> bool:
+    """True when `text` is one bracketed list: its first `[` closes at its last character."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return False
+    depth = 0
+    for position, char in enumerate(text):
+        depth += (char == "[") - (char == "]")
+        if depth == 0:
+            return position == len(text) - 1
+    return False
+
+
+def parse_option_value(text: str) -> Any:
+    """A model option's typed value, before its model's registry coerces it: `8,16` and
+    `[8,16]` → [8, 16]; `16,` → [16]; `[4,8],[8,16]` → [[4, 8], [8, 16]]; `1e-3` → 0.001;
+    `3` → 3; `true` → True; `hand` → "hand"."""
+    text = text.strip()
+    if _bracketed(text):
+        text = text[1:-1]
+    elif "," not in text:
+        return _scalar(text)
+    return [parse_option_value(item) for item in split_values(text) if item]
+
+
+def format_value(value: Any) -> str:
+    """A value as a person would type it back (`[4,8]`, `0.001`, `none`, `true`): what
+    `parse_field_text` reads as the same value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_value(item) for item in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # "1e3" is a fine way to write 1000 …
+        if not number.is_integer():  # … but 3.5 batches is not (and nan/inf are not)
+            raise ValueError(text) from None
+        return int(number)
+
+
+def _typed(name: str, text: str) -> Any:
+    """`text` as the value of config field `name` (ValueError with the message)."""
+    if name not in _FIELDS:
+        raise ValueError("unknown setting")
+    kind, optional = field_type(_FIELDS[name].type)
+    text = text.strip()
+    if optional and text.lower() in NONE_WORDS:
+        return None
+    if kind is int:
+        try:
+            return _whole_number(text)
+        except (ValueError, OverflowError):
+            raise ValueError(f"must be a whole number, got {text!r}") from None
+    if kind is float:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"must be a number, got {text!r}")
+        return number
+    if kind is bool:
+        if text.lower() in TRUE_WORDS:
+            return True
+        if text.lower() in FALSE_WORDS:
+            return False
+        raise ValueError(f"must be true or false, got {text!r}")
+    if kind is dict:
+        raise ValueError(f"set model options one by one: {MODEL_PREFIX}<option>=VALUE")
+    return text
+
+
+def parse_field_text(name: str, text: str) -> Any:
+    """The value a person means by `text` in field `name` — a `TrainConfig` field (snake or
+    kebab case) or a model option (`model.<option>`).
+
+    Only the text is read here (whole number, number, true/false, none, text, list);
+    whether the value is allowed (ranges, choices, registry names) is validation's job, so
+    both say the same thing wherever the value was typed. Raises `ConfigError({name:
+    message})`.
+    """
+    key = field_key(name)
+    try:
+        if key.startswith(MODEL_PREFIX):
+            return parse_option_value(text)
+        return _typed(key, text)
+    except ValueError as exc:
+        raise ConfigError({key: str(exc)}) from None
+
+
+def parse_field_list(name: str, text: str) -> list[Any]:
+    """Several values for one field, as a sweep lists them: `1e-2, 1e-3`; list-valued model
+    options each in brackets: `[4,8], [8,16]`. Each item is read by `parse_field_text`, so
+    it gives the same value (or the same message) as typed alone. `ConfigError({name: …})`
+    also for an empty item, unbalanced brackets or a repeated value."""
+    key = field_key(name)
+    try:
+        pieces = split_values(text)
+    except ValueError as exc:
+        raise ConfigError({key: str(exc)}) from None
+    if any(piece == "" for piece in pieces):
+        raise ConfigError({key: f"empty value in {text!r}"})
+    values = [parse_field_text(key, piece) for piece in pieces]
+    if len({format_value(value) for value in values}) != len(values):
+        raise ConfigError({key: f"repeated value in {text!r}"})
+    return values
 
 
 def parse_model_option(text: str) -> tuple[str, Any]:
@@ -232,13 +476,4 @@ def parse_model_option(text: str) -> tuple[str, Any]:
     key = key.strip().replace("-", "_")
     if not sep or not key.isidentifier():
         raise ConfigError({"model_options": f"expected key=value, got {text!r}"})
-    return key, parse_option_value(value)
-
-
-def device_spec_ok(spec: str) -> bool:
-    """True when `spec` has the form auto|cpu|mps|cuda|cuda:N (availability is separate)."""
-    return isinstance(spec, str) and bool(_DEVICE_PATTERN.match(spec))
-
-
-def path_exists(text: str) -> bool:
-    return Path(text).expanduser().exists()
+    return key, parse_field_text(MODEL_PREFIX + key, value)

@@ -36,12 +36,27 @@ def device_problem(spec: str) -> str | None:
     return f"unknown device {spec!r}"
 
 
+def auto_device() -> str:
+    """What `auto` means on this machine: cuda, then mps, then cpu (the one place it is
+    decided)."""
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if _mps_available() else "cpu"
+
+
+def device_key(spec: str) -> str:
+    """One name per physical device, for queues that run one job per device: `auto` is
+    resolved and `cuda` is `cuda:0`, so two spellings of one device never train at once."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        spec = auto_device()
+    return "cuda:0" if spec == "cuda" else spec
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
     """The torch device for `spec` (auto → cuda, then mps, then cpu)."""
     if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if _mps_available() else "cpu")
+        return torch.device(auto_device())
     problem = device_problem(spec)
     if problem:
         raise ConfigError({"device": problem})

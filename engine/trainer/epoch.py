@@ -34,7 +34,7 @@ class Parts:
     device: torch.device
     amp_dtype: torch.dtype | None  # autocast dtype, None = full precision
     batch_size: int
-    max_train_batches: int | None
+    batches_per_epoch: int  # `train_batches` of the training set, counted once per run
     shuffle_generator: torch.Generator
     augment_generator: torch.Generator
     tta: str = "none"  # evaluation only: see engine.recipes.tta
@@ -70,17 +70,16 @@ def train_epoch(
     y: torch.Tensor,
     on_progress: ProgressFn,
     should_stop: Callable[[], bool],
-    num_batches: int | None = None,
 ) -> TrainResult | None:
-    """Train over one seeded permutation of (x, y); None when stopped by `should_stop`.
+    """Train `parts.batches_per_epoch` batches of one seeded permutation of (x, y); None
+    when stopped by `should_stop`.
 
-    `num_batches` caps the epoch (a pool grown by pseudo-labels keeps the step count the
-    learning-rate schedule was planned for); by default the whole of (x, y).
+    (x, y) is the training set, or a pool grown from it by pseudo-labels: either way the
+    epoch keeps the step count the learning-rate schedule was planned for.
     """
     parts.model.train()
     n = x.shape[0]
-    whole = train_batches(n, parts.batch_size, parts.max_train_batches)
-    num_batches = whole if num_batches is None else min(whole, num_batches)
+    num_batches = parts.batches_per_epoch
     order = torch.randperm(n, generator=parts.shuffle_generator).to(x.device)
     loss_sum = torch.zeros((), device=parts.device, dtype=torch.float64)
     correct = torch.zeros((), device=parts.device, dtype=torch.int64)

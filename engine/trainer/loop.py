@@ -19,28 +19,36 @@ from typing import Any
 import torch
 
 from engine.datasets import DATASETS
-from engine.models import count_parameters
-from engine.runs import RunWriter, SummaryTracker
-from engine.runs.summary import best_score
-from engine.trainer.accelerate import accelerate
-from engine.trainer.checkpoint import BEST, LAST, copy_checkpoint, load_checkpoint, save_checkpoint
-from engine.trainer.config import TrainConfig
-from engine.trainer.device import amp_dtype, device_label, resolve_device, tune_backend
-from engine.trainer.epoch import Parts, train_batches, train_epoch
-from engine.trainer.evaluation import (
-    epoch_metrics,
-    evaluation_only_metrics,
-    input_baseline_text,
-    losses_finite,
-    predict,
-)
-from engine.trainer.events import (
+from engine.events import (
     BatchProgress,
     EpochEnd,
     Log,
     RunFinished,
     RunStarted,
     Samples,
+)
+from engine.models import count_parameters
+from engine.runs import RunWriter, SummaryTracker
+from engine.runs.summary import best_score
+from engine.trainer.accelerate import accelerate
+from engine.trainer.checkpoint import (
+    BEST,
+    LAST,
+    checkpoint_state,
+    copy_checkpoint,
+    load_checkpoint,
+    restore_state,
+    save_checkpoint,
+)
+from engine.trainer.config import TrainConfig
+from engine.trainer.device import amp_dtype, device_label, resolve_device, tune_backend
+from engine.trainer.epoch import Parts, train_epoch
+from engine.trainer.evaluation import (
+    epoch_metrics,
+    evaluation_only_metrics,
+    input_baseline_text,
+    losses_finite,
+    predict,
 )
 from engine.trainer.failures import describe_failure, diverged_message
 from engine.trainer.pseudo import pseudo_label_epoch, training_pool
@@ -52,9 +60,7 @@ from engine.trainer.setup import (
     build_parts,
     build_task,
     bundle_messages,
-    checkpoint_state,
     load_data,
-    restore_state,
     to_device,
 )
 
@@ -90,10 +96,11 @@ class Trainer:
         from engine.runs import default_runs_dir, new_run_id
 
         root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-        self._resume_from = 0
+        self._resume_from, started_at = 0, None
         if resume is not None:
             plan = prepare_resume(resume, root, config)
-            self.config, self.run_dir, self._resume_from = plan
+            self.config, self.run_dir, self._resume_from = plan.config, plan.run_dir, plan.done
+            started_at = plan.started_at
         else:
             if config is None:
                 raise TypeError("Trainer needs a config (or resume=RUN)")
@@ -108,9 +115,13 @@ class Trainer:
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._resuming = resume is not None
+        # The one summary of this run: fed every event here (`_publish`), read by the writer
+        # for summary.json and by RunFinished — so disk and events never disagree.
         task = DATASETS[self.config.dataset].task
-        self._tracker = SummaryTracker(self.run_id, self.config.to_dict(), task=task)
-        self._writer = RunWriter(self.run_dir)
+        self._tracker = SummaryTracker(
+            self.run_id, self.config.to_dict(), task=task, started_at=started_at
+        )
+        self._writer = RunWriter(self.run_dir, self._tracker)
         self.subscribe(self._writer)
 
     # ------------------------------------------------------------------ public API
@@ -165,7 +176,7 @@ class Trainer:
     def _train(self) -> tuple[str, str | None]:
         config = self.config
         if not self._resuming:  # a resumed run already has its folder
-            self._writer.create(self.run_id, config.to_dict(), self._tracker.summary()["task"])
+            self._writer.create()
         device = resolve_device(config.device)
         amp = amp_dtype(device, config.amp)
         if config.amp and amp is None:
@@ -214,14 +225,13 @@ class Trainer:
         )
         if not getattr(model, "trainable", True):
             return self._evaluate_only(parts, data)
-        planned = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
         for epoch in range(start + 1, config.epochs + 1):
             train_x, train_y = data.train
             if pseudo_label_epoch(epoch, config.epochs, config.pseudo_label):
                 train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
                 self._log("info", f"epoch {epoch}: {added} pseudo-labelled val/test images")
             result = train_epoch(
-                parts, train_x, train_y, self._progress_fn(epoch), self._cancel.is_set, planned
+                parts, train_x, train_y, self._progress_fn(epoch), self._cancel.is_set
             )
             if result is None:
                 return "cancelled", None

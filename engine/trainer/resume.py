@@ -6,6 +6,7 @@ hyper-parameters, but not what fixes the data split or the network's shape.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +15,60 @@ from engine.runs import RunStore, read_run
 from engine.runs.files import read_json_lines
 from engine.runs.writer import METRICS_FILE
 from engine.trainer.checkpoint import LAST, checkpoint_epoch
-from engine.trainer.config import TrainConfig
-from engine.trainer.setup import resume_conflicts
+from engine.trainer.config import TrainConfig, apply_overrides
+
+# Fields that fix the data split or the network shape: a resumed run must keep them.
+RESUME_FIXED = (
+    "dataset",
+    "image_size",
+    "resize",
+    "test_fraction",
+    "val_fraction",
+    "model",
+    "model_options",
+    "seed",
+    "normalize",
+    "optimizer",
+)
 
 
-def prepare_resume(
-    resume: Path | str, runs_dir: Path, config: TrainConfig | None
-) -> tuple[TrainConfig, Path, int]:
-    """(config to use, run folder, epochs already done) for resuming `resume`.
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a resumed run continues from: its config, folder, finished epochs and when it
+    was first started (its summary keeps that start)."""
 
-    `resume` is a run folder or an id (prefix) in `runs_dir`; `config` None reuses the saved
-    config. Raises RunStoreError / ConfigError with a message for a person.
-    """
+    config: TrainConfig
+    run_dir: Path
+    done: int
+    started_at: str | None
+
+
+def _saved_run(resume: Path | str, runs_dir: Path) -> tuple[Path, Any]:
     run_dir = RunStore(runs_dir).resolve(str(resume))
     record = read_run(run_dir)
     if record.status == "running":
         raise RunStoreError(f"run {run_dir.name} is still running; it cannot be resumed twice")
     if not record.config:
         raise RunStoreError(f"run {run_dir.name} has no readable config.json to resume from")
+    return run_dir, record
+
+
+def resume_config(
+    resume: Path | str, runs_dir: Path | str, overrides: dict[str, Any]
+) -> TrainConfig:
+    """The saved config of run `resume` ← `overrides` (`cnnlab train --resume RUN --epochs
+    20`), merged by the same rule as defaults ← preset ← flags."""
+    _, record = _saved_run(resume, Path(runs_dir))
+    return apply_overrides(TrainConfig.from_dict(record.config), overrides)
+
+
+def prepare_resume(resume: Path | str, runs_dir: Path, config: TrainConfig | None) -> ResumePlan:
+    """Check that run `resume` may continue with `config` and say from where.
+
+    `resume` is a run folder or an id (prefix) in `runs_dir`; `config` None reuses the saved
+    config. Raises RunStoreError / ConfigError with a message for a person.
+    """
+    run_dir, record = _saved_run(resume, runs_dir)
     if config is None:
         config = TrainConfig.from_dict(record.config)
     conflicts = resume_conflicts(record.config, config)
@@ -46,7 +83,8 @@ def prepare_resume(
                 f"set epochs above {done} to continue it"
             }
         )
-    return config, run_dir, done
+    started_at = record.summary.get("started_at")
+    return ResumePlan(config, run_dir, done, started_at if isinstance(started_at, str) else None)
 
 
 def resumed_history(run_dir: Path, finished_epochs: int) -> list[dict[str, Any]]:
@@ -58,3 +96,13 @@ def resumed_history(run_dir: Path, finished_epochs: int) -> list[dict[str, Any]]
         return []
     rows, _ = read_json_lines(path)
     return [r for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] <= finished_epochs]
+
+
+def resume_conflicts(saved: dict[str, Any], config: TrainConfig) -> dict[str, str]:
+    """Field → message for each field a resumed run may not change."""
+    current = config.to_dict()
+    return {
+        key: f"cannot change when resuming (the run used {saved[key]!r})"
+        for key in RESUME_FIXED
+        if key in saved and saved[key] != current[key]
+    }

@@ -1,11 +1,11 @@
-"""Building a run's pieces from its config: data on the device, model, task, optimiser, and
-the checkpoint state that lets a run continue exactly where it stopped.
+"""Building a run's pieces from its config: data on the device, model, task, optimiser.
+
+What a checkpoint holds is `checkpoint.py`'s; what a resumed run may change is `resume.py`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -18,20 +18,6 @@ from engine.trainer.device import grad_scaler
 from engine.trainer.epoch import Parts, train_batches
 from engine.trainer.optim import build_optimizer, build_scheduler
 from engine.trainer.tasks import ClassifyTask, DehazeTask, TrainingTask
-
-# Fields that fix the data split or the network shape: a resumed run must keep them.
-RESUME_FIXED = (
-    "dataset",
-    "image_size",
-    "resize",
-    "test_fraction",
-    "val_fraction",
-    "model",
-    "model_options",
-    "seed",
-    "normalize",
-    "optimizer",
-)
 
 
 @dataclass
@@ -154,11 +140,14 @@ def build_parts(
     device: torch.device,
     amp_dtype: torch.dtype | None,
 ) -> Parts:
-    """Optimiser, schedule, loss scaler and seeded generators (no optimiser if untrainable)."""
+    """Optimiser, schedule, loss scaler and seeded generators (no optimiser if untrainable).
+
+    The batches per epoch are counted here, once: the schedule is planned for them and every
+    epoch trains exactly that many (a pool grown by pseudo-labels included)."""
     optimizer = scheduler = None
+    per_epoch = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
     if getattr(model, "trainable", True):
         optimizer = build_optimizer(model, config)
-        per_epoch = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
         scheduler = build_scheduler(optimizer, config.scheduler, per_epoch * config.epochs)
     augment_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     return Parts(
@@ -170,70 +159,9 @@ def build_parts(
         device=device,
         amp_dtype=amp_dtype,
         batch_size=config.batch_size,
-        max_train_batches=config.max_train_batches,
+        batches_per_epoch=per_epoch,
         shuffle_generator=torch.Generator().manual_seed(config.seed),
         augment_generator=augment_generator,
         tta=config.tta,
         bn_adapt=config.bn_adapt,
     )
-
-
-def checkpoint_state(
-    parts: Parts, epoch: int, best_score: float, config: TrainConfig
-) -> dict[str, Any]:
-    """Everything `restore_state` needs to continue after `epoch`."""
-    state: dict[str, Any] = {
-        "epoch": epoch,
-        "best_score": best_score,
-        "config": config.to_dict(),
-        "model": parts.model.state_dict(),
-        "scaler": parts.scaler.state_dict(),
-        "shuffle_rng": parts.shuffle_generator.get_state(),
-        "augment_rng": parts.augment_generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    if parts.optimizer is not None and parts.scheduler is not None:
-        state["optimizer"] = parts.optimizer.state_dict()
-        state["scheduler"] = parts.scheduler.state_dict()
-    if parts.device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(parts.device)
-    return state
-
-
-def restore_state(parts: Parts, state: dict[str, Any], config: TrainConfig) -> tuple[int, float]:
-    """Load a checkpoint into `parts`; returns (finished epochs, best score so far).
-
-    Hyper-parameters come from `config`, not the checkpoint, so a resumed run may change its
-    lr, weight decay, momentum, schedule or length.
-    """
-    parts.model.load_state_dict(state["model"])
-    if parts.optimizer is not None and "optimizer" in state:
-        parts.optimizer.load_state_dict(state["optimizer"])
-        parts.scheduler.load_state_dict(dict(state["scheduler"]))
-        parts.scheduler.base_lrs = [config.lr for _ in parts.optimizer.param_groups]
-        step = parts.scheduler.last_epoch
-        for group, factor in zip(
-            parts.optimizer.param_groups, parts.scheduler.lr_lambdas, strict=True
-        ):
-            group.update(initial_lr=config.lr, lr=config.lr * factor(step))
-            group["weight_decay"] = config.weight_decay
-            if "momentum" in group:
-                group["momentum"] = config.momentum
-    if state.get("scaler"):
-        parts.scaler.load_state_dict(state["scaler"])
-    parts.shuffle_generator.set_state(state["shuffle_rng"])
-    parts.augment_generator.set_state(state["augment_rng"])
-    torch.set_rng_state(state["torch_rng"])
-    if parts.device.type == "cuda" and "cuda_rng" in state:
-        torch.cuda.set_rng_state(state["cuda_rng"], parts.device)
-    return int(state["epoch"]), float(state.get("best_score", float("-inf")))
-
-
-def resume_conflicts(saved: dict[str, Any], config: TrainConfig) -> dict[str, str]:
-    """Field → message for each field a resumed run may not change."""
-    current = config.to_dict()
-    return {
-        key: f"cannot change when resuming (the run used {saved[key]!r})"
-        for key in RESUME_FIXED
-        if key in saved and saved[key] != current[key]
-    }

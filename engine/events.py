@@ -1,5 +1,7 @@
-"""Typed events a `Trainer` publishes to its subscribers, in this order:
+"""The events of one run and the statuses a run can have: what the trainer publishes, the
+run store writes and reads, and sweeps forward — so none of them imports another for it.
 
+A `Trainer` publishes, in this order:
 RunStarted → (BatchProgress… → EpochEnd → Samples?)… → RunFinished, with Log anywhere.
 
 They are small frozen dataclasses so subscribers (the run writer, the CLI printer, the
@@ -12,7 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# How a run can end (`RunFinished.status`); the failed ones are those a sweep counts as failed.
 FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged")
+FAILED_STATUSES = ("failed", "diverged")
+# Every status a run folder can show: running while its writer lives, interrupted when that
+# process is gone without finishing, damaged when its files cannot be read.
+STATUSES = ("running", *FINISHED_STATUSES, "interrupted", "damaged")
 
 
 @dataclass(frozen=True)

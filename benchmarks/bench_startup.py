@@ -1,0 +1,170 @@
+"""How fast cnnlab starts: `cnnlab runs` over a runs folder of 50 runs, against
+`python -c "import torch"` measured in the same run (and, once it is measured, the
+dashboard's first paint).
+
+Every sample is a fresh interpreter (cold-ish: a new process each time, the OS file cache
+warm), the contenders interleaved A B A B … so a burst of load from someone else hits both;
+the figures are medians and the ratio is taken within this run. The runs folder is made in a
+temporary directory from real run events (RunStarted, EpochEnd × 3, RunFinished) through the
+engine's own writer, so `cnnlab runs` reads exactly what training leaves behind.
+
+    python benchmarks/bench_startup.py                 # 50 runs, 7 repeats
+    python benchmarks/bench_startup.py --repeats 11 --runs 200
+    python benchmarks/bench_startup.py --dashboard     # also the first paint (when measured)
+
+Target on the development VM: `cnnlab runs` ≤ 0.5 s (it was 4.3 s while the CLI imported
+torch for every command); the dashboard's first paint ≤ 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS_TARGET_S = 0.5
+FIRST_PAINT_TARGET_S = 1.5
+# What the `cnnlab` console script runs (pyproject: cnnlab = "cnnlab_tui.launcher:main").
+CNNLAB = "import sys; from cnnlab_tui.launcher import main; sys.exit(main(sys.argv[1:]))"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50, help="runs in the folder (50)")
+    parser.add_argument("--repeats", type=int, default=7, help="samples per command (≥ 5)")
+    parser.add_argument(
+        "--dashboard", action="store_true", help="also measure the dashboard's first paint"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 5:
+        parser.error(
+            f"--repeats must be at least 5 (medians of fewer mean little), got {args.repeats}"
+        )
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    return args
+
+
+def write_runs(root: Path, count: int) -> None:
+    """`count` small completed classification runs, written as a trainer writes them."""
+    from engine.events import EpochEnd, RunFinished, RunStarted
+    from engine.runs import RunWriter, SummaryTracker
+    from engine.trainer.config import TrainConfig
+
+    for index in range(count):
+        run_id = f"20250101-{index // 60:02d}{index % 60:02d}00-conv-shapes-{index:04x}"
+        config = TrainConfig(epochs=3, lr=10 ** -(1 + index % 3), seed=index).to_dict()
+        tracker = SummaryTracker(run_id, config, task="classify")
+        writer = RunWriter(root / run_id, tracker)
+        events: list[object] = [
+            RunStarted(run_id, config, str(root / run_id), "classify", "cpu", 1234,
+                       ["circle", "square", "triangle"], 2400, 600, 3),
+        ]  # fmt: skip
+        for epoch in (1, 2, 3):
+            acc = 0.3 + 0.2 * epoch + 0.001 * index
+            row = {"epoch": epoch, "train_loss": 1 / epoch, "train_acc": acc,
+                   "test_loss": 1.1 / epoch, "test_acc": acc - 0.05, "lr": config["lr"],
+                   "seconds": 2.0, "images_per_second": 1200.0,
+                   "per_class_acc": [acc, acc, acc], "confusion": [[9, 1, 0], [1, 8, 1],
+                                                                   [0, 1, 9]]}  # fmt: skip
+            events.append(EpochEnd(run_id, epoch, row))
+        for event in events:
+            tracker.apply(event)
+            writer(event)
+        writer(RunFinished(run_id, "completed", None, tracker.finish("completed", None)))
+
+
+def _seconds(argv: list[str]) -> float:
+    """Wall time of one fresh interpreter running `argv` (its output discarded)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    start = time.perf_counter()
+    subprocess.run(
+        argv, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    return time.perf_counter() - start
+
+
+def interleaved(commands: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per run of each command, called in turn A B A B …, after one warm-up round
+    (so every sample finds the same OS file cache)."""
+    for argv in commands.values():
+        _seconds(argv)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, argv in commands.items():
+            times[name].append(_seconds(argv))
+    return times
+
+
+def measure_dashboard_first_paint(repeats: int) -> list[float] | None:
+    """Seconds from starting `cnnlab` to the dashboard's first painted screen, one fresh
+    process per sample; None while it is not measured yet.
+
+    Hook for the dashboard's side of issue 12 (its engineer fills this in): start the app
+    headless in a fresh interpreter, stop the clock when the first screen is painted.
+    """
+    del repeats
+    return None
+
+
+def load_line() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load average: unknown"
+    return f"load average: {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print("bench_startup: cold-ish start (a fresh interpreter per sample), medians")
+    print(f"CPU: {os.cpu_count()} logical cores, Python {sys.version.split()[0]}, {load_line()}")
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-runs-") as folder:
+        runs = Path(folder) / "runs"
+        write_runs(runs, args.runs)
+        commands = {
+            'python -c "pass"': [sys.executable, "-c", "pass"],
+            'python -c "import torch"': [sys.executable, "-c", "import torch"],
+            f"cnnlab runs ({args.runs} runs)": [
+                sys.executable,
+                "-c",
+                CNNLAB,
+                "runs",
+                "--runs-dir",
+                str(runs),
+            ],  # fmt: skip
+        }
+        times = interleaved(commands, args.repeats)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    width = max(map(len, medians))
+    for name, value in medians.items():
+        spread = f"{min(times[name]):.3f}–{max(times[name]):.3f}"
+        print(f"  {name:<{width}}  {value:6.3f} s  (range {spread} s, n={args.repeats})")
+    runs_name, torch_name = f"cnnlab runs ({args.runs} runs)", 'python -c "import torch"'
+    ratio = medians[runs_name] / medians[torch_name]
+    verdict = "meets" if medians[runs_name] <= RUNS_TARGET_S else "misses"
+    print(f"cnnlab runs / import torch: {ratio:.2f}")
+    print(f"cnnlab runs: {medians[runs_name]:.3f} s {verdict} the target of ≤ {RUNS_TARGET_S} s")
+    if args.dashboard:
+        paint = measure_dashboard_first_paint(args.repeats)
+        if paint is None:
+            print("dashboard first paint: not measured yet")
+        else:
+            value = statistics.median(paint)
+            verdict = "meets" if value <= FIRST_PAINT_TARGET_S else "misses"
+            print(
+                f"dashboard first paint: {value:.3f} s ({verdict} the target of ≤ "
+                f"{FIRST_PAINT_TARGET_S} s), {value / medians[torch_name]:.2f} × import torch"
+            )
+    print(load_line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
