@@ -100,3 +100,15 @@ def test_dehazing_explain_ranks_the_worst_restored_images(tmp_path):
     scores = [entry["psnr"] for entry in index["images"]]
     assert len(scores) == 3 and scores == sorted(scores)
     assert index["feature_maps"] and index["filters"]
+
+
+def test_the_lab_report_shows_the_explanation(shape_run, tmp_path):
+    from engine.report import write_report
+
+    record = RunStore(shape_run.runs).get(shape_run.run_id)
+    explain_run(load_run(shape_run.run_id, shape_run.runs), limit=3)
+    report = write_report([record], tmp_path / "report")
+    text = report.read_text(encoding="utf-8")
+    assert "Grad-CAM of the predicted class" in text and "learned filters" in text
+    figures = [line for line in text.splitlines() if "-errors.png" in line]
+    assert figures and (tmp_path / "report" / figures[0].split("(")[-1].rstrip(")")).is_file()
