@@ -16,8 +16,10 @@ def test_runs_json_lists_every_run_with_config_and_metrics(tmp_path, capsys):
     write_run(tmp_path, "20240102-000000-dehaze-bbbb", [0.5], task="dehaze")
     assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["run_id"] for r in rows] == ["20240102-000000-dehaze-bbbb",
-                                           "20240101-000000-conv-shapes-aaaa"]  # fmt: skip
+    assert [r["run_id"] for r in rows] == [
+        "20240102-000000-dehaze-bbbb",
+        "20240101-000000-conv-shapes-aaaa",
+    ]
     first = rows[1]
     assert first["status"] == "completed" and first["name"] == "first"
     assert first["config"]["lr"] == 0.01 and first["config"]["model_options"]["widths"] == [8, 16]

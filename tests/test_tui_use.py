@@ -67,8 +67,9 @@ async def test_errors_tab_explains_the_run_in_the_background_and_draws_the_galle
         await wait_for(pilot, lambda: "No explanation yet" in _text(status), what="empty state")
         pane.query_one("#explain-button", Button).focus()
         await pilot.press("x")
-        await wait_for(pilot, lambda: "misclassified" in _text(status), timeout=120,
-                       what="the explanation")  # fmt: skip
+        await wait_for(
+            pilot, lambda: "misclassified" in _text(status), timeout=120, what="the explanation"
+        )
         await wait_for(pilot, lambda: len(pane.query(ImageView)) > 0, what="the gallery")
         run_dir = runs_dir / run_id
         index = pane.index
@@ -102,8 +103,11 @@ async def test_predict_tab_classifies_a_typed_folder(shapes, tmp_path):
         await pilot.pause()
         table = pane.query_one("#predict-table", DataTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert sorted(row[0] for row in rows) == ["circle002.png", "square001.png",
-                                                   "triangle003.png"]  # fmt: skip
+        assert sorted(row[0] for row in rows) == [
+            "circle002.png",
+            "square001.png",
+            "triangle003.png",
+        ]
         assert all(row[1].split()[0] in ("circle", "square", "triangle") for row in rows)
         assert all(row[1].endswith("%") for row in rows)
         status = _text(pane.query_one("#predict-status", Label))
@@ -141,8 +145,9 @@ async def test_predict_tab_dehazes_into_the_run_folder_at_the_inputs_sizes(tmp_p
 @async_test
 async def test_a_run_that_cannot_be_explained_says_why_in_a_notification(tmp_path):
     runs_dir = tmp_path / "runs"
-    run_id = train(folder_config(write_shape_folder(tmp_path / "gone", per_class=20),
-                                 epochs=1), runs_dir)  # fmt: skip
+    run_id = train(
+        folder_config(write_shape_folder(tmp_path / "gone", per_class=20), epochs=1), runs_dir
+    )
     for path in sorted((tmp_path / "gone").rglob("*"), reverse=True):  # the data is gone
         path.unlink() if path.is_file() else path.rmdir()
     async with _app(runs_dir, tmp_path).run_test(size=(100, 32)) as pilot:

@@ -37,8 +37,18 @@ def test_evaluating_the_runs_own_test_split_reproduces_its_final_figures_exactly
     shape_run, capsys, own_data
 ):
     flags = [] if own_data else ["--data-root", str(shape_run.data)]
-    code = main(["evaluate", shape_run.run_id, "--runs-dir", str(shape_run.runs),
-                 "--checkpoint", "last", "--json", *flags])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            shape_run.run_id,
+            "--runs-dir",
+            str(shape_run.runs),
+            "--checkpoint",
+            "last",
+            "--json",
+            *flags,
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     final = final_row(shape_run.runs, shape_run.run_id)

@@ -44,9 +44,12 @@ def test_grad_cam_maps_have_the_images_size_and_are_not_constant(shape_run):
 
 @pytest.mark.parametrize(
     ("model", "options", "layer"),
-    [("residual", {"widths": [8, 16]}, "layers"), ("alexnet", {"width": 0.1}, "features"),
-     ("mlp", {}, None)],
-)  # fmt: skip
+    [
+        ("residual", {"widths": [8, 16]}, "layers"),
+        ("alexnet", {"width": 0.1}, "features"),
+        ("mlp", {}, None),
+    ],
+)
 def test_the_cam_layer_is_found_for_every_family(model, options, layer):
     net = create_model(model, num_classes=3, image_size=32, **options).eval()
     found = cam_layer(net, torch.rand(1, 3, 32, 32))
@@ -59,8 +62,18 @@ def test_the_cam_layer_is_found_for_every_family(model, options, layer):
 
 def test_explain_shows_the_misclassified_test_images_worst_first(shape_run, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    code = main(["explain", shape_run.run_id, "--runs-dir", str(shape_run.runs),
-                 "--checkpoint", "last", "--limit", "5"])  # fmt: skip
+    code = main(
+        [
+            "explain",
+            shape_run.run_id,
+            "--runs-dir",
+            str(shape_run.runs),
+            "--checkpoint",
+            "last",
+            "--limit",
+            "5",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     run_dir = RunStore(shape_run.runs).resolve(shape_run.run_id)

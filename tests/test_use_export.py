@@ -26,8 +26,9 @@ def runs(tmp_path_factory):
     data = write_shape_folder(root / "shapes", per_class=30)
     folder = root / "runs"
     conv = train(folder_config(data, tta="flip"), folder)
-    hand = train(folder_config(data, model="my_conv", model_options={"widths": [8]}, epochs=2),
-                 folder)  # fmt: skip
+    hand = train(
+        folder_config(data, model="my_conv", model_options={"widths": [8]}, epochs=2), folder
+    )
     return SimpleNamespace(runs=folder, conv=conv, hand=hand)
 
 
@@ -40,8 +41,18 @@ def test_onnx_round_trip_equals_torch(runs, tmp_path, capsys):
     pytest.importorskip("onnxruntime", reason="needs the export extra: cnnlab[export]")
     import onnxruntime
 
-    code = main(["export", runs.conv, "--format", "onnx", "--out", str(tmp_path / "m.onnx"),
-                 "--runs-dir", str(runs.runs)])  # fmt: skip
+    code = main(
+        [
+            "export",
+            runs.conv,
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "m.onnx"),
+            "--runs-dir",
+            str(runs.runs),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "onnxruntime vs torch: max |Δ|" in out and "equal within 0.0001" in out

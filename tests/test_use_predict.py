@@ -47,9 +47,18 @@ def test_predict_on_the_runs_own_test_images_agrees_with_its_confusion_matrix(sh
     bundle = load_data(TrainConfig.from_dict(record.config))
     files = [shape_run.data / name for name in bundle.test_names]
     code, out, _ = run_cli(
-        capsys, "predict", shape_run.run_id, *files, "--runs-dir", shape_run.runs,
-        "--checkpoint", "last", "--top-k", "1", "--json",
-    )  # fmt: skip
+        capsys,
+        "predict",
+        shape_run.run_id,
+        *files,
+        "--runs-dir",
+        shape_run.runs,
+        "--checkpoint",
+        "last",
+        "--top-k",
+        "1",
+        "--json",
+    )
     assert code == 0
     result = json.loads(out)
     classes = record.summary["classes"]
@@ -73,9 +82,16 @@ def test_top_k_table_and_skipped_inputs_with_reasons(shape_run, tmp_path, capsys
     data = (shape_run.data / "circle" / "circle000.png").read_bytes()
     (folder / "broken.png").write_bytes(data[: len(data) // 2])
     code, out, _ = run_cli(
-        capsys, "predict", shape_run.run_id, folder, tmp_path / "missing.jpg",
-        "--runs-dir", shape_run.runs, "--top-k", "3",
-    )  # fmt: skip
+        capsys,
+        "predict",
+        shape_run.run_id,
+        folder,
+        tmp_path / "missing.jpg",
+        "--runs-dir",
+        shape_run.runs,
+        "--top-k",
+        "3",
+    )
     assert code == 0
     assert "photo.png" in out and " %" in out
     assert "skipped" in out and "notes.txt: not an image file type (.txt)" in out
@@ -147,9 +163,18 @@ def test_dehazing_writes_images_of_the_inputs_sizes_and_never_overwrites_inputs(
     sizes = haze_inputs(folder)
     before = {name: (folder / name).read_bytes() for name in sizes}
     code, out, _ = run_cli(
-        capsys, "predict", haze_run.run_id, folder, "--runs-dir", haze_run.runs,
-        "--out", folder, "--scale", scale, "--json",
-    )  # fmt: skip
+        capsys,
+        "predict",
+        haze_run.run_id,
+        folder,
+        "--runs-dir",
+        haze_run.runs,
+        "--out",
+        folder,
+        "--scale",
+        scale,
+        "--json",
+    )
     assert code == 0
     dehazed = json.loads(out)["dehazed"]
     assert len(dehazed) == 3
@@ -168,7 +193,10 @@ def test_dehazing_output_depends_on_the_input(haze_run, tmp_path):
     folder = tmp_path / "in"
     haze_inputs(folder)
     with one_torch_thread():
-        result = predict(load_run(haze_run.run_id, haze_run.runs), [folder / "street.png"],
-                         out_dir=tmp_path / "out")  # fmt: skip
+        result = predict(
+            load_run(haze_run.run_id, haze_run.runs),
+            [folder / "street.png"],
+            out_dir=tmp_path / "out",
+        )
     with Image.open(result.dehazed[0].output) as output, Image.open(folder / "street.png") as raw:
         assert output.tobytes() != raw.convert("RGB").tobytes()

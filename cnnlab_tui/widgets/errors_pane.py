@@ -100,8 +100,10 @@ class ErrorsPane(Vertical):
         gallery = self.query_one("#errors-gallery", VerticalScroll)
         gallery.remove_children()
         if index is None:
-            self._status("No explanation yet: press x to find the misclassified test images "
-                         "and where the net looked (Grad-CAM).")  # fmt: skip
+            self._status(
+                "No explanation yet: press x to find the misclassified test images "
+                "and where the net looked (Grad-CAM)."
+            )
             return
         self._status(explanation_heading(index))
         widgets: list[Any] = []

@@ -43,8 +43,9 @@ class PredictPane(Vertical):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="an image file or a folder of images, then enter",
-                    id="predict-path")  # fmt: skip
+        yield Input(
+            placeholder="an image file or a folder of images, then enter", id="predict-path"
+        )
         yield Label("Predict with this run: type a path and press enter.", id="predict-status")
         yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
         yield VerticalScroll(id="predict-images")
@@ -84,8 +85,9 @@ class PredictPane(Vertical):
             def progress(done: int, total: int) -> None:
                 to_ui(self, self._status, f"predicting {path}: {done}/{total} images")
 
-            result = predict(self.loaded, [Path(path).expanduser()], out_dir=out_dir,
-                             progress=progress)  # fmt: skip
+            result = predict(
+                self.loaded, [Path(path).expanduser()], out_dir=out_dir, progress=progress
+            )
         except Exception as exc:  # every failure becomes a notification
             to_ui(self, self._failed, failure_text(exc))
             return

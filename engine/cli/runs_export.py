@@ -17,10 +17,24 @@ from engine.runs.compare import flatten_config
 from engine.runs.files import json_safe
 
 SUMMARY_KEYS = (
-    "name", "task", "dataset", "model", "preset", "epochs", "epochs_completed",
-    "train_seconds", "images_per_second", "params", "device", "torch_version",
-    "num_train", "num_test", "started_at", "finished_at", "error",
-)  # fmt: skip
+    "name",
+    "task",
+    "dataset",
+    "model",
+    "preset",
+    "epochs",
+    "epochs_completed",
+    "train_seconds",
+    "images_per_second",
+    "params",
+    "device",
+    "torch_version",
+    "num_train",
+    "num_test",
+    "started_at",
+    "finished_at",
+    "error",
+)
 BULKY = ("per_class_acc", "confusion")
 
 

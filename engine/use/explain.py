@@ -154,8 +154,12 @@ def _errors(loaded, x, y, names, inputs, limit, out, source, say) -> dict[str, A
     maps = None
     if layer is not None and len(chosen):
         say(2, 4, f"Grad-CAM of {len(chosen)} misclassified image(s) at {layer.name}")
-        maps = grad_cam(loaded.model, layer.module, inputs[chosen].to(loaded.device),
-                        predicted[chosen].to(loaded.device))  # fmt: skip
+        maps = grad_cam(
+            loaded.model,
+            layer.module,
+            inputs[chosen].to(loaded.device),
+            predicted[chosen].to(loaded.device),
+        )
     elif layer is None:
         result["gradcam_note"] = f"{loaded.config.model} has no convolutional feature map"
     for rank, i in enumerate(chosen.tolist(), start=1):
@@ -166,12 +170,19 @@ def _errors(loaded, x, y, names, inputs, limit, out, source, say) -> dict[str, A
             panels.append(overlay(base, _resized(maps[rank - 1], base.size)))
         path = out / "errors" / f"{rank:02d}-{_slug(true)}-as-{_slug(pred)}.png"
         picture = _saved(loaded, side_by_side(panels), path)
-        result["images"].append({
-            "rank": rank, "test_index": i, "name": names[i] if i < len(names) else str(i),
-            "file": _source_file(source, names, i), "true": true, "predicted": pred,
-            "confidence": float(probs[i, predicted[i]]), "true_probability": float(probs[i, y[i]]),
-            "picture": picture,
-        })  # fmt: skip
+        result["images"].append(
+            {
+                "rank": rank,
+                "test_index": i,
+                "name": names[i] if i < len(names) else str(i),
+                "file": _source_file(source, names, i),
+                "true": true,
+                "predicted": pred,
+                "confidence": float(probs[i, predicted[i]]),
+                "true_probability": float(probs[i, y[i]]),
+                "picture": picture,
+            }
+        )
     return result
 
 
@@ -190,9 +201,11 @@ def _source_file(source: str, names: list[str], i: int) -> str | None:
 def _worst_dehazed(loaded, x, y, names, inputs, limit, out) -> dict[str, Any]:
     outputs, _ = forward_in_batches(
         lambda batch: tta_outputs(loaded.model, batch, loaded.preprocessing.tta),
-        inputs, device=loaded.device, amp_dtype=loaded.amp_dtype,
+        inputs,
+        device=loaded.device,
+        amp_dtype=loaded.amp_dtype,
         batch_size=start_batch(loaded.device, loaded.config.batch_size),
-    )  # fmt: skip
+    )
     outputs = outputs.clamp(0, 1)
     clear = y.float() / 255
     scores_psnr, scores_ssim = psnr(outputs, clear), ssim(outputs, clear)
@@ -201,11 +214,16 @@ def _worst_dehazed(loaded, x, y, names, inputs, limit, out) -> dict[str, Any]:
     for rank, i in enumerate(order.tolist(), start=1):
         panels = [_picture_base(x[i]), _picture_base(outputs[i]), _picture_base(y[i])]
         path = out / "errors" / f"{rank:02d}-{_slug(Path(names[i]).stem if names else str(i))}.png"
-        images.append({
-            "rank": rank, "test_index": i, "name": names[i] if i < len(names) else str(i),
-            "psnr": float(scores_psnr[i]), "ssim": float(scores_ssim[i]),
-            "picture": _saved(loaded, side_by_side(panels), path),
-        })  # fmt: skip
+        images.append(
+            {
+                "rank": rank,
+                "test_index": i,
+                "name": names[i] if i < len(names) else str(i),
+                "psnr": float(scores_psnr[i]),
+                "ssim": float(scores_ssim[i]),
+                "picture": _saved(loaded, side_by_side(panels), path),
+            }
+        )
     return {"images": images, "mean_psnr": float(scores_psnr.mean()), "gradcam_layer": None}
 
 

@@ -17,8 +17,16 @@ from engine.ops import MyAvgPool2d, MyConv2d, MyMaxPool2d
 
 CONV_TYPES = (nn.Conv2d, MyConv2d)
 # Layers that only resample what came before: Grad-CAM belongs on the features themselves.
-RESAMPLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d,
-              nn.Identity, nn.Dropout, MyAvgPool2d, MyMaxPool2d)  # fmt: skip
+RESAMPLING = (
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AvgPool2d,
+    nn.MaxPool2d,
+    nn.Identity,
+    nn.Dropout,
+    MyAvgPool2d,
+    MyMaxPool2d,
+)
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,9 @@ class LoadedRun:
 
     def describe(self) -> str:
         """'run X, best checkpoint (epoch 7), on cpu'."""
-        which = "no checkpoint (training-free)" if self.checkpoint == "none" else (
-            f"{self.checkpoint} checkpoint (epoch {self.epoch})"
-        )  # fmt: skip
+        which = f"{self.checkpoint} checkpoint (epoch {self.epoch})"
+        if self.checkpoint == "none":
+            which = "no checkpoint (training-free)"
         return f"{self.run_id}, {which}, on {device_label(self.device)}"
 
 
@@ -171,10 +171,17 @@ def load_run(
     classes = list(record.summary.get("classes") or [])
     notes: list[str] = []
     loaded = LoadedRun(
-        record=record, config=config, model=nn.Identity(), device=torch_device,
-        amp_dtype=amp_dtype(torch_device, config.amp), checkpoint="none", epoch=None,
-        classes=classes, preprocessing=_placeholder(config, task), notes=notes,
-    )  # fmt: skip
+        record=record,
+        config=config,
+        model=nn.Identity(),
+        device=torch_device,
+        amp_dtype=amp_dtype(torch_device, config.amp),
+        checkpoint="none",
+        epoch=None,
+        classes=classes,
+        preprocessing=_placeholder(config, task),
+        notes=notes,
+    )
     if task == "classify" and not classes:
         loaded.classes = classes = list(loaded.run_data(progress).classes)
     model = _build(config, task, len(classes))
@@ -190,16 +197,20 @@ def load_run(
 
 
 def _placeholder(config: TrainConfig, task: str) -> Preprocessing:
-    return Preprocessing(task, config.image_size, config.resize, "none", None, None, "none",
-                         False, "not needed")  # fmt: skip
+    return Preprocessing(
+        task, config.image_size, config.resize, "none", None, None, "none", False, "not needed"
+    )
 
 
 def _build(config: TrainConfig, task: str, num_classes: int) -> nn.Module:
     extra = {"num_classes": num_classes} if task == "classify" else {}
     return create_model(
-        config.model, in_channels=3, image_size=config.image_size, **extra,
+        config.model,
+        in_channels=3,
+        image_size=config.image_size,
+        **extra,
         **config.model_options,
-    )  # fmt: skip
+    )
 
 
 def _read_state(record: RunRecord, model: nn.Module, checkpoint: str) -> dict[str, Any] | None:
@@ -235,9 +246,16 @@ def _preprocessing(
             mean, std = tuple(bundle.mean), tuple(bundle.std)
             source = "recomputed from the training data"
     return Preprocessing(
-        task, config.image_size, config.resize, normalize, mean, std, config.tta,
-        config.bn_adapt, source,
-    )  # fmt: skip
+        task,
+        config.image_size,
+        config.resize,
+        normalize,
+        mean,
+        std,
+        config.tta,
+        config.bn_adapt,
+        source,
+    )
 
 
 def _notes(loaded: LoadedRun) -> list[str]:

@@ -48,8 +48,13 @@ def evaluation_data(
     if loaded.task == "dehaze":
         return _pairs(loaded, root, split, progress)
     if loaded.config.dataset == "cifar10" and _is_cifar10(root):
-        bundle = load_dataset("cifar10", root, image_size=loaded.config.image_size,
-                              resize=loaded.config.resize, progress=progress)  # fmt: skip
+        bundle = load_dataset(
+            "cifar10",
+            root,
+            image_size=loaded.config.image_size,
+            resize=loaded.config.resize,
+            progress=progress,
+        )
         return _matched(loaded, bundle, split)
     return _class_folders(loaded, root, split, progress)
 
@@ -68,27 +73,42 @@ def _set_name(loaded: LoadedRun) -> str | None:
 
 
 def _class_folders(loaded: LoadedRun, root: Path, split: str, progress) -> EvaluationData:
-    folder = folder_sets.locate(root, _set_name(loaded), folder_sets.has_class_layout,
-                                CLASS_LAYOUT)  # fmt: skip
+    folder = folder_sets.locate(root, _set_name(loaded), folder_sets.has_class_layout, CLASS_LAYOUT)
     listing, others = folder_sets.list_classes(folder)
     _refuse_unknown(list(listing), loaded.classes, folder)
     config = loaded.config
     if split == "test":
-        bundle = load_dataset("folder", folder, image_size=config.image_size,
-                              test_fraction=config.test_fraction, resize=config.resize,
-                              progress=progress)  # fmt: skip
+        bundle = load_dataset(
+            "folder",
+            folder,
+            image_size=config.image_size,
+            test_fraction=config.test_fraction,
+            resize=config.resize,
+            progress=progress,
+        )
         return _matched(loaded, bundle, split)
     names = [name for class_name in listing for name in listing[class_name]]
-    decoded = decode_cached(folder, names, config.image_size, kind="classes", progress=progress,
-                            label=f"{folder.name} ({config.image_size} px)",
-                            resize=config.resize)  # fmt: skip
+    decoded = decode_cached(
+        folder,
+        names,
+        config.image_size,
+        kind="classes",
+        progress=progress,
+        label=f"{folder.name} ({config.image_size} px)",
+        resize=config.resize,
+    )
     index = {name: i for i, name in enumerate(loaded.classes)}
     labels = torch.tensor([index[n.split("/", 1)[0]] for n in decoded.names], dtype=torch.int64)
     return _with_classes(
-        EvaluationData(decoded.images, labels, list(decoded.names), str(folder),
-                       skipped=others + decoded.skipped),
+        EvaluationData(
+            decoded.images,
+            labels,
+            list(decoded.names),
+            str(folder),
+            skipped=others + decoded.skipped,
+        ),
         loaded.classes,
-    )  # fmt: skip
+    )
 
 
 def _refuse_unknown(found: list[str], known: list[str], folder: Path) -> None:
@@ -130,22 +150,40 @@ def _with_classes(data: EvaluationData, classes: list[str]) -> EvaluationData:
 
 
 def _pairs(loaded: LoadedRun, root: Path, split: str, progress) -> EvaluationData:
-    folder = folder_sets.locate(root, _set_name(loaded), folder_sets.has_pair_layout,
-                                PAIR_LAYOUT)  # fmt: skip
+    folder = folder_sets.locate(root, _set_name(loaded), folder_sets.has_pair_layout, PAIR_LAYOUT)
     config = loaded.config
     if split == "test":
-        bundle = load_dataset("paired", folder, image_size=config.image_size,
-                              test_fraction=config.test_fraction, progress=progress)  # fmt: skip
+        bundle = load_dataset(
+            "paired",
+            folder,
+            image_size=config.image_size,
+            test_fraction=config.test_fraction,
+            progress=progress,
+        )
         return _from_bundle(loaded, bundle, split, [])
     pairs, others = folder_sets.list_pairs(folder)
     names = [h for h, _ in pairs] + [c for _, c in pairs]
-    decoded = decode_cached(folder, names, config.image_size, kind="pairs", progress=progress,
-                            label=f"{folder.name} ({config.image_size} px)")  # fmt: skip
+    decoded = decode_cached(
+        folder,
+        names,
+        config.image_size,
+        kind="pairs",
+        progress=progress,
+        label=f"{folder.name} ({config.image_size} px)",
+    )
     row = {name: i for i, name in enumerate(decoded.names)}
     kept = [(h, c) for h, c in pairs if h in row and c in row]
-    lost = [(h, "pair dropped: it or its partner could not be decoded")
-            for h, c in pairs if (h, c) not in kept]  # fmt: skip
+    lost = [
+        (h, "pair dropped: it or its partner could not be decoded")
+        for h, c in pairs
+        if (h, c) not in kept
+    ]
     hazy = torch.tensor([row[h] for h, _ in kept], dtype=torch.int64)
     clear = torch.tensor([row[c] for _, c in kept], dtype=torch.int64)
-    return EvaluationData(decoded.images[hazy], decoded.images[clear], [h for h, _ in kept],
-                          str(folder), skipped=others + decoded.skipped + lost)  # fmt: skip
+    return EvaluationData(
+        decoded.images[hazy],
+        decoded.images[clear],
+        [h for h, _ in kept],
+        str(folder),
+        skipped=others + decoded.skipped + lost,
+    )

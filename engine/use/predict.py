@@ -83,9 +83,12 @@ def predict(
     """Classify `inputs` (top-k) or dehaze them into `out_dir` (default `./dehazed`)."""
     found = find_images(inputs)
     result = PredictResult(
-        loaded.describe(), loaded.task, loaded.preprocessing.text(), skipped=list(found.skipped),
+        loaded.describe(),
+        loaded.task,
+        loaded.preprocessing.text(),
+        skipped=list(found.skipped),
         notes=list(loaded.notes) + _bn_note(loaded),
-    )  # fmt: skip
+    )
     if loaded.task == "classify":
         _classify(loaded, found.files, top_k, result, progress)
     else:

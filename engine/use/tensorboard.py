@@ -155,13 +155,15 @@ def _pictures(writer, record: RunRecord, done: TensorboardRun) -> None:
         return
     step = int(explanation.get("epoch") or 0)
     for entry in explanation.get("images", []):
-        _add_picture(writer, f"errors/{entry.get('rank', 0):02d}", record.path / entry["picture"],
-                     step, done)  # fmt: skip
+        _add_picture(
+            writer, f"errors/{entry.get('rank', 0):02d}", record.path / entry["picture"], step, done
+        )
     if explanation.get("filters"):
         _add_picture(writer, "filters/first_conv", record.path / explanation["filters"], step, done)
     for entry in explanation.get("feature_maps", []):
-        _add_picture(writer, f"feature_maps/{entry['block']}", record.path / entry["picture"],
-                     step, done)  # fmt: skip
+        _add_picture(
+            writer, f"feature_maps/{entry['block']}", record.path / entry["picture"], step, done
+        )
 
 
 def _hyperparameters(writer, record: RunRecord) -> None:
