@@ -11,7 +11,7 @@ from use_helpers import dehaze_config, train
 from engine.cli import main
 from engine.runs import RunStore
 from engine.runs.files import read_json_lines
-from engine.trainer import Trainer
+from engine.trainer.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

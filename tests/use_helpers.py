@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from engine.trainer import TrainConfig, Trainer
+from engine.trainer import TrainConfig
+from engine.trainer.loop import Trainer
 
 CLASSES = ("circle", "square", "triangle")
 SAVED_SIZE = 40  # files are larger than the runs' 16 px, so decoding resizes

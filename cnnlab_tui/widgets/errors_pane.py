@@ -83,7 +83,7 @@ class ErrorsPane(Vertical):
     @work(thread=True, exclusive=True, group="errors-read")
     def reload(self) -> None:
         """Read the saved explanation (off the UI thread) and draw it."""
-        from engine.use.explain import read_explanation
+        from engine.use.records import read_explanation
 
         try:
             run_dir = self.app.store.resolve(self.run_id)

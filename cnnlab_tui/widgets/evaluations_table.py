@@ -45,7 +45,7 @@ class EvaluationsTable(DataTable):
 
     @work(thread=True, exclusive=True, group="evaluations-read")
     def reload(self) -> None:
-        from engine.use.evaluate import list_evaluations
+        from engine.use.records import list_evaluations
 
         try:
             entries = list_evaluations(self.app.store.resolve(self.run_id))

@@ -12,7 +12,9 @@ from engine.cli.use_common import add_run_flags, error_console, load, print_note
 
 
 def register(subparsers) -> None:
-    from engine.use.export import FORMATS, ONNX_OPSET, TOLERANCE
+    from engine.use.records import EXPORT_FORMATS as FORMATS
+    from engine.use.records import EXPORT_TOLERANCE as TOLERANCE
+    from engine.use.records import ONNX_OPSET
 
     parser = subparsers.add_parser(
         "export",

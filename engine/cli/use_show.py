@@ -7,8 +7,7 @@ from rich.console import Console
 
 def print_use(console: Console, record) -> None:
     """The run's evaluations (newest first) and where its explanation is, if any."""
-    from engine.use.evaluate import headline, list_evaluations
-    from engine.use.explain import read_explanation
+    from engine.use.records import headline, list_evaluations, read_explanation
 
     for entry in list_evaluations(record.path):
         stamp = str(entry.get("created_at") or "")[:16].replace("T", " ")

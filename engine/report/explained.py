@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image
 
-from engine.use.explain import read_explanation
 from engine.use.pictures import caption, grid, upscale
+from engine.use.records import read_explanation
 
 MAX_ERRORS = 8  # gallery pictures in the report (the run folder keeps all of them)
 

@@ -2,7 +2,8 @@
 by the trainer's own evaluation pass (same batches, TTA, BN adaptation, precision), so the
 run's own test split gives back its final test figures exactly.
 
-Each evaluation is kept in the run folder as `evaluations/<time>-<name>.json` (atomic).
+Each evaluation is kept in the run folder as `evaluations/<time>-<name>.json` (atomic;
+`engine.use.records`, which the torch-free readers use).
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DatasetError
-from engine.runs.files import read_json, write_json_atomic
 from engine.trainer.device import device_label
 from engine.trainer.evaluation import evaluate
 from engine.use.loading import LoadedRun
 from engine.use.other_data import evaluation_data
-from engine.use.run_folder import inside_run
+from engine.use.records import headline, list_evaluations, save_evaluation
 
-EVALUATIONS_DIR = "evaluations"
 SKIPPED_KEPT = 20  # skipped files listed in the record (the count is always exact)
 
 
@@ -70,51 +69,4 @@ def evaluation_name(loaded: LoadedRun, data_root: Path | str | None, split: str)
     return f"{slug[:40]}-{split}"
 
 
-def save_evaluation(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Write `record` to `run_dir/evaluations/<time>-<name>.json` atomically; its path."""
-    folder = Path(run_dir) / EVALUATIONS_DIR
-    folder.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{stamp}-{record['name']}.json"
-    number = 2
-    while path.exists():
-        path = folder / f"{stamp}-{record['name']}-{number}.json"
-        number += 1
-    write_json_atomic(inside_run(Path(run_dir), path), record)
-    return path
-
-
-def list_evaluations(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's evaluations, newest first; an unreadable file becomes an entry with
-    `problem` set (never an exception), and `file` names each entry's file."""
-    folder = Path(run_dir) / EVALUATIONS_DIR
-    if not folder.is_dir():
-        return []
-    entries = []
-    for path in sorted(folder.glob("*.json"), reverse=True):
-        try:
-            data = read_json(path)
-            if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-                raise ValueError("not an evaluation record")
-            entries.append({**data, "file": str(path)})
-        except (OSError, ValueError) as exc:
-            entries.append({"file": str(path), "name": path.stem, "problem": str(exc)})
-    return entries
-
-
-def headline(entry: dict[str, Any]) -> str:
-    """One line: 'vehicles-test · 340 images · acc 68.8 % · balanced 64.1 %'."""
-    if entry.get("problem"):
-        return f"{entry.get('name')}: unreadable ({entry['problem']})"
-    metrics = entry.get("metrics") or {}
-    words = [str(entry.get("name")), f"{entry.get('num_images')} images"]
-    for key, label in (("acc", "acc"), ("balanced_acc", "balanced")):
-        if isinstance(metrics.get(key), (int, float)):
-            words.append(f"{label} {100 * metrics[key]:.1f} %")
-    if isinstance(metrics.get("psnr"), (int, float)):
-        words.append(f"PSNR {metrics['psnr']:.2f} dB")
-    if isinstance(metrics.get("ssim"), (int, float)):
-        words.append(f"SSIM {metrics['ssim']:.3f}")
-    if entry.get("classes_missing"):
-        words.append(f"missing: {', '.join(map(str, entry['classes_missing']))}")
-    return " · ".join(words)
+__all__ = ["evaluate_run", "evaluation_name", "headline", "list_evaluations", "save_evaluation"]

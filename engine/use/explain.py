@@ -27,7 +27,7 @@ from PIL import Image
 
 from engine.errors import DatasetError
 from engine.recipes import batchnorm_adapted, has_batchnorm, tta_outputs
-from engine.runs.files import read_json, write_json_atomic
+from engine.runs.files import write_json_atomic
 from engine.trainer.metrics import psnr, ssim
 from engine.use.batches import forward_in_batches, start_batch
 from engine.use.gradcam import cam_layer, feature_maps, first_conv, grad_cam
@@ -44,10 +44,9 @@ from engine.use.pictures import (
     upscale,
 )
 from engine.use.predict import class_probabilities
+from engine.use.records import EXPLAIN_DIR, INDEX_FILE, read_explanation
 from engine.use.run_folder import inside_run
 
-EXPLAIN_DIR = "explain"
-INDEX_FILE = "explain.json"
 DEFAULT_LIMIT = 12
 FEATURE_CHANNELS = 16
 PICTURE_SIDE = 128  # tiny test images are enlarged (nearest) to at least this
@@ -97,16 +96,6 @@ def explain_run(
     _remove_stale(out, loaded.run_dir, index)
     say(4, 4, "done")
     return index
-
-
-def read_explanation(run_dir: Path) -> dict[str, Any] | None:
-    """The saved index of `run_dir`'s explanation, or None when there is none (or it is
-    unreadable: the caller offers to explain again)."""
-    try:
-        data = read_json(Path(run_dir) / EXPLAIN_DIR / INDEX_FILE)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("images"), list) else None
 
 
 @contextlib.contextmanager
@@ -260,3 +249,6 @@ def _remove_stale(out: Path, run_dir: Path, index: dict[str, Any]) -> None:
         for png in (out / folder).glob("*.png"):
             if str(png.resolve().relative_to(run_dir.resolve())) not in kept:
                 png.unlink(missing_ok=True)
+
+
+__all__ = ["EXPLAIN_DIR", "explain_run", "read_explanation"]

@@ -27,16 +27,16 @@ from engine.models import create_model
 from engine.runs.files import write_json_atomic
 from engine.use.deploy import InferenceModel, torch_equivalent
 from engine.use.loading import LoadedRun
+from engine.use.records import EXPORT_FORMATS, EXPORT_TOLERANCE, ONNX_OPSET
 
-FORMATS = ("onnx", "torchscript", "export", "state-dict")
+FORMATS = EXPORT_FORMATS
 EXTENSIONS = {
     "onnx": ".onnx",
     "torchscript": ".torchscript.pt",
     "export": ".pt2",
     "state-dict": ".state.pt",
 }
-ONNX_OPSET = 18
-TOLERANCE = 1e-4
+TOLERANCE = EXPORT_TOLERANCE
 SAMPLE_IMAGES = 8
 
 

@@ -130,7 +130,7 @@ class LoadedRun:
             device=self.device,
             amp_dtype=self.amp_dtype,
             batch_size=self.config.batch_size,
-            max_train_batches=None,
+            batches_per_epoch=0,  # evaluation only: no training epoch
             shuffle_generator=torch.Generator(),
             augment_generator=torch.Generator(device=self.device),
             tta=pre.tta,

@@ -23,7 +23,7 @@ from engine.runs import RunRecord
 from engine.runs.compare import flatten_config
 from engine.runs.files import read_json_lines
 from engine.runs.writer import BATCHES_FILE
-from engine.use.explain import read_explanation
+from engine.use.records import read_explanation
 
 EVENT_PREFIX = "events.out.tfevents."
 TIME_KEYS = {"seconds": "time/epoch_seconds", "images_per_second": "time/images_per_second"}
