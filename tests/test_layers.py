@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.runs",),
     ("engine.trainer",),
     ("engine.sweeps",),
+    ("engine.use",),
     ("engine.report",),
     ("engine.cli", "engine.__main__"),
 )

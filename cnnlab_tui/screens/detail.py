@@ -2,7 +2,9 @@
 
 Curves, final and best metrics, per-class accuracy and the confusion matrix for
 classification; hazy | output | clear samples drawn with half blocks (and their PNG paths)
-for dehazing; the resolved config and the run's log. A running run is re-read whenever its
+for dehazing; the Errors tab (misclassified test images with Grad-CAM, `ErrorsPane`), the
+Predict tab (a path field, `PredictPane`) and the run's evaluations under Metrics; the
+resolved config and the run's log. A running run is re-read whenever its
 folder changes, so this screen can follow a run started anywhere.
 """
 
@@ -31,8 +33,11 @@ from cnnlab_tui.messages import RunsChanged
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.runs_support import deliver, run_stamp
 from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.errors_pane import ErrorsPane
+from cnnlab_tui.widgets.evaluations_table import EvaluationsTable
 from cnnlab_tui.widgets.image_view import ImageView
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from cnnlab_tui.widgets.predict_pane import PredictPane
 from cnnlab_tui.widgets.tables import (
     confusion_cells,
     fill_table,
@@ -49,7 +54,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 MAX_SAMPLES = 8
 LOG_TAIL_LINES = 200
-TABS = ["tab-curves", "tab-metrics", "tab-confusion", "tab-samples", "tab-config", "tab-log"]
+TABS = ["tab-curves", "tab-metrics", "tab-confusion", "tab-samples", "tab-errors",
+        "tab-predict", "tab-config", "tab-log"]  # fmt: skip
 
 # (chart id, title, y label, metric names) — a chart is shown when any metric has data.
 CHARTS = [
@@ -105,14 +111,20 @@ class DetailScreen(Screen):
             with TabPane("Curves", id="tab-curves"), Grid(id="charts"):
                 for chart_id, title, ylabel, _metrics in CHARTS:
                     yield MetricChart(title, ylabel, id=chart_id)
-            with TabPane("Metrics", id="tab-metrics"), Horizontal():
-                yield DataTable(id="metrics-table", cursor_type="row", zebra_stripes=True)
-                yield DataTable(id="per-class-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Metrics", id="tab-metrics"), Vertical():
+                with Horizontal():
+                    yield DataTable(id="metrics-table", cursor_type="row", zebra_stripes=True)
+                    yield DataTable(id="per-class-table", cursor_type="row", zebra_stripes=True)
+                yield EvaluationsTable(self.run_id, id="evaluations-table")
             with TabPane("Confusion", id="tab-confusion"), Vertical():
                 yield Label("rows: true class, columns: predicted", id="confusion-note")
                 yield DataTable(id="confusion-table", cursor_type="cell")
             with TabPane("Samples", id="tab-samples"):
                 yield VerticalScroll(id="samples")
+            with TabPane("Errors", id="tab-errors"):
+                yield ErrorsPane(self.run_id, id="errors-pane")
+            with TabPane("Predict", id="tab-predict"):
+                yield PredictPane(self.run_id, id="predict-pane")
             with TabPane("Config", id="tab-config"):
                 yield DataTable(id="config-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Log", id="tab-log"), VerticalScroll():
@@ -163,6 +175,7 @@ class DetailScreen(Screen):
         fill_table(self.query_one("#config-table", DataTable), ["field", "value"],
                    [(key, config[key]) for key in sorted(config)])  # fmt: skip
         self.query_one("#log-text", Static).update(Text(log_text or "(no log)"))
+        self.query_one("#evaluations-table", EvaluationsTable).reload()  # `cnnlab evaluate`
 
     def _show_title(self, record: Any) -> None:
         s = record.summary

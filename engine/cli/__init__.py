@@ -22,6 +22,11 @@ COMMAND_MODULES = (
     "engine.cli.models_cmd",
     "engine.cli.sweep_cmd",
     "engine.cli.report_cmd",
+    "engine.cli.predict_cmd",
+    "engine.cli.evaluate_cmd",
+    "engine.cli.explain_cmd",
+    "engine.cli.export_cmd",
+    "engine.cli.tensorboard_cmd",
 )
 
 

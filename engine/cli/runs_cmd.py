@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     runs = subparsers.add_parser("runs", help="list saved runs (newest first)")
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=int, default=None, help="show at most N runs")
+    runs_format = runs.add_mutually_exclusive_group()
+    runs_format.add_argument("--csv", action="store_true", help="print the runs as CSV")
+    runs_format.add_argument("--json", action="store_true", help="print the runs as JSON")
     runs.set_defaults(func=cmd_runs)
 
     show = subparsers.add_parser("show", help="one run: summary, epochs, per-class results")
@@ -89,6 +92,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.status:
         records = [r for r in records if r.status == args.status]
     records = records[: args.limit] if args.limit else records
+    if args.csv or args.json:
+        from engine.cli.runs_export import write_csv, write_json
+
+        (write_csv if args.csv else write_json)(records)
+        return 0
     console = _console()
     if not records:
         console.print(f"no runs in {store.root}")
@@ -125,6 +133,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(_confusion_table(record.summary))
     for sample in record.summary.get("samples") or []:
         console.print(f"sample: {record.path / sample}")
+    from engine.cli.use_show import print_use
+
+    print_use(console, record)
     return 0
 
 

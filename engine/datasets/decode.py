@@ -93,12 +93,31 @@ def decode_image(path: Path, image_size: int, resize: str = "stretch") -> np.nda
     photo stored sideways is not learned sideways. JPEG draft mode keeps both sides ≥ S,
     which is what either resize mode needs.
     """
+    rgb = open_rgb(path, draft_size=image_size)
+    return np.asarray(resize_rgb(rgb, image_size, resize), dtype=np.uint8)
+
+
+def open_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
+    """One file as an upright RGB image at its own size (JPEGs decoded at ≥ `draft_size`
+    per side when given); raises a Pillow error on a bad file, as `decode_image`."""
     with Image.open(path) as image:
-        if image.format == "JPEG":
-            image.draft("RGB", (image_size, image_size))
+        if draft_size is not None and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
         image.load()
-        rgb = ImageOps.exif_transpose(image).convert("RGB")
-        return np.asarray(resize_rgb(rgb, image_size, resize), dtype=np.uint8)
+        return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def read_rgb(path: Path) -> Image.Image | str:
+    """`open_rgb` at full size, or the reason the file is skipped (the words `decode_files`
+    uses), for callers that keep each image's own size."""
+    path = Path(path)
+    if not is_image_name(path):
+        return f"not an image file type ({path.suffix or 'no extension'})"
+    try:
+        with strict_truncation():
+            return open_rgb(path)
+    except _DECODE_ERRORS as error:
+        return _describe(error)
 
 
 def _describe(error: BaseException) -> str:

@@ -89,6 +89,7 @@ def _run_block(row: content.SettingRow, records: Sequence[Any], maker: FigureMak
         maker.run_curves(record),
         maker.confusion(record),
         maker.dehaze_samples(record, dcp) if summary.get("task") == "dehaze" else None,
+        *maker.explanation(record),
     ]
     class_rows = []
     per_class, classes = summary.get("per_class_acc"), summary.get("classes")

@@ -18,6 +18,7 @@ import numpy as np
 from engine.report import charts
 from engine.report.content import SettingRow, metric_scale, primary_metric
 from engine.report.i18n import Text
+from engine.use.pictures import save_png
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,18 @@ class FigureMaker:
             "fig_dehaze", n=number, columns=" | ".join(self.text(c) for c in columns)
         )
         return self._done(path, relative, caption)
+
+    def explanation(self, record: Any) -> list[Figure]:
+        """`cnnlab explain`'s pictures of the run, when it was explained: its worst test
+        images (with Grad-CAM), first-layer filters and one block's feature maps."""
+        from engine.report.explained import explanation_pictures
+
+        figures = []
+        for stem, picture, key, values in explanation_pictures(record):
+            number, path, relative = self._next(f"run-{record.run_id}-{stem}")
+            save_png(picture, path)
+            figures.append(self._done(path, relative, self.text(key, n=number, **values)))
+        return figures
 
 
 def _english(key: str) -> str:

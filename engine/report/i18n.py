@@ -86,6 +86,12 @@ EN: dict[str, str] = {
     "fig_confusion": "Figure {n}: confusion matrix on the test set (rows: true class, "
     "columns: predicted class).",
     "fig_dehaze": "Figure {n}: test images — {columns}.",
+    "fig_errors": "Figure {n}: the most confident mistakes on the test set, worst first — "
+    "each image | Grad-CAM of the predicted class (where the net looked; `cnnlab explain`).",
+    "fig_worst": "Figure {n}: the worst-restored test images, lowest PSNR first — hazy input "
+    "| model output | clear reference (`cnnlab explain`).",
+    "fig_filters": "Figure {n}: the first convolution layer's learned filters (mid-grey = 0).",
+    "fig_features": "Figure {n}: feature maps of one test image after {block}.",
     "col_hazy": "hazy input",
     "col_output": "model output",
     "col_dcp": "DCP",
@@ -158,6 +164,12 @@ ZH: dict[str, str] = {
     "fig_run_curves": "图 {n}：训练集与测试集的损失和{metric}随训练轮数的变化（{run_id}）。",
     "fig_confusion": "图 {n}：测试集上的混淆矩阵（行：真实类别，列：预测类别）。",
     "fig_dehaze": "图 {n}：测试图片 —— {columns}。",
+    "fig_errors": "图 {n}：测试集上置信度最高的错误分类（最差的在前）—— 每张为 原图 | "
+    "预测类别的 Grad-CAM（网络关注的区域；`cnnlab explain`）。",
+    "fig_worst": "图 {n}：恢复效果最差的测试图片（PSNR 最低的在前）—— 带雾原图 | 模型输出 | "
+    "无雾参考图（`cnnlab explain`）。",
+    "fig_filters": "图 {n}：第一个卷积层学到的卷积核（中灰色为 0）。",
+    "fig_features": "图 {n}：一张测试图片在 {block} 之后的特征图。",
     "col_hazy": "带雾原图",
     "col_output": "模型输出",
     "col_dcp": "暗通道先验 (DCP)",

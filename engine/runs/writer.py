@@ -4,6 +4,8 @@ Layout of one run folder:
     config.json      the resolved TrainConfig
     summary.json     status, best/final metrics, timings (rewritten atomically)
     metrics.jsonl    one line per finished epoch, flushed as soon as the epoch ends
+    batches.jsonl    the running training loss as progress was published (a few per
+                     second: `cnnlab tensorboard` draws it per batch)
     run.log          every Log event, with time and level
     last.pt, best.pt checkpoints (written by the trainer)
     samples/         sample PNGs
@@ -14,16 +16,24 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
 from engine.errors import RunStoreError
-from engine.runs.files import append_json_line, write_json_atomic, write_json_lines_atomic
+from engine.events import BatchProgress, EpochEnd, Log, RunFinished, RunStarted, Samples
+from engine.runs.files import (
+    append_json_line,
+    read_json_lines,
+    write_json_atomic,
+    write_json_lines_atomic,
+)
 from engine.runs.summary import SummaryTracker
-from engine.events import EpochEnd, Log, RunFinished, RunStarted, Samples
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
+BATCHES_FILE = "batches.jsonl"
 LOG_FILE = "run.log"
 SAMPLES_DIR = "samples"
 
@@ -50,6 +60,8 @@ class RunWriter:
         elif isinstance(event, EpochEnd):
             append_json_line(self.run_dir / METRICS_FILE, event.metrics)
             self._write_summary()
+        elif isinstance(event, BatchProgress):
+            append_json_line(self.run_dir / BATCHES_FILE, _batch_row(event), sync=False)
         elif isinstance(event, Samples):
             self._write_summary()
         elif isinstance(event, Log):
@@ -81,6 +93,7 @@ class RunWriter:
         # A resumed run restarts after its last checkpoint: drop any later rows so the
         # curve continues without duplicate epochs.
         write_json_lines_atomic(self.run_dir / METRICS_FILE, list(event.history))
+        self._trim_batches(event.start_epoch)
         self._write_summary()
         self._flush_early_logs()
 
@@ -99,12 +112,31 @@ class RunWriter:
                 handle.writelines(self._early_logs)
             self._early_logs.clear()
 
+    def _trim_batches(self, kept: int) -> None:
+        """Batch rows of epochs after the checkpoint go too (they are trained again)."""
+        path = self.run_dir / BATCHES_FILE
+        if path.exists():
+            rows, _ = read_json_lines(path)
+            rows = [r for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] <= kept]
+            write_json_lines_atomic(path, rows)
+
     def _write_summary(self) -> None:
         write_json_atomic(self.run_dir / SUMMARY_FILE, self._tracker.summary())
 
     def _append_log(self, event: Log) -> None:
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
             handle.write(_log_line(event))
+
+
+def _batch_row(event: BatchProgress) -> dict[str, Any]:
+    step = (event.epoch - 1) * event.num_batches + event.batch
+    return {
+        "epoch": event.epoch,
+        "batch": event.batch,
+        "step": step,
+        "loss": event.loss,
+        "images_per_second": event.images_per_second,
+    }
 
 
 def _log_line(event: Log) -> str:

@@ -89,6 +89,9 @@ def checkpoint_state(
         "augment_rng": parts.augment_generator.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
+    mean, std = getattr(parts.task, "mean", None), getattr(parts.task, "std", None)
+    if mean is not None and std is not None:  # what normalize="dataset" used (engine.use)
+        state["normalization"] = {"mean": list(mean), "std": list(std)}
     if parts.optimizer is not None and parts.scheduler is not None:
         state["optimizer"] = parts.optimizer.state_dict()
         state["scheduler"] = parts.scheduler.state_dict()
