@@ -129,3 +129,17 @@ def test_a_long_runs_folder_gets_its_socket_in_a_short_private_folder(tmp_path, 
     short = EnginePaths.of(tmp_path / "r")
     short.ensure_folder()
     assert short.choose_socket() == short.default_socket
+
+
+def test_the_peer_of_a_unix_socket_is_this_user():
+    import socket
+
+    from engine.service.sessions import peer_uid
+
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right:
+        uid = peer_uid(left)
+    if not hasattr(socket, "SO_PEERCRED"):
+        assert uid is None  # where the OS cannot say, the socket's 0600 mode guards it
+    else:
+        assert uid == os.getuid()
