@@ -90,6 +90,7 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
 
     async def serve(self) -> int:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal to lose, but be sure
         fd = lock.acquire(self.paths)
         if fd is None:
             log.error("another engine already serves %s; exiting", self.paths.runs_dir)
@@ -137,7 +138,6 @@ class Engine:
         assert loop is not None
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.shutdown, signal.Signals(signum).name)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal to lose, but be sure
 
     def shutdown(self, signal_name: str) -> None:
         """SIGTERM: every active run stops at its next batch, ends `interrupted` (resumable);
@@ -197,7 +197,7 @@ class Engine:
 
     def _note_previous_engine(self) -> None:
         """engine.json left behind by an engine that did not exit cleanly: keep it as
-        previous.json (clients read it to say which runs were interrupted)."""
+        previous.json, for the record (the client that started this engine has said so)."""
         info = _read_info(self.paths)
         if info and info.get("pid") != os.getpid():
             alive = pid_alive(info.get("pid")) and info.get("host") == socket.gethostname()

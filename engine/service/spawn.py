@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.service.paths import EnginePaths
 
 LOG_TAIL_LINES = 12
+LOG_KEPT_BYTES = 5 << 20  # a longer engine.log becomes engine.log.1 at the next start
 
 
 def start_detached(paths: EnginePaths, idle_timeout: float | None = None) -> subprocess.Popen:
@@ -31,6 +32,8 @@ def start_detached(paths: EnginePaths, idle_timeout: float | None = None) -> sub
     source = Path(__file__).resolve().parents[2]
     if (source / "pyproject.toml").is_file():  # a source tree: the engine imports this one
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH")) if p)
+    if paths.log.exists() and paths.log.stat().st_size > LOG_KEPT_BYTES:
+        os.replace(paths.log, paths.log.with_name(paths.log.name + ".1"))
     with open(paths.log, "ab") as log, open(os.devnull, "rb") as devnull:
         log.write(f"--- starting: {' '.join(command)}\n".encode())
         log.flush()
