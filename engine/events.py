@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # How a run can end (`RunFinished.status`); the failed ones are those a sweep counts as failed.
-FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged")
+# `interrupted`: stopped from outside (SIGTERM, SIGHUP, the engine shutting down), resumable.
+FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged", "interrupted")
 FAILED_STATUSES = ("failed", "diverged")
-# Every status a run folder can show: running while its writer lives, interrupted when that
-# process is gone without finishing, damaged when its files cannot be read.
-STATUSES = ("running", *FINISHED_STATUSES, "interrupted", "damaged")
+# Every status a run folder can show: running while its writer lives, interrupted also when
+# that process is gone without finishing, damaged when its files cannot be read.
+STATUSES = ("running", *FINISHED_STATUSES, "damaged")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class RunStarted:
 class BatchProgress:
     """Training progress inside an epoch (published every few batches and on the last).
 
-    `epoch` and `batch` count from 1; `loss` is the running mean over the epoch so far;
+    `epoch` and `batch` count from 1; `loss` is the running mean over the epoch so far,
+    `batch_loss` the loss of batch `batch` alone (None from writers older than it);
     `eta_seconds` estimates the rest of the run's training time.
     """
 
@@ -60,6 +62,7 @@ class BatchProgress:
     loss: float
     images_per_second: float
     eta_seconds: float
+    batch_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,11 @@ class Log:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run ended: status is completed, cancelled, failed or diverged.
+    """The run ended: status is completed, cancelled, failed, diverged or interrupted.
 
-    `error` is the message for a person (None when completed or cancelled); `summary` is the
-    final summary.json content.
+    `error` is the message for a person (None when completed or cancelled; the reason, such
+    as "interrupted by SIGTERM", when interrupted); `summary` is the final summary.json
+    content.
     """
 
     run_id: str

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.sweeps",),
     ("engine.use",),
     ("engine.report",),
+    ("engine.service",),
     ("engine.cli", "engine.__main__"),
 )
 # Imports inside a function that reach up, on purpose: the config's own checks look names

@@ -72,6 +72,9 @@ def test_reading_commands_and_help_never_import_torch(tmp_path):
         ["models", "--help"],
         ["datasets", "--help"],
         ["hdc", "--help"],
+        ["watch", "--help"],
+        ["queue", "--help"],
+        ["engine", "--help"],
     ]
     result = _python("-c", _PROBE, json.dumps(commands))
     assert result.stdout.strip() == "none", result.stdout + result.stderr

@@ -425,3 +425,31 @@ def test_cancel_stops_the_sweep_and_failed_points_are_counted(tmp_path):
     assert outcome.status == "incomplete" and outcome.failed == 2
     errors = [e.error for e in events if isinstance(e, PointFinished)]
     assert len(errors) == 2 and all(errors)
+
+
+def test_interrupt_ends_the_point_interrupted_and_rerunning_resumes(tmp_path):
+    """What the engine does to a sweep on SIGTERM: the run in progress ends `interrupted`
+    (with the reason), no later point starts, and the same spec picks up again."""
+    from engine.events import EpochEnd
+    from engine.runs import RunStore
+    from engine.sweeps import PointFinished, SweepRunner
+
+    spec = _spec([("lr", "1e-2,1e-3")], seeds=[0])
+    runner = SweepRunner(spec, tmp_path / "runs")
+    finished: list[Any] = []
+
+    def interrupt_at_first_epoch(event: Any) -> None:
+        if isinstance(event, EpochEnd):
+            runner.interrupt("interrupted by SIGTERM to the engine")
+        if isinstance(event, PointFinished):
+            finished.append(event)
+
+    runner.subscribe(interrupt_at_first_epoch)
+    outcome = runner.run()
+    assert outcome.status == "interrupted"
+    assert [(e.index, e.status) for e in finished] == [(0, "interrupted")]
+    [record] = RunStore(tmp_path / "runs").list_runs()
+    assert record.status == "interrupted"
+    assert record.summary["error"] == "interrupted by SIGTERM to the engine"
+    again, _ = _run(spec, tmp_path / "runs")
+    assert again.status == "completed" and again.completed == 2

@@ -154,6 +154,38 @@ def test_cancel_stops_within_a_batch_and_keeps_finished_epochs(tmp_path):
     assert [r["epoch"] for r in record.metrics] == [1]
 
 
+def test_interrupt_records_the_reason_keeps_the_checkpoint_and_resumes(tmp_path):
+    """What SIGTERM / SIGHUP do to a run (through `interrupt`): it stops at a batch boundary
+    and ends `interrupted` with the reason, its finished epoch resumable."""
+    trainer = Trainer(tiny(epochs=3), runs_dir=tmp_path)
+
+    def interrupt_in_epoch_two(event):
+        if isinstance(event, BatchProgress) and event.epoch == 2:
+            trainer.interrupt("interrupted by SIGTERM")
+            trainer.cancel()  # a cancel after it keeps the first reason
+
+    trainer.subscribe(interrupt_in_epoch_two)
+    assert trainer.run() == "interrupted"
+    record = RunStore(tmp_path).get(trainer.run_id)
+    assert record.status == "interrupted" and record.summary["error"] == "interrupted by SIGTERM"
+    assert [r["epoch"] for r in record.metrics] == [1] and (record.path / "last.pt").is_file()
+    log = (record.path / "run.log").read_text()
+    assert "finished: interrupted (interrupted by SIGTERM)" in log
+    assert Trainer(None, runs_dir=tmp_path, resume=trainer.run_id).run() == "completed"
+    assert [r["epoch"] for r in RunStore(tmp_path).get(trainer.run_id).metrics] == [1, 2, 3]
+
+
+def test_batch_progress_carries_each_batch_own_loss_into_batches_jsonl(tmp_path):
+    trainer = Trainer(tiny(epochs=1), runs_dir=tmp_path)
+    progress = [e for e in run_collecting(trainer) if isinstance(e, BatchProgress)]
+    assert progress[0].batch == 1 and progress[0].batch_loss == pytest.approx(progress[0].loss)
+    assert all(isinstance(e.batch_loss, float) for e in progress)
+    rows = [
+        json.loads(line) for line in (trainer.run_dir / "batches.jsonl").read_text().splitlines()
+    ]
+    assert [r["batch_loss"] for r in rows] == [e.batch_loss for e in progress]
+
+
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     config = tiny(epochs=3, scheduler="cosine", augmentation="flip")
     straight = Trainer(config, runs_dir=tmp_path)

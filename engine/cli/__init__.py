@@ -17,6 +17,9 @@ from engine.errors import CnnlabError
 COMMAND_MODULES = (
     "engine.cli.ops_cmd",
     "engine.cli.train_cmd",
+    "engine.cli.watch_cmd",
+    "engine.cli.queue_cmd",
+    "engine.cli.engine_cmd",
     "engine.cli.runs_cmd",
     "engine.cli.datasets_cmd",
     "engine.cli.models_cmd",

@@ -3,7 +3,9 @@
 Every `TrainConfig` field is a kebab-case flag generated from `config_fields()`; a preset
 (`--preset lab-conv`) or a resumed run (`--resume RUN`) supplies the rest. Events from the
 trainer thread go through a queue and are rendered here, on the main thread, which also
-turns Ctrl-C into a clean cancel.
+turns Ctrl-C into a clean cancel and SIGTERM / SIGHUP into an `interrupted` run
+(engine.cli.train_signals). `--detach` queues the run in the background engine instead
+(engine.cli.train_detach).
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN", help="continue a run from its last.pt")
     parser.add_argument("--runs-dir", help="where runs are saved (default $CNNLAB_RUNS or ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="queue the run in the background engine (started if needed) and return at once; "
+        "it keeps training when the terminal closes. Follow it with cnnlab watch",
+    )
     add_config_flags(parser)
     parser.epilog = _presets_epilog()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -147,6 +155,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
+    if getattr(args, "detach", False):
+        from engine.cli.train_detach import submit_detached
+
+        return submit_detached(args, console, errors)
     if not getattr(args, "verbose", False):
         # The printer shows the trainer's Log events; its logging records would repeat them.
         logging.getLogger("engine.trainer.loop").setLevel(logging.CRITICAL)
@@ -158,24 +170,43 @@ def run_train(args: argparse.Namespace) -> int:
     except CnnlabError as exc:
         errors.print(f"[red]error:[/] {exc}")
         return EXIT_FAILED
+    from engine.cli.train_signals import interrupt_on_signals
+
     events: queue.Queue = queue.Queue()
     trainer.subscribe(events.put)
     printer = TrainPrinter(console, args.quiet)
-    trainer.start()
-    finished = _pump(trainer, events, printer, errors)
-    printer.close()
-    return _report_end(console, errors, trainer, finished)
+    with interrupt_on_signals(trainer, (console, errors)) as signals:
+        trainer.start()
+        finished = _pump(trainer, events, printer, (console, errors), signals)
+        printer.close()
+        code = _report_end(console, errors, trainer, finished)
+    if signals and (finished is None or finished.status == "interrupted"):
+        return 128 + signals[0]
+    return code
 
 
-def _pump(trainer, events: queue.Queue, printer: TrainPrinter, errors) -> Any:
-    """Render events until RunFinished; Ctrl-C cancels (a second one stops waiting)."""
+def _pump(trainer, events: queue.Queue, printer: TrainPrinter, consoles, signals) -> Any:
+    """Render events until RunFinished; Ctrl-C cancels (a second one stops waiting), and so
+    does a second SIGTERM / SIGHUP after the first has interrupted the run."""
+    from engine.cli.train_signals import mute, signal_name
     from engine.events import RunFinished
 
-    interrupted = False
+    interrupted, signals_seen = False, 0
     while True:
         try:
+            if len(signals) > signals_seen:
+                signals_seen = len(signals)
+                if signals_seen > 1:
+                    return None
+                printer.note(
+                    f"[yellow]{signal_name(signals[0])}: stopping after this batch… "
+                    "(again to stop waiting)[/]"
+                )
             event = events.get(timeout=0.1)
-            printer.handle(event)
+            try:
+                printer.handle(event)
+            except OSError:  # the terminal went away before its SIGHUP arrived
+                mute(consoles)
             if isinstance(event, RunFinished):
                 return event
         except queue.Empty:
@@ -192,7 +223,7 @@ def _report_end(console, errors, trainer, finished) -> int:
     from engine.errors import CnnlabError, ConfigError
 
     if finished is None:
-        errors.print("[red]stopped waiting; the run is still cancelling[/]")
+        errors.print("[red]stopped waiting; the run is still stopping[/]")
         return EXIT_CANCELLED
     if trainer.run_dir.is_dir():
         console.print(f"run folder: {trainer.run_dir}")
@@ -205,6 +236,12 @@ def _report_end(console, errors, trainer, finished) -> int:
         errors.print(
             "[yellow]cancelled[/]: finished epochs are kept; resume with "
             f"cnnlab train --resume {trainer.run_id}"
+        )
+        return EXIT_CANCELLED
+    if finished.status == "interrupted":
+        errors.print(
+            f"[yellow]{finished.error}[/]: finished epochs are kept; resume with "
+            f"cnnlab train --resume {trainer.run_id} --epochs N"
         )
         return EXIT_CANCELLED
     if isinstance(trainer.error, ConfigError):
@@ -265,7 +302,7 @@ class TrainPrinter:
         elif isinstance(event, BatchProgress) and self.progress is not None:
             self._batch(event)
         elif isinstance(event, EpochEnd):
-            self._epoch(event.metrics)
+            self.epoch_row(event.metrics)
         elif isinstance(event, Samples):
             self.samples = (len(event.paths), event.epoch)
         elif isinstance(event, Log) and event.level == "warning":  # errors: said at the end
@@ -297,7 +334,7 @@ class TrainPrinter:
         if event.start_epoch:
             self.console.print(f"  resuming after epoch {event.start_epoch}")
             for row in event.history:
-                self._epoch(row)
+                self.epoch_row(row)
 
     def _batch(self, event) -> None:
         description = f"epoch {event.epoch}/{self.epochs}"
@@ -316,7 +353,7 @@ class TrainPrinter:
             visible=True,
         )
 
-    def _epoch(self, row: dict[str, Any]) -> None:
+    def epoch_row(self, row: dict[str, Any]) -> None:
         from rich.table import Table
 
         from engine.runs.describe import metric_text

@@ -5,7 +5,8 @@ Layout of one run folder:
     summary.json     status, best/final metrics, timings (rewritten atomically)
     metrics.jsonl    one line per finished epoch, flushed as soon as the epoch ends
     batches.jsonl    the running training loss as progress was published (a few per
-                     second: `cnnlab tensorboard` draws it per batch)
+                     second: `cnnlab tensorboard` draws it per batch), and that batch's
+                     own loss (`batch_loss`; absent in files written before it)
     run.log          every Log event, with time and level
     last.pt, best.pt checkpoints (written by the trainer)
     samples/         sample PNGs
@@ -135,6 +136,7 @@ def _batch_row(event: BatchProgress) -> dict[str, Any]:
         "batch": event.batch,
         "step": step,
         "loss": event.loss,
+        "batch_loss": event.batch_loss,
         "images_per_second": event.images_per_second,
     }
 

@@ -52,7 +52,8 @@ class PointFinished:
 
 @dataclass(frozen=True)
 class SweepFinished:
-    """`status`: completed (every point has a completed run), incomplete or cancelled;
+    """`status`: completed (every point has a completed run), incomplete, cancelled or
+    interrupted (see SweepRunner.interrupt);
     `failed` counts the points whose run failed or diverged in this invocation."""
 
     sweep_id: str

@@ -84,6 +84,7 @@ class SweepRunner:
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self._stop_reason: str | None = None  # interrupt(): runs end interrupted
         self._active: dict[int, Any] = {}
         self._state: SweepState | None = None
         self._done = 0
@@ -100,6 +101,16 @@ class SweepRunner:
             trainers = list(self._active.values())
         for trainer in trainers:
             trainer.cancel()
+
+    def interrupt(self, reason: str) -> None:
+        """Like `cancel`, but the runs in progress end `interrupted` (see Trainer.interrupt)
+        and the sweep `interrupted`; running the same sweep again resumes it."""
+        with self._lock:
+            self._stop_reason = self._stop_reason or reason
+            trainers = list(self._active.values())
+        self._cancelled.set()
+        for trainer in trainers:
+            trainer.interrupt(reason)
 
     def plan(self) -> list[PlannedPoint]:
         """Every point with its config and the status of its latest run (validates first)."""
@@ -176,7 +187,7 @@ class SweepRunner:
             with self._lock:
                 self._active[point.index] = trainer
             if self._cancelled.is_set():
-                trainer.cancel()
+                self._stop(trainer)
             try:
                 trainer.run()
             finally:
@@ -217,12 +228,18 @@ class SweepRunner:
                 run_ids.append(point_state.run_id)
             completed += status == "completed"
         if self._cancelled.is_set():
-            outcome = "cancelled"
+            outcome = "interrupted" if self._stop_reason else "cancelled"
         else:
             outcome = "completed" if completed == total else "incomplete"
         finished = SweepFinished(self.sweep_id, outcome, completed, self._failed, total, run_ids)
         self._publish(finished)
         return finished
+
+    def _stop(self, trainer: Any) -> None:
+        if self._stop_reason is not None:
+            trainer.interrupt(self._stop_reason)
+        else:
+            trainer.cancel()
 
     def _record(self, run_id: str | None):
         if not run_id:

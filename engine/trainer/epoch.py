@@ -52,7 +52,8 @@ class TrainResult:
     diverged: str | None = None
 
 
-ProgressFn = Callable[[int, int, float, float], None]  # batch, num_batches, loss, images/s
+# batch, num_batches, running epoch loss, images/s, this batch's own loss
+ProgressFn = Callable[[int, int, float, float, float], None]
 
 
 def train_batches(num_images: int, batch_size: int, max_batches: int | None) -> int:
@@ -101,7 +102,8 @@ def train_epoch(
             running = loss_sum.item() / seen
             if not math.isfinite(running):
                 return _diverged(loss_sum.item() / seen, seen, now - start, batch, num_batches)
-            on_progress(batch, num_batches, running, seen / max(now - start, 1e-9))
+            ips = seen / max(now - start, 1e-9)
+            on_progress(batch, num_batches, running, ips, float(loss.detach()))
     seconds = time.perf_counter() - start
     acc = correct.item() / seen if parts.task.name == "classify" and seen else None
     return TrainResult(loss_sum.item() / max(seen, 1), acc, seconds, seen)

@@ -111,6 +111,7 @@ class Trainer:
         self.error: BaseException | None = None
         self.summary: dict[str, Any] | None = None
         self._cancel = threading.Event()
+        self._stop_reason: str | None = None  # set by interrupt(): the run ends interrupted
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
@@ -141,6 +142,14 @@ class Trainer:
 
     def cancel(self) -> None:
         """Ask the run to stop; it does so within one batch and ends as `cancelled`."""
+        self._cancel.set()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop like `cancel`, but from outside the person's choice (a signal, the engine
+        shutting down): the run ends `interrupted`, with `reason` as its error, and its
+        last finished epoch's checkpoint stays to resume from."""
+        if not self._cancel.is_set():
+            self._stop_reason = reason
         self._cancel.set()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -185,7 +194,7 @@ class Trainer:
         try:
             bundle = load_data(config, progress=self._loading_progress())
         except _CancelledWhileLoading:
-            return "cancelled", None
+            return self._stopped()
         for level, message in bundle_messages(bundle):
             self._log(level, message)
         model = build_model(config, bundle, device)
@@ -195,7 +204,7 @@ class Trainer:
             self._log("info", input_baseline_text(data))
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
         if self._cancel.is_set():  # cancelled while the data loaded: no epoch to run
-            return "cancelled", None
+            return self._stopped()
         start, best = 0, float("-inf")
         if self._resume_from > 0:
             # Loaded on the CPU (RNG states must stay there); weights move on loading.
@@ -234,12 +243,12 @@ class Trainer:
                 parts, train_x, train_y, self._progress_fn(epoch), self._cancel.is_set
             )
             if result is None:
-                return "cancelled", None
+                return self._stopped()
             if result.diverged:
                 return "diverged", diverged_message(config, epoch, result.diverged)
             metrics = epoch_metrics(parts, data, epoch, result, self._cancel.is_set)
             if metrics is None:
-                return "cancelled", None
+                return self._stopped()
             if not losses_finite(metrics):
                 return "diverged", diverged_message(config, epoch, "the end of the epoch")
             self._publish(EpochEnd(self.run_id, epoch, metrics))
@@ -272,7 +281,7 @@ class Trainer:
         self._log("info", f"{self.config.model} needs no training: evaluating once")
         row = evaluation_only_metrics(parts, data, self._cancel.is_set)
         if row is None:
-            return "cancelled", None
+            return self._stopped()
         self._publish(EpochEnd(self.run_id, 1, row))
         self._publish_samples(parts, data, 1)
         return "completed", None
@@ -297,6 +306,12 @@ class Trainer:
         self._publish(Samples(self.run_id, epoch, paths))
 
     # ------------------------------------------------------------------ helpers
+
+    def _stopped(self) -> tuple[str, str | None]:
+        """How a run stopped on request ends: cancelled, or interrupted with its reason."""
+        if self._stop_reason is not None:
+            return "interrupted", self._stop_reason
+        return "cancelled", None
 
     def _publish(self, event: Any) -> None:
         """Give `event` to the summary and every subscriber; a failing subscriber is logged."""
@@ -328,15 +343,16 @@ class Trainer:
 
         return report
 
-    def _progress_fn(self, epoch: int) -> Callable[[int, int, float, float], None]:
+    def _progress_fn(self, epoch: int) -> Callable[[int, int, float, float, float], None]:
         began = time.perf_counter()
         total_epochs = self.config.epochs
 
-        def report(batch: int, num_batches: int, loss: float, ips: float) -> None:
+        def report(batch: int, num_batches: int, loss: float, ips: float, last: float) -> None:
             per_batch = (time.perf_counter() - began) / batch
             left = (num_batches - batch) + (total_epochs - epoch) * num_batches
+            eta = per_batch * left
             self._publish(
-                BatchProgress(self.run_id, epoch, batch, num_batches, loss, ips, per_batch * left)
+                BatchProgress(self.run_id, epoch, batch, num_batches, loss, ips, eta, last)
             )
 
         return report

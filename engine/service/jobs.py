@@ -1,0 +1,156 @@
+"""What a queue entry becomes: checked when it is submitted, turned into the engine's own
+`Trainer` (a run or a resume) or `SweepRunner` (a sweep) when its lane takes it up.
+
+`check_entry` runs the same checks `cnnlab train` and `cnnlab sweep` run before they start,
+so a bad config is refused at submission with field → message errors, never after waiting
+in line. `ActiveJob` is one entry on its lane: cancel and interrupt reach its trainer (or
+sweep) from any thread, also while it is still being built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CnnlabError, ConfigError
+from engine.service.queue_store import QueueEntry
+
+log = logging.getLogger(__name__)
+
+Forward = Callable[[object], None]
+REQUEUE = "requeue"  # the outcome of an entry interrupted before its run began
+
+
+def resume_config(entry: QueueEntry, runs_dir: Path):
+    """A resume entry's TrainConfig: the run's saved config ← the entry's overrides."""
+    from engine.trainer.resume import resume_config as saved_with
+
+    request = entry.resume or {}
+    return saved_with(str(request.get("run_id")), runs_dir, dict(request.get("overrides") or {}))
+
+
+def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
+    """Validate `entry` as its command would (ConfigError / RunStoreError for a person) and
+    return it with its device and label filled in from what it will run."""
+    if entry.kind == "run":
+        from engine.trainer.config import TrainConfig
+
+        config = TrainConfig.from_dict(dict(entry.config or {})).ensure_valid()
+        entry.config = config.to_dict()
+        entry.device = config.device
+        entry.label = entry.label or _run_label(entry.config)
+    elif entry.kind == "sweep":
+        from engine.sweeps import SweepSpec, planned_configs
+
+        try:
+            spec = SweepSpec.from_dict(dict(entry.sweep or {}))
+        except (TypeError, ValueError, KeyError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError({"sweep": f"not a sweep spec ({exc})"}) from None
+        points = planned_configs(spec)
+        entry.sweep, entry.config = spec.to_dict(), spec.base.to_dict()
+        entry.device = spec.base.device
+        entry.label = entry.label or f"sweep {spec.sweep_id} ({len(points)} runs)"
+    elif entry.kind == "resume":
+        from engine.trainer.resume import prepare_resume
+
+        request = dict(entry.resume or {})
+        if not request.get("run_id"):
+            raise ConfigError({"run": "which run to resume?"})
+        config = resume_config(entry, runs_dir)
+        plan = prepare_resume(str(request["run_id"]), runs_dir, config)
+        request["run_id"] = plan.run_dir.name
+        entry.resume, entry.config, entry.device = request, config.to_dict(), config.device
+        entry.label = entry.label or (
+            f"resume {plan.run_dir.name} from epoch {plan.done} to {config.epochs}"
+        )
+    else:
+        raise ConfigError({"kind": f"one of run, sweep, resume; got {entry.kind!r}"})
+    return entry
+
+
+def _run_label(config: dict[str, Any]) -> str:
+    name = f"{config.get('name')} · " if config.get("name") else ""
+    return f"{name}{config.get('model')} on {config.get('dataset')}, {config.get('epochs')} epochs"
+
+
+def build_job(entry: QueueEntry, runs_dir: Path) -> Any:
+    """The object that runs `entry` (subscribe / run / cancel / interrupt), made on its
+    lane's thread: building validates again and may load a model on the meta device."""
+    from engine.trainer.config import TrainConfig
+    from engine.trainer.loop import Trainer
+
+    if entry.kind == "run":
+        return Trainer(TrainConfig.from_dict(dict(entry.config or {})), runs_dir=runs_dir)
+    if entry.kind == "resume":
+        run_id = str((entry.resume or {}).get("run_id"))
+        return Trainer(resume_config(entry, runs_dir), runs_dir=runs_dir, resume=run_id)
+    from engine.sweeps import SweepRunner, SweepSpec
+
+    return SweepRunner(SweepSpec.from_dict(dict(entry.sweep or {})), runs_dir)
+
+
+class ActiveJob:
+    """One entry on its lane, from the moment the lane takes it up until it ends."""
+
+    def __init__(self, entry: QueueEntry, lane: str) -> None:
+        self.entry = entry
+        self.lane = lane
+        self.stopping: str | None = None  # "cancel" or the interrupt's reason
+        self._lock = threading.Lock()
+        self._job: Any = None
+
+    @property
+    def queue_id(self) -> str:
+        return self.entry.queue_id
+
+    def cancel(self) -> None:
+        self._stop("cancel")
+
+    def interrupt(self, reason: str) -> None:
+        self._stop(reason)
+
+    def _stop(self, how: str) -> None:
+        with self._lock:
+            if self.stopping is None:
+                self.stopping = how
+            job = self._job
+        if job is not None:
+            _apply_stop(job, how)
+
+    def run(self, runs_dir: Path, forward: Forward) -> tuple[str, str | None, list[str]]:
+        """Build and run the job here (the lane's thread); returns (status, error, run ids).
+        Never raises: every outcome is a status. Stopped before it began: `cancelled`, or
+        `REQUEUE` when interrupted (the engine puts it back in the queue)."""
+        try:
+            job = build_job(self.entry, runs_dir)
+        except CnnlabError as exc:
+            return "failed", str(exc), []
+        except Exception as exc:  # a bug must not kill the lane
+            log.exception("entry %s could not be built", self.queue_id)
+            return "failed", f"unexpected error: {exc}", []
+        job.subscribe(forward)
+        with self._lock:
+            self._job = job
+            stopping = self.stopping
+        if stopping is not None:
+            return ("cancelled" if stopping == "cancel" else REQUEUE), None, []
+        try:
+            outcome = job.run()
+        except Exception as exc:  # Trainer.run never raises; a sweep's bug must not either
+            log.exception("entry %s crashed", self.queue_id)
+            return "failed", f"unexpected error: {exc}", []
+        if hasattr(job, "sweep_id"):
+            return outcome.status, None, list(outcome.run_ids)
+        return job.status, (job.summary or {}).get("error"), [job.run_id]
+
+
+def _apply_stop(job: Any, how: str) -> None:
+    if how == "cancel":
+        job.cancel()
+    else:
+        job.interrupt(how)
