@@ -8,6 +8,7 @@ one line at a time and flushed at once, so a killed process loses at most the ep
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -95,10 +96,8 @@ def probe_writable(folder: Path) -> None:
     except OSError as exc:
         raise write_failure(exc, folder) from exc
     finally:
-        try:
+        with contextlib.suppress(OSError):  # never made, or the folder refuses even that
             probe.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
