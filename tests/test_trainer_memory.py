@@ -118,3 +118,27 @@ def test_allocation_failures_are_recognised_on_every_device():
     wrapped.__cause__ = MemoryError()
     assert is_out_of_memory(wrapped)
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_batch_that_cannot_fit_on_the_gpu_is_refused_with_its_free_memory(tmp_path):
+    from engine.trainer.resources import available_memory, step_memory
+
+    config = TrainConfig(dataset="shapes", image_size=128, model="conv", batch_size=2400,
+                         epochs=1, device="cuda")  # fmt: skip
+    free = available_memory(torch.device("cuda"))
+    if step_memory(config, 3, 2400) < 2 * free:
+        pytest.skip("this GPU could hold the batch")
+    trainer = Trainer(config, runs_dir=tmp_path / "runs")
+    assert trainer.run() == "failed" and isinstance(trainer.error, ConfigError)
+    assert "lower --batch-size" in trainer.summary["error"] and "cuda" in trainer.summary["error"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_real_cuda_allocation_failure_is_recognised():
+    from engine.trainer.failures import is_out_of_memory
+
+    free, _ = torch.cuda.mem_get_info()
+    with pytest.raises(Exception) as caught:
+        torch.empty(int(free * 2), dtype=torch.uint8, device="cuda")
+    assert is_out_of_memory(caught.value)
