@@ -226,9 +226,10 @@ def sweep_store(tmp_path_factory) -> tuple[Path, str]:
     from engine.sweeps import build_spec
     from engine.sweeps.membership import stamp_summary, write_membership
     from engine.sweeps.state import SweepState, save_state
+    from engine.trainer import TrainConfig
 
     runs = tmp_path_factory.mktemp("sweep") / "runs"
-    spec = build_spec(None, {"dataset": "shapes", "epochs": 2}, [("lr", "1e-2,1e-3")], [0])
+    spec = build_spec(TrainConfig(dataset="shapes", epochs=2), {"lr": [1e-2, 1e-3]}, [0])
     state = SweepState.new(spec)
     for point, run_id in zip(state.points, (GOOD, BAD), strict=True):
         write_run(runs, run_id, lr=point.setting["lr"])
@@ -290,7 +291,7 @@ def test_reports_are_never_listed_as_runs_and_latest_is_a_real_run(tmp_path, cap
     (runs / "zz-notes").mkdir()  # no summary.json: not a run
     assert main(["show", "latest", "--runs-dir", str(runs)]) == 0
     assert GOOD in capsys.readouterr().out
-    assert [r.run_id for r in RunStore(runs).list_runs()] == [GOOD, "zz-notes"]
+    assert [r.run_id for r in RunStore(runs).list_runs()] == ["zz-notes", GOOD]
     # This run has no checkpoint, so resuming it is refused — naming the real run.
     assert main(["train", "--resume", "latest", "--epochs", "5", "--runs-dir", str(runs)]) == 1
     err = capsys.readouterr().err

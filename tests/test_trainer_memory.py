@@ -15,8 +15,10 @@ import torch
 from test_datasets_helpers import make_class_folders
 
 from engine.errors import ConfigError
+from engine.events import EpochEnd
 from engine.runs import read_run
-from engine.trainer import EpochEnd, TrainConfig, Trainer
+from engine.trainer import TrainConfig
+from engine.trainer.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +81,8 @@ def test_a_cpu_allocation_failure_at_run_time_gets_the_batch_size_hint(tmp_path)
     script = textwrap.dedent(
         f"""
         import resource, torch
-        from engine.trainer import TrainConfig, Trainer
+        from engine.trainer import TrainConfig
+        from engine.trainer.loop import Trainer
         torch.set_num_threads(1)
         status = open("/proc/self/status").read().split("VmSize:")[1].split()[0]
         limit = int(status) * 1024 + 700 * 2**20

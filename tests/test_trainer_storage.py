@@ -22,8 +22,10 @@ from test_trainer import tiny as trainer_tiny
 
 from engine.cli import main
 from engine.errors import CnnlabError
+from engine.events import EpochEnd
 from engine.runs import RunStore, read_run
-from engine.trainer import EpochEnd, TrainConfig, Trainer
+from engine.trainer import TrainConfig
+from engine.trainer.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -213,7 +213,7 @@ def config_kinds() -> dict[str, Kind]:
 
     by_type = {int: INT, float: NUMBER, str: TEXT, bool: BOOL, dict: OBJECT}
     kinds = {}
-    for spec in config_fields():
+    for spec in config_fields(registries=False):
         kind = by_type.get(spec.type, PLAIN)
         kinds[spec.name] = kind.or_null() if spec.optional else kind
     return kinds
@@ -250,6 +250,7 @@ _STATE_POINT_FIELDS: dict[str, Kind] = {
 }
 _SPEC_FIELDS: dict[str, Kind] = {
     "preset": TEXT.or_null(),
+    "base": OBJECT,
     "overrides": OBJECT,
     "grid": Kind(
         lambda v: isinstance(v, dict) and all(list_of(PLAIN)(x) for x in v.values()),
