@@ -32,3 +32,15 @@ class ConfigError(CnnlabError):
 
 class RunStoreError(CnnlabError):
     """A run that cannot be found or read."""
+
+
+class StorageError(CnnlabError):
+    """A file cannot be written: no space left on the device, a read-only folder, …
+
+    `errno` is the OS error number and `reason` the cause in words ("no space left on
+    device"), so callers can say what happened without parsing the message."""
+
+    def __init__(self, message: str, *, errno: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.errno = errno
+        self.reason = reason or message

@@ -1,4 +1,5 @@
-"""The decode cache: reused when nothing changed, missed when anything did, never required."""
+"""The decode cache: reused when nothing changed, missed when anything did, never required,
+and always in the user's cache folder — never inside the data."""
 
 from __future__ import annotations
 
@@ -39,11 +40,19 @@ def _cache_files(folder):
     return sorted(p.name for p in folder.rglob("*.pt")) if folder.exists() else []
 
 
+def _listing(root):
+    """Every path under `root` with its size and mtime: what "untouched" compares."""
+    return sorted((str(p.relative_to(root)), p.lstat().st_size, p.lstat().st_mtime_ns)
+                  for p in [root, *root.rglob("*")])  # fmt: skip
+
+
 def test_second_load_reads_the_cache_instead_of_decoding(tmp_path, user_cache, decodes):
     root = make_class_folders(tmp_path / "set", {"a": 4, "b": 4})
+    before = _listing(root)
     first = load_dataset("folder", root, image_size=8)
     assert len(decodes) == 8
-    assert len(_cache_files(root / cache.CACHE_DIRNAME)) == 1
+    assert len(_cache_files(user_cache)) == 1
+    assert _listing(root) == before  # nothing written into the data folder
 
     second = load_dataset("folder", root, image_size=8)
     assert len(decodes) == 8  # nothing decoded again
@@ -72,7 +81,7 @@ def test_a_changed_file_misses_the_cache_and_replaces_it(tmp_path, user_cache, d
 
     assert len(decodes) == 8
     assert bundle.test_x[-1, :, 0, 0].tolist() == [1, 2, 3]
-    assert len(_cache_files(root / cache.CACHE_DIRNAME)) == 1  # the stale file is gone
+    assert len(_cache_files(user_cache)) == 1  # the stale file is gone
 
 
 def test_an_added_file_or_another_size_misses_the_cache(tmp_path, user_cache, decodes):
@@ -80,7 +89,7 @@ def test_an_added_file_or_another_size_misses_the_cache(tmp_path, user_cache, de
     load_dataset("folder", root, image_size=8)
     load_dataset("folder", root, image_size=12)
     assert len(decodes) == 16
-    assert len(_cache_files(root / cache.CACHE_DIRNAME)) == 2  # one per size
+    assert len(_cache_files(user_cache)) == 2  # one per size
 
     write_image(root / "a" / "img9.png")
     load_dataset("folder", root, image_size=8)
@@ -105,15 +114,36 @@ def test_read_only_data_set_caches_under_the_user_cache(tmp_path, user_cache, de
     finally:
         for folder in (root, root / "a", root / "b"):
             folder.chmod(0o755)
-    assert not (root / cache.CACHE_DIRNAME).exists()  # even root must not write there
+    assert not (root / cache.LEGACY_DIRNAME).exists()  # even root must not write there
     assert len(_cache_files(user_cache)) == 1
     assert len(decodes) == 8
+
+
+def test_the_cache_root_follows_xdg_and_the_cache_flag(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNNLAB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.user_cache_dir() == tmp_path / "xdg" / "cnnlab"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.user_cache_dir() == tmp_path / "home" / ".cache" / "cnnlab"
+    cache.use_cache_dir(tmp_path / "flag")  # what --cache-dir does
+    assert cache.user_cache_dir() == tmp_path / "flag"
+
+
+def test_a_cache_left_in_the_data_folder_by_an_older_version_is_read(tmp_path, user_cache, decodes):
+    root = make_class_folders(tmp_path / "set", {"a": 4, "b": 4})
+    load_dataset("folder", root, image_size=8)
+    (old,) = user_cache.rglob("*.pt")
+    (root / cache.LEGACY_DIRNAME).mkdir()
+    old.rename(root / cache.LEGACY_DIRNAME / old.name)
+    load_dataset("folder", root, image_size=8)
+    assert len(decodes) == 8  # served from the old location, not decoded again
 
 
 def test_a_damaged_cache_file_is_ignored_and_rewritten(tmp_path, user_cache, decodes, caplog):
     root = make_class_folders(tmp_path / "set", {"a": 4, "b": 4})
     load_dataset("folder", root, image_size=8)
-    (cached,) = (root / cache.CACHE_DIRNAME).glob("*.pt")
+    (cached,) = user_cache.rglob("*.pt")
     cached.write_bytes(b"not a torch file")
     with caplog.at_level(logging.WARNING, logger="engine.datasets.cache"):
         bundle = load_dataset("folder", root, image_size=8)
@@ -125,17 +155,11 @@ def test_a_damaged_cache_file_is_ignored_and_rewritten(tmp_path, user_cache, dec
 
 def test_no_writable_cache_anywhere_still_loads(tmp_path, monkeypatch, decodes, caplog):
     root = make_class_folders(tmp_path / "set", {"a": 4, "b": 4})
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    monkeypatch.setenv("CNNLAB_CACHE", str(locked / "cache"))
-    root.chmod(0o555)
-    try:
-        with caplog.at_level(logging.WARNING, logger="engine.datasets.cache"):
-            bundle = load_dataset("folder", root, image_size=8)
-    finally:
-        root.chmod(0o755)
-        locked.chmod(0o755)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("CNNLAB_CACHE", str(blocker / "cache"))
+    with caplog.at_level(logging.WARNING, logger="engine.datasets.cache"):
+        bundle = load_dataset("folder", root, image_size=8)
     assert bundle.split_sizes()["test"] == 2
-    assert "no writable cache folder" in caplog.text
+    assert "cannot write the decode cache" in caplog.text and "--cache-dir" in caplog.text
     assert _cache_files(tmp_path) == []

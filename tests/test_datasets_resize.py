@@ -67,12 +67,12 @@ def test_each_mode_has_its_own_cache_and_neither_evicts_the_other(tmp_path):
     root = make_class_folders(tmp_path / "set", {"a": 4, "b": 4})
     stretch = load_dataset("folder", root, image_size=8)
     letterbox = load_dataset("folder", root, image_size=8, resize="letterbox")
-    names = sorted(p.name for p in (root / cache.CACHE_DIRNAME).glob("*.pt"))
+    names = sorted(p.name for p in cache.cache_folder(root).glob("*.pt"))
     assert len(names) == 2 and any("letterbox" in n for n in names), names
     assert not torch.equal(stretch.train_x, letterbox.train_x)  # the sizes vary, so pads show
     again = load_dataset("folder", root, image_size=8)
     assert torch.equal(again.train_x, stretch.train_x)
-    assert sorted(p.name for p in (root / cache.CACHE_DIRNAME).glob("*.pt")) == names
+    assert sorted(p.name for p in cache.cache_folder(root).glob("*.pt")) == names
     files = ["a/img1.png", "b/img1.png"]
     kinds = (cache.cache_kind("classes"), cache.cache_kind("classes", "letterbox"))
     assert kinds == ("classes", "classes-letterbox")

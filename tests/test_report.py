@@ -294,3 +294,24 @@ def test_with_a_cjk_font_chart_text_follows_the_language(tmp_path, monkeypatch):
     for png in _referenced_pngs(report):
         with Image.open(png) as image:
             image.verify()
+
+
+def test_a_report_is_refused_where_it_would_be_taken_for_a_run(tmp_path, capsys):
+    """Directly inside the runs folder a report folder would list as a (damaged) run, be
+    offered for comparison and picked as `latest`; `reports/` there and folders elsewhere
+    are fine."""
+    from tui_store_helpers import write_run
+
+    from engine.cli import main
+    from engine.runs import RunStore
+
+    runs = tmp_path / "runs"
+    write_run(runs, "20250101-000000-conv-shapes-aaaa")
+    args = ["report", "20250101-000000-conv-shapes-aaaa", "--runs-dir", str(runs), "--out"]
+    for bad in (runs / "my-report", runs):
+        assert main([*args, str(bad)]) == 1
+        assert "would be taken for a run" in capsys.readouterr().out.replace("\n", " ")
+    assert [r.run_id for r in RunStore(runs).list_runs()] == ["20250101-000000-conv-shapes-aaaa"]
+    assert main([*args, str(runs / "reports" / "x")]) == 0
+    assert main([*args, str(tmp_path / "elsewhere")]) == 0
+    assert [r.run_id for r in RunStore(runs).list_runs()] == ["20250101-000000-conv-shapes-aaaa"]

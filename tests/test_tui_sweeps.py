@@ -146,7 +146,7 @@ async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="export dialog")
         dialog = app.screen
         assert str(dialog.query_one("#export-folder", Input).value).startswith(
-            str(runs_dir / "reports")
+            str(runs_dir.parent / "reports")  # beside the runs folder, never in it
         )
         dialog.query_one("#lang-zh", RadioButton).value = True
         dialog.query_one("#export-folder", Input).value = str(tmp_path / "report")
@@ -267,7 +267,7 @@ def test_queued_sweep_follows_its_points():
 def test_report_folder_and_command(tmp_path):
     from datetime import datetime
 
-    out = default_out_dir(tmp_path, datetime(2025, 3, 4, 5, 6, 7))
+    out = default_out_dir(tmp_path / "runs", datetime(2025, 3, 4, 5, 6, 7))
     assert out == tmp_path / "reports" / "20250304-050607"
     line = report_command(["sweep-x", "run 1"], out, "zh", tmp_path)
     assert line == f"cnnlab report sweep-x 'run 1' --out {out} --lang zh --runs-dir {tmp_path}"

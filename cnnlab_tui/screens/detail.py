@@ -192,6 +192,8 @@ class DetailScreen(Screen):
         problem = record.damaged or s.get("error")
         if problem:
             title.append(f"\n⚠ {problem}", style="bold red")
+        for warning in getattr(record, "warnings", []):  # e.g. a torn last metrics line
+            title.append(f"\n⚠ {warning}", style="yellow")
         self.query_one("#detail-title", Static).update(title)
 
     def _show_curves(self, record: Any) -> None:

@@ -1,7 +1,8 @@
 """Export the lab report (report.md + PNG charts) from Runs or Compare.
 
 `x` opens a small dialog: the report's language (English or Chinese, remembered for the
-session) and its folder (default `<runs_dir>/reports/<timestamp>/`). The engine writes the
+session) and its folder (default `reports/<timestamp>/` beside the runs folder, never in it:
+`engine.report.location`). The engine writes the
 report (`engine.sweeps.resolve_targets` + `engine.report.write_report`) in a thread worker
 — matplotlib takes seconds — and a notification names the file written.
 """
@@ -25,13 +26,13 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 log = logging.getLogger(__name__)
 
 LANGUAGES: tuple[tuple[str, str], ...] = (("en", "English"), ("zh", "中文 (Chinese)"))
-REPORTS_FOLDER = "reports"
 
 
 def default_out_dir(runs_dir: Path | str, now: datetime | None = None) -> Path:
-    """`<runs_dir>/reports/<YYYYmmdd-HHMMSS>/`: a new folder per report, never overwritten."""
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    return Path(runs_dir) / REPORTS_FOLDER / stamp
+    """A new folder per report beside the runs folder (see `engine.report.location`)."""
+    from engine.report.location import default_report_dir
+
+    return default_report_dir(runs_dir, now)
 
 
 def report_command(refs: Sequence[str], out_dir: Path, lang: str, runs_dir: Path) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from engine.cli.cache_flag import add_cache_flag, use_cache_flag
 from engine.errors import CnnlabError, DatasetError
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--image-size", type=int, default=32, help="image size for --check (default 32)"
     )
+    add_cache_flag(parser)
     parser.set_defaults(func=run_datasets)
 
 
@@ -60,6 +63,7 @@ def run_datasets(args: argparse.Namespace) -> int:
 
     console = Console()
     errors = Console(stderr=True)
+    use_cache_flag(args)
     try:
         names = _selected(args.names, args.download)
         if args.download:
@@ -75,11 +79,13 @@ def run_datasets(args: argparse.Namespace) -> int:
                 bundle = _load_with_progress(status.name, args.data_root, args.image_size, console)
                 _print_bundle(console, bundle)
                 _print_skipped(console, bundle.skipped)
+                for warning in bundle.warnings:
+                    console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
             elif status.found:
                 _print_status(console, status)
                 _print_skipped(console, status.skipped)
     except CnnlabError as error:
-        errors.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        errors.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
         return 1
     return 0
 

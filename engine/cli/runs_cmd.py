@@ -54,8 +54,17 @@ def _console():
     return Console(highlight=False)
 
 
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+def _status(status: str):
+    from rich.text import Text
+
+    return Text(str(status), style=STATUS_STYLE.get(status, "white"))
+
+
+def _plain(value: Any):
+    """A cell shown as it is: text from run files is never read as rich markup."""
+    from rich.text import Text
+
+    return value if isinstance(value, Text) else Text(str(value))
 
 
 def _records(store, refs: list[str]) -> list[Any]:
@@ -71,7 +80,7 @@ def _guard(fn):
         try:
             return fn(args)
         except CnnlabError as exc:
-            _console().print(f"[red]error:[/] {exc}", markup=True)
+            _console().print("[red]error:[/]", _plain(exc))
             return 1
 
     wrapper.__doc__ = fn.__doc__
@@ -106,7 +115,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_column(name, overflow="fold", no_wrap=name in ("id", "status", "time"))
     for r in records:
         summary, config = r.summary, r.config
-        table.add_row(
+        cells = (
             r.run_id,
             _status(r.status),
             str(summary.get("dataset") or config.get("dataset") or "—"),
@@ -115,6 +124,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             best_text(r),
             duration_text(summary.get("train_seconds")),
         )
+        table.add_row(*[_plain(cell) for cell in cells])
     console.print(table)
     return 0
 
@@ -127,12 +137,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = RunStore(args.runs_dir).get(args.run)
     console = _console()
     _print_overview(console, record)
+    for warning in record.warnings:
+        console.print("[yellow]warning:[/]", _plain(warning))
     if record.metrics:
         console.print(_epochs_table(record))
     if record.summary.get("confusion"):
         console.print(_confusion_table(record.summary))
     for sample in record.summary.get("samples") or []:
-        console.print(f"sample: {record.path / sample}")
+        console.print(_plain(f"sample: {record.path / sample}"))
     from engine.cli.use_show import print_use
 
     print_use(console, record)
@@ -176,7 +188,7 @@ def _print_overview(console, record) -> None:
     rows.append(("config", " ".join(f"{k}={format_value(v)}" for k, v in shown.items())))
     for label, value in rows:
         if value and value != "—":
-            table.add_row(label, value)
+            table.add_row(label, _plain(value))
     console.print(table)
 
 
@@ -210,10 +222,10 @@ def _confusion_table(summary: dict[str, Any]):
     table = Table(title="confusion (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("class")
     for name in classes:
-        table.add_column(name, justify="right")
+        table.add_column(_plain(name), justify="right")
     table.add_column("accuracy", justify="right")
     for name, counts, acc in zip(classes, summary["confusion"], per_class, strict=False):
-        table.add_row(name, *[str(c) for c in counts], metric_text("test_acc", acc))
+        table.add_row(_plain(name), *[str(c) for c in counts], metric_text("test_acc", acc))
     return table
 
 
@@ -284,12 +296,12 @@ def _side_by_side(title: str, labels: list[str], rows: list[tuple[str, list[Any]
     table = Table(title=title, title_justify="left")
     table.add_column("")
     for label in labels:
-        table.add_column(label, justify="right", overflow="fold")
+        table.add_column(_plain(label), justify="right", overflow="fold")
     for name, values in rows:
         metric = name.split()[-1]
         cells = [
             metric_text(metric, v) if metric.startswith(_METRIC_PREFIXES) else format_value(v)
             for v in values
         ]
-        table.add_row(name, *[_status(c) if name == "status" else c for c in cells])
+        table.add_row(_plain(name), *[_status(c) if name == "status" else _plain(c) for c in cells])
     return table

@@ -18,7 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from engine.cli.cache_flag import add_cache_flag, use_cache_flag
 from engine.errors import CnnlabError, ConfigError
 
 EXIT_INCOMPLETE = 1
@@ -56,6 +58,7 @@ def register(subparsers) -> None:
         "--runs-dir", type=Path, default=None, help="default: $CNNLAB_RUNS or ./runs"
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan and stop")
+    add_cache_flag(parser)
     parser.set_defaults(func=run_sweep)
 
     listing = subparsers.add_parser("sweeps", help="list sweeps and their progress")
@@ -104,6 +107,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from engine.sweeps import SweepRunner
 
     console = Console(highlight=False)
+    use_cache_flag(args)
     try:
         spec = build_spec_from_args(args)
         runner = SweepRunner(spec, args.runs_dir, parallel=args.parallel)
@@ -260,9 +264,10 @@ def run_list(args: argparse.Namespace) -> int:
     for state in states:
         grid = setting_label(state.spec.grid) if state.spec.grid else "–"
         progress = sweep_progress(store, state.sweep_id)
-        table.add_row(
+        cells = (
             state.sweep_id, state.spec.preset or "–", grid,
             ",".join(str(s) for s in state.spec.seeds), progress.text,
         )  # fmt: skip
+        table.add_row(*[Text(str(cell)) for cell in cells])  # file text is never markup
     Console(highlight=False).print(table)
     return 0

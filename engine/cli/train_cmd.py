@@ -15,6 +15,10 @@ import logging
 import queue
 from typing import Any
 
+from rich.markup import escape
+
+from engine.cli.cache_flag import add_cache_flag, use_cache_flag
+
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CANCELLED = 0, 1, 2, 130
 _METAVARS = {
     "dataset": "NAME",
@@ -87,6 +91,7 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN", help="continue a run from its last.pt")
     parser.add_argument("--runs-dir", help="where runs are saved (default $CNNLAB_RUNS or ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
+    add_cache_flag(parser)
     parser.add_argument(
         "--detach",
         action="store_true",
@@ -127,7 +132,7 @@ def config_from_args(args: argparse.Namespace):
     from engine.presets import resolve_config
 
     overrides = flag_overrides(args)
-    if not getattr(args, "resume", None):
+    if getattr(args, "resume", None) is None:  # `--resume ""` is a mistake, not a new run
         return resolve_config(args.preset, overrides)
     if args.preset:
         raise ConfigError({"preset": "cannot be combined with --resume"})
@@ -143,7 +148,7 @@ def build_trainer(args: argparse.Namespace):
     from engine.trainer.loop import Trainer
 
     config = config_from_args(args)
-    if args.resume:
+    if args.resume is not None:
         return Trainer(config, runs_dir=RunStore(args.runs_dir).root, resume=args.resume)
     return Trainer(config, runs_dir=args.runs_dir)
 
@@ -155,6 +160,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
+    use_cache_flag(args)
     if getattr(args, "detach", False):
         from engine.cli.train_detach import submit_detached
 
@@ -168,7 +174,7 @@ def run_train(args: argparse.Namespace) -> int:
         _print_config_errors(errors, exc.errors)
         return EXIT_CONFIG
     except CnnlabError as exc:
-        errors.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
     from engine.cli.train_signals import interrupt_on_signals
 
@@ -247,12 +253,27 @@ def _report_end(console, errors, trainer, finished) -> int:
     if isinstance(trainer.error, ConfigError):
         _print_config_errors(errors, trainer.error.errors)
         return EXIT_CONFIG
-    errors.print(f"[red]{finished.status}:[/] {finished.error}")
+    errors.print(f"[red]{finished.status}:[/] {escape(str(finished.error))}")
     if trainer.error is not None and not isinstance(trainer.error, CnnlabError):
         errors.print(f"details in {trainer.run_dir / 'run.log'}")
-    if trainer.run_dir.is_dir():
-        errors.print(f"recorded as a {finished.status} run: cnnlab show {trainer.run_dir}")
+    errors.print(_recorded_text(trainer, finished.status), markup=False)
     return EXIT_FAILED
+
+
+def _recorded_text(trainer, status: str) -> str:
+    """Whether the run folder says how the run ended — read back from disk, not assumed."""
+    from engine.runs import read_run
+
+    if not trainer.run_dir.is_dir():
+        return f"nothing was recorded: the run folder {trainer.run_dir} could not be made"
+    on_disk = read_run(trainer.run_dir)
+    if on_disk.summary.get("status") == status:
+        return f"recorded as a {status} run: cnnlab show {trainer.run_dir}"
+    return (
+        f"could not record the {status} run in {trainer.run_dir}: its summary still says "
+        f"{on_disk.summary.get('status') or 'nothing'} (it lists as {on_disk.status}); "
+        "the epochs finished before are kept"
+    )
 
 
 def _print_config_errors(errors, fields: dict[str, str]) -> None:
@@ -307,7 +328,7 @@ class TrainPrinter:
             self.samples = (len(event.paths), event.epoch)
         elif isinstance(event, Log) and event.level == "warning":  # errors: said at the end
             first = event.message.splitlines()[0]
-            self.console.print(f"[yellow]{event.level}:[/] {first}", markup=True)
+            self.console.print(f"[yellow]{event.level}:[/] {escape(first)}", markup=True)
 
     def close(self) -> None:
         if self.progress is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.datasets.decode import shown_name
 from engine.trainer.config import TASKS
 
 # Mean/std accumulate over chunks of this many images so a 60k-image set never needs a
@@ -70,10 +71,14 @@ class DatasetBundle:
     std: tuple[float, ...] | None = None
     train_names: list[str] = field(default_factory=list)
     val_names: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # loaded, but worth a word
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        # Class names and skipped files are shown and saved: non-UTF-8 bytes escaped.
+        self.classes = [shown_name(name) for name in self.classes]
+        self.skipped = [(shown_name(name), reason) for name, reason in self.skipped]
         if self.mean is None or self.std is None:
             self.mean, self.std = channel_stats(self.train_x)
 
@@ -128,5 +133,7 @@ class DatasetStatus:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.splits = {shown_name(name): counts for name, counts in self.splits.items()}
+        self.skipped = [(shown_name(name), reason) for name, reason in self.skipped]
         if not self.state:
             self.state = "found" if self.found else "missing"

@@ -55,6 +55,12 @@ class DecodedImages:
     skipped: list[tuple[str, str]]
 
 
+def shown_name(name: str) -> str:
+    """A file name as a person can read it: bytes that are not UTF-8 (which Python keeps as
+    lone surrogates) appear escaped, `caf\\xe9.png`, so they can be printed and saved."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -104,7 +110,7 @@ def open_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
         if draft_size is not None and image.format == "JPEG":
             image.draft("RGB", (draft_size, draft_size))
         image.load()
-        return ImageOps.exif_transpose(image).convert("RGB")
+        return to_rgb(ImageOps.exif_transpose(image))
 
 
 def read_rgb(path: Path) -> Image.Image | str:
@@ -118,6 +124,22 @@ def read_rgb(path: Path) -> Image.Image | str:
             return open_rgb(path)
     except _DECODE_ERRORS as error:
         return _describe(error)
+
+
+# Single-channel modes Pillow uses for 16-bit PNG / TIFF files (and "I" for some of them).
+_WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with 8 bits per channel. 16-bit grey images are scaled (65535 → 255); Pillow's
+    own `convert("RGB")` clips them instead, turning everything above 255 white."""
+    if image.mode in _WIDE_GREY_MODES:
+        wide = np.asarray(image).astype(np.int64)
+        # "I" is 32-bit: only values beyond 8 bits that fit 16 are read as a 16-bit image.
+        if image.mode != "I" or (wide.min(initial=0) >= 0 and 255 < wide.max(initial=0) <= 65535):
+            grey = ((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)
+            return Image.fromarray(grey, mode="L").convert("RGB")
+    return image.convert("RGB")
 
 
 def _describe(error: BaseException) -> str:

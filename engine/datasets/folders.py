@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from engine.datasets.bundle import DatasetBundle
 from engine.datasets.cache import decode_cached
-from engine.datasets.decode import ProgressFn, is_image_name
+from engine.datasets.decode import ProgressFn, is_image_name, shown_name
 from engine.datasets.split import natural_key, split_by_group, split_positions
 from engine.errors import DatasetError
 
@@ -39,7 +40,7 @@ def _sorted_files(folder: Path) -> list[Path]:
 
 
 def _name_list(names: list[str]) -> str:
-    shown = ", ".join(names[:_MAX_LISTED])
+    shown = ", ".join(shown_name(n) for n in names[:_MAX_LISTED])
     more = len(names) - _MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -103,6 +104,11 @@ def list_classes(folder: Path) -> tuple[dict[str, list[str]], list[tuple[str, st
         raise DatasetError(
             f"class folder(s) without images in {folder}: {_name_list(empty)} "
             "(remove the folder or add images)"
+        )
+    if len(listing) < 2:
+        raise DatasetError(
+            f"{folder} has one class folder ({_name_list(list(listing))}): classification "
+            "needs at least 2 classes (one folder per class, <class>/<image>)"
         )
     return listing, others
 
@@ -193,7 +199,9 @@ def _images_by_stem(sub: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
         if not is_image_name(path):
             others.append((rel, f"not an image file type ({path.suffix or 'no extension'})"))
         elif path.stem in by_stem:
-            raise DatasetError(f"two images named '{path.stem}' in {sub}: cannot pair them")
+            raise DatasetError(
+                f"two images named {shown_name(path.stem)!r} in {sub}: cannot pair them"
+            )
         else:
             by_stem[path.stem] = rel
     return by_stem, others
@@ -252,6 +260,7 @@ def load_pairs(
     train, val, test = split_positions(
         len(kept), test_fraction, val_fraction, what=f"{folder} ({len(kept)} usable pairs)"
     )
+    warnings = size_mismatch_warnings(folder, kept)
 
     def take(positions: range) -> tuple[torch.Tensor, torch.Tensor]:
         hazy_rows = torch.tensor([row[kept[i][0]] for i in positions], dtype=torch.int64)
@@ -266,5 +275,34 @@ def load_pairs(
         test_names=[kept[i][0] for i in test],
         skipped=others + decoded.skipped + dropped, source=str(folder),
         train_names=[kept[i][0] for i in train],
-        val_names=[kept[i][0] for i in val],
+        val_names=[kept[i][0] for i in val], warnings=warnings,
     )  # fmt: skip
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header (no decoding); None when unreadable."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return None
+
+
+def size_mismatch_warnings(folder: Path, pairs: list[tuple[str, str]]) -> list[str]:
+    """A warning naming the pairs whose hazy and clear images differ in size.
+
+    Both are stretched to S×S, so such a pair still loads, but its pixels no longer line up
+    and the model learns (and is scored on) a shifted target."""
+    mismatched = []
+    for hazy, clear in pairs:
+        hazy_size, clear_size = _image_size(folder / hazy), _image_size(folder / clear)
+        if hazy_size and clear_size and hazy_size != clear_size:
+            size_text = f"{hazy_size[0]}×{hazy_size[1]} vs {clear_size[0]}×{clear_size[1]}"
+            mismatched.append(f"{hazy.split('/', 1)[1]} ({size_text})")
+    if not mismatched:
+        return []
+    return [
+        f"{len(mismatched)} pair(s) in {folder} have hazy and clear images of different "
+        f"sizes, stretched to the same size so their pixels no longer line up: "
+        f"{_name_list(mismatched)}"
+    ]

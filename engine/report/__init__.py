@@ -29,9 +29,12 @@ def write_report(
 
     `records` are run records (`engine.runs.RunRecord`; see `engine.sweeps.resolve_targets`
     to expand sweep ids). `report_command` is shown under "How to reproduce".
-    Raises CnnlabError for an unknown language or when no run is readable.
+    Raises CnnlabError for an unknown language, when no run is readable, or when `out_dir`
+    would sit in a runs folder of the records as if it were a run.
     """
     from engine.report.builder import build_report
+    from engine.report.location import check_report_dir
 
     check_language(lang)
+    check_report_dir(out_dir, {Path(r.path).parent for r in records if getattr(r, "path", None)})
     return build_report(records, Path(out_dir), lang, report_command)

@@ -17,14 +17,16 @@ from typing import Any
 
 from engine.errors import RunStoreError
 from engine.events import STATUSES
-from engine.runs.files import default_runs_dir, read_json, read_json_lines
+from engine.runs.files import default_runs_dir, read_json, read_json_lines_checked
+from engine.runs.schema import check_config, check_metric_row, check_summary
 from engine.runs.summary import primary_metric
 from engine.runs.writer import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
-# Folders in the runs root that are not runs (engine.sweeps keeps its state in `sweeps/`).
-RESERVED_DIRS = frozenset({"sweeps"})
+# Folders in the runs root that are not runs: engine.sweeps keeps its state in `sweeps/`,
+# and dashboards before 0.2 exported reports to `reports/`.
+RESERVED_DIRS = frozenset({"sweeps", "reports"})
 
 
 @dataclass
@@ -38,6 +40,7 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     damaged: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a torn last metrics line
 
     @property
     def task(self) -> str | None:
@@ -90,7 +93,11 @@ def effective_status(summary: dict[str, Any]) -> str:
 
 
 def read_run(path: Path) -> RunRecord:
-    """Read one run folder; problems become `damaged`, never exceptions."""
+    """Read one run folder; problems become `damaged`, never exceptions.
+
+    Every field passes `engine.runs.schema`: one of the wrong type is dropped from the
+    record and named as the damage, so readers can trust the types of what they get.
+    """
     path = Path(path)
     record = RunRecord(run_id=path.name, path=path, status="damaged")
     try:
@@ -100,14 +107,19 @@ def read_run(path: Path) -> RunRecord:
     except FileNotFoundError:
         record.damaged = f"{SUMMARY_FILE} is missing"
         summary = {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         record.damaged = f"{SUMMARY_FILE} is unreadable ({exc})"
         summary = {}
+    summary, problem = check_summary(summary)
+    record.damaged = record.damaged or problem
     record.summary = summary
     record.config = _read_config(path, summary, record)
     if (path / METRICS_FILE).exists():
         try:
-            record.metrics, problem = read_json_lines(path / METRICS_FILE)
+            lines = read_json_lines_checked(path / METRICS_FILE, check_metric_row)
+            record.metrics, problem = lines.rows, lines.problem
+            if lines.torn:
+                record.warnings.append(lines.torn)
         except OSError as exc:
             problem = f"{METRICS_FILE} is unreadable ({exc})"
         record.damaged = record.damaged or problem
@@ -115,6 +127,9 @@ def read_run(path: Path) -> RunRecord:
         record.status = effective_status(summary)
         if record.status == "damaged":
             record.damaged = f"{SUMMARY_FILE} has an unknown status {summary.get('status')!r}"
+        elif record.status == "completed" and not record.metrics:
+            record.status = "damaged"
+            record.damaged = f"the run says completed but {METRICS_FILE} has no readable epoch"
     return record
 
 
@@ -126,11 +141,30 @@ def _read_config(path: Path, summary: dict[str, Any], record: RunRecord) -> dict
     except (OSError, ValueError) as exc:
         record.damaged = record.damaged or f"{CONFIG_FILE} is unreadable ({exc})"
         config = summary.get("config")
-    return config if isinstance(config, dict) else {}
+    if not isinstance(config, dict):
+        if config is not None:
+            record.damaged = record.damaged or f"{CONFIG_FILE} is not a JSON object"
+        return {}
+    config, problem = check_config(config)
+    record.damaged = record.damaged or problem
+    return config
+
+
+def looks_like_run(path: Path) -> bool:
+    """A folder the trainer made: it has a summary.json or a config.json."""
+    try:
+        return (path / SUMMARY_FILE).is_file() or (path / CONFIG_FILE).is_file()
+    except OSError:
+        return False
 
 
 class RunStore:
-    """All runs under one folder (default: `$CNNLAB_RUNS` or `./runs`)."""
+    """All runs under one folder (default: `$CNNLAB_RUNS` or `./runs`).
+
+    Reading (`get`, `resolve`) accepts an id, a unique part of one, `latest`, or the path of
+    a run folder anywhere. Writing (`delete`, and the trainer's resume through
+    `run_folder`) only ever acts on a run folder directly inside `root`, found by its id.
+    """
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_runs_dir()
@@ -153,17 +187,20 @@ class RunStore:
                 records.append(RunRecord(path.name, path, "damaged", damaged=str(exc)))
         return records
 
-    def resolve(self, ref: str) -> Path:
-        """The folder for `ref`: a run id, a unique id prefix or fragment, a path, or `latest`."""
-        candidate = Path(ref).expanduser()
-        if is_run_name(candidate.name):
-            if candidate.is_dir() and (candidate / SUMMARY_FILE).exists():
-                return candidate
-            if (self.root / ref).is_dir():
-                return self.root / ref
+    def latest(self) -> Path:
+        """The newest folder that is a run (a stray or half-made folder never is)."""
+        for path in self.run_dirs():
+            if looks_like_run(path):
+                return path
+        raise RunStoreError(f"no runs in {self.root} yet")
+
+    def _by_id(self, ref: str) -> Path:
+        """A run folder in `root` by id, unique prefix or fragment, or `latest`."""
+        if ref in ("latest", "last"):
+            return self.latest()
+        if is_run_name(ref) and "/" not in ref and _is_dir(self.root / ref):
+            return self.root / ref
         names = [p.name for p in self.run_dirs()]
-        if ref in ("latest", "last") and names:
-            return self.root / names[0]
         matches = [n for n in names if n.startswith(ref)] or [n for n in names if ref in n]
         if len(matches) == 1:
             return self.root / matches[0]
@@ -172,14 +209,75 @@ class RunStore:
         shown = ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")
         raise RunStoreError(f"{ref!r} matches {len(matches)} runs ({shown}); be more specific")
 
+    def resolve(self, ref: str) -> Path:
+        """The folder for `ref`: a run id in `root`, a unique id prefix or fragment,
+        `latest`, or the path of a run folder (for reading only; see `run_folder`)."""
+        ref = _checked_ref(ref)
+        if not _is_path(ref):
+            try:
+                return self._by_id(ref)
+            except RunStoreError:
+                if not _is_dir(Path(ref)):
+                    raise
+        candidate = Path(ref).expanduser()
+        if not _is_dir(candidate) or not looks_like_run(candidate):
+            raise RunStoreError(f"{ref!r} is not a run folder (it has no {SUMMARY_FILE})")
+        return candidate
+
+    def run_folder(self, ref: str) -> Path:
+        """The folder of a run in `root` that a command may change (delete, resume).
+
+        `ref` is an id, a unique part of one or `latest`; a path is accepted only when it
+        names a run folder directly inside `root` (the same as its id). Anything else —
+        another folder, `..`, the root itself, a link, a folder that is not a run — is
+        refused with `RunStoreError`, so nothing outside the runs folder is ever touched.
+        """
+        ref = _checked_ref(ref)
+        if _is_path(ref):
+            path = Path(ref).expanduser()
+            parent = path.absolute().parent
+            inside = path.name and parent.resolve() == self.root.resolve()
+            if not inside or path.name in ("..", "."):
+                raise RunStoreError(
+                    f"{ref!r} is not a run in {self.root}: name the run by its id "
+                    "(or pass --runs-dir for another runs folder)"
+                )
+            ref = path.name
+        if not is_run_name(ref):
+            raise RunStoreError(f"{ref!r} is not a run in {self.root}")
+        path = self._by_id(ref)
+        if path.is_symlink() or path.resolve().parent != self.root.resolve():
+            raise RunStoreError(f"{path} is a link, not a run folder of {self.root}")
+        if not looks_like_run(path):
+            raise RunStoreError(f"{path} is not a run folder (it has no {SUMMARY_FILE})")
+        return path
+
     def get(self, run_id: str) -> RunRecord:
         """One run by id (or unique prefix / fragment / path); `RunStoreError` if not found."""
         return read_run(self.resolve(run_id))
 
     def delete(self, run_id: str) -> None:
-        """Remove a run's folder; a run that is still running cannot be deleted."""
-        path = self.resolve(run_id)
+        """Remove a run's folder (only ever one inside `root`; a running run is refused)."""
+        path = self.run_folder(run_id)
         record = read_run(path)
         if record.status == "running":
             raise RunStoreError(f"run {path.name} is still running; cancel it first")
         shutil.rmtree(path)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long, a path through a file
+        return False
+
+
+def _checked_ref(ref: Any) -> str:
+    if not isinstance(ref, (str, os.PathLike)) or not str(ref).strip():
+        raise RunStoreError("name a run: an empty run id matches no run")
+    return str(ref).strip()
+
+
+def _is_path(ref: str) -> bool:
+    """Whether `ref` is written as a path (`./x`, `runs/x`, `/abs`, `~/x`), not as an id."""
+    return "/" in ref or os.sep in ref or ref in (".", "..") or ref.startswith("~")

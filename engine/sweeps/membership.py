@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs.files import read_json, write_json_atomic
+from engine.runs.schema import TEXT, check_sweep_point
 from engine.sweeps.grid import SweepPoint
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def read_membership(record: Any) -> tuple[str, dict[str, Any]] | None:
     short before their summary was stamped).
     """
     summary = getattr(record, "summary", None) or {}
-    if isinstance(summary, dict) and summary.get("sweep_id"):
+    if isinstance(summary, dict) and summary.get("sweep_id"):  # checked by the run store
         return str(summary["sweep_id"]), dict(summary.get("sweep_point") or {})
     path = getattr(record, "path", None)
     if path is None:
@@ -67,7 +68,12 @@ def read_membership(record: Any) -> tuple[str, dict[str, Any]] | None:
         return None
     try:
         data = read_json(tag_path)
-        return str(data["sweep_id"]), dict(data.get("sweep_point") or {})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(data, dict) or not TEXT(data.get("sweep_id")):
+            raise ValueError("no sweep_id text")
+        problem = check_sweep_point(data.get("sweep_point", {"index": -1}), MEMBERSHIP_FILE)
+        if problem:
+            raise ValueError(problem)
+        return data["sweep_id"], dict(data.get("sweep_point") or {})
+    except (OSError, ValueError) as exc:
         log.warning("ignoring damaged %s (%s)", tag_path, exc)
         return None

@@ -3,6 +3,12 @@
 Each point is an ordinary run (the trainer and its run writer do all the work); the runner
 only decides which points still need a run, tags each run folder with its sweep, keeps the
 state file current, and forwards the trainer's events to its own subscribers.
+
+Two copies of the same sweep (two terminals, two dashboards) share the work instead of
+doing it twice: a point runs only while its lock is held (`engine.sweeps.locks`), a copy
+that finds a point locked goes on with the next one and comes back to it at the end, and
+a point that got a run while this copy waited is not run again. Every state-file change is
+a locked read-modify-write, so each copy's run ids are kept.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from engine.events import FAILED_STATUSES
 from engine.runs.files import default_runs_dir
 from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, SweepStarted
 from engine.sweeps.grid import SweepPoint
+from engine.sweeps.locks import FileLock, point_lock_path
 from engine.sweeps.membership import stamp_summary, write_membership
 from engine.sweeps.spec import SweepSpec, planned_configs
-from engine.sweeps.state import SweepState, load_or_create_state, save_state
+from engine.sweeps.state import SweepState, load_or_create_state, sweeps_dir, update_state
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +140,12 @@ class SweepRunner:
         parallel, note = effective_parallel(self.requested_parallel, device)
         if note:
             log.info(note)
-        save_state(self.runs_dir, self._require_state())
+        self._state = update_state(self.runs_dir, self.spec)  # create it, keep what is there
         self._publish(SweepStarted(self.sweep_id, total, self._done, parallel, note))
         if parallel == 1:
-            for item in todo:
-                if self._cancelled.is_set():
-                    break
-                self._run_point(item, total, device_override=None)
+            busy = [item for item in todo if not self._claimed_run(item, total, None, wait=False)]
+            for item in busy:  # running in another copy of this sweep: wait, then look again
+                self._claimed_run(item, total, None, wait=True)
         else:
             self._run_parallel(todo, total, parallel)
         return self._finish(total)
@@ -154,13 +160,54 @@ class SweepRunner:
                 return
             slot = slots.get()
             try:
-                self._run_point(item, total, device_override=f"cuda:{slot}")
+                self._claimed_run(item, total, f"cuda:{slot}", wait=True)
             finally:
                 slots.put(slot)
 
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
             for future in [pool.submit(work, item) for item in todo]:
                 future.result()
+
+    def _claimed_run(
+        self, item: PlannedPoint, total: int, device_override: str | None, *, wait: bool
+    ) -> bool:
+        """Run `item` under its point lock; False when another copy holds it (`wait=False`).
+
+        Once the lock is held, the state file is read again: a point that got a new run
+        since the plan (another copy ran it while this one waited) is reported, not re-run.
+        """
+        if self._cancelled.is_set():
+            return True
+        lock = FileLock(point_lock_path(sweeps_dir(self.runs_dir), self.sweep_id, item.point.index))
+        if not lock.acquire(wait=wait, should_stop=self._cancelled.is_set):
+            return wait  # cancelled while waiting counts as handled
+        try:
+            latest = self._latest_run_id(item.point.index)
+            if latest != item.run_id:
+                self._report_elsewhere(item, latest, total)
+            elif not self._cancelled.is_set():
+                self._run_point(item, total, device_override)
+        finally:
+            lock.release()
+        return True
+
+    def _latest_run_id(self, index: int) -> str | None:
+        state = update_state(self.runs_dir, self.spec)
+        with self._lock:
+            self._state = state
+        return state.points[index].run_id
+
+    def _report_elsewhere(self, item: PlannedPoint, run_id: str | None, total: int) -> None:
+        """A point another copy of the sweep ran while this one waited for it."""
+        status = self._run_status(run_id)
+        with self._lock:
+            self._done += status == "completed"
+            done = self._done
+        log.info("sweep %s point %d was run by another copy (%s)", self.sweep_id,
+                 item.point.index, run_id)  # fmt: skip
+        self._publish(
+            PointFinished(self.sweep_id, item.point.index, run_id, status, None, done, total, {})
+        )
 
     def _run_point(self, item: PlannedPoint, total: int, device_override: str | None) -> None:
         """Run one point to its end; every outcome ends in one PointFinished event."""
@@ -211,16 +258,19 @@ class SweepRunner:
 
         if isinstance(event, RunStarted):
             write_membership(Path(event.run_dir), self.sweep_id, point)
-            with self._lock:
-                state = self._require_state()
+
+            def add_attempt(state: SweepState) -> None:
                 attempts = state.points[point.index].attempts
                 if event.run_id not in attempts:
                     attempts.append(event.run_id)
-                save_state(self.runs_dir, state)
+
+            state = update_state(self.runs_dir, self.spec, add_attempt)
+            with self._lock:
+                self._state = state
         self._publish(event)
 
     def _finish(self, total: int) -> SweepFinished:
-        state = self._require_state()
+        state = load_or_create_state(self.runs_dir, self.spec)[0]  # other copies' runs too
         run_ids, completed = [], 0
         for point_state in state.points:
             status = self._run_status(point_state.run_id)
@@ -257,11 +307,6 @@ class SweepRunner:
         if record is None:
             return "pending" if run_id is None else "missing"
         return record.status
-
-    def _require_state(self) -> SweepState:
-        if self._state is None:
-            self._state = load_or_create_state(self.runs_dir, self.spec)[0]
-        return self._state
 
     def _publish(self, event: object) -> None:
         for fn in list(self._subscribers):

@@ -8,15 +8,20 @@ which point (every attempt, newest last).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RunStoreError
 from engine.runs.files import read_json, write_json_atomic
+from engine.runs.schema import check_sweep_state
 from engine.sweeps.grid import SweepPoint
+from engine.sweeps.locks import locked, state_lock_path
 from engine.sweeps.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -80,17 +85,21 @@ class SweepState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepState:
+        """The state a file holds; ValueError naming the first malformed field."""
+        problem = check_sweep_state(data)
+        if problem:
+            raise ValueError(problem)
         points = [
             PointState(
-                index=int(p["index"]),
+                index=p["index"],
                 setting=dict(p.get("setting") or {}),
-                seed=int(p.get("seed", 0)),
-                attempts=[str(run) for run in p.get("attempts") or []],
+                seed=p.get("seed", 0),
+                attempts=list(p.get("attempts") or []),
             )
             for p in data.get("points") or []
         ]
         return cls(
-            sweep_id=str(data["sweep_id"]),
+            sweep_id=data["sweep_id"],
             spec=SweepSpec.from_dict(data.get("spec") or {}),
             points=points,
             created=float(data.get("created") or 0.0),
@@ -118,26 +127,52 @@ def save_state(runs_dir: Path, state: SweepState) -> Path:
 def load_state(runs_dir: Path, sweep_id: str) -> SweepState:
     """Read one sweep's state; RunStoreError when it is missing or unreadable."""
     path = state_path(runs_dir, sweep_id)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long to be a file
+        found = False
+    if not found:
         raise RunStoreError(f"no sweep {sweep_id!r} in {sweeps_dir(runs_dir)}")
     try:
-        return SweepState.from_dict(read_json(path))
+        state = SweepState.from_dict(read_json(path))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunStoreError(f"sweep state {path} is damaged ({exc})") from None
+    if state.sweep_id != sweep_id:
+        raise RunStoreError(f"sweep state {path} is damaged (it names another sweep)")
+    return state
 
 
 def load_or_create_state(runs_dir: Path, spec: SweepSpec) -> tuple[SweepState, bool]:
-    """The saved state for this spec (resuming) or a fresh one; the flag says which."""
+    """The saved state for this spec (resuming) or a fresh one; the flag says which.
+
+    A damaged state file is kept beside the fresh one as `<id>.json.damaged` (each run
+    folder still names its sweep in `sweep.json`, so no run is lost from the sweep)."""
     try:
         state = load_state(runs_dir, spec.sweep_id)
     except RunStoreError as exc:
-        if state_path(runs_dir, spec.sweep_id).exists():
-            log.warning("%s; starting the sweep state afresh", exc)
+        path = state_path(runs_dir, spec.sweep_id)
+        if path.exists():
+            log.warning("%s; starting the sweep state afresh (old file kept)", exc)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(path, path.with_name(path.name + ".damaged"))
         return SweepState.new(spec), False
     if len(state.points) != len(spec.points()):
         log.warning("sweep %s state does not match its spec; starting afresh", spec.sweep_id)
         return SweepState.new(spec), False
     return state, True
+
+
+def update_state(
+    runs_dir: Path, spec: SweepSpec, change: Callable[[SweepState], None] | None = None
+) -> SweepState:
+    """Read the state file, apply `change`, write it back — all under the sweep's state
+    lock, so two copies of a sweep never overwrite each other's run ids."""
+    with locked(state_lock_path(sweeps_dir(runs_dir), spec.sweep_id)):
+        state, _ = load_or_create_state(runs_dir, spec)
+        if change is not None:
+            change(state)
+        save_state(runs_dir, state)
+        return state
 
 
 def list_sweeps(runs_dir: Path) -> list[SweepState]:
@@ -148,7 +183,10 @@ def list_sweeps(runs_dir: Path) -> list[SweepState]:
         return states
     for path in folder.glob("*.json"):
         try:
-            states.append(SweepState.from_dict(read_json(path)))
+            state = SweepState.from_dict(read_json(path))
+            if state.sweep_id != path.stem:
+                raise ValueError(f"it names another sweep, {state.sweep_id[:40]!r}")
+            states.append(state)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("skipping damaged sweep state %s (%s)", path, exc)
     return sorted(states, key=lambda state: state.created, reverse=True)

@@ -3,20 +3,24 @@ state holds (`checkpoint_state` / `restore_state`) and how it is written and rea
 
 `last.pt` is rewritten after every epoch and `best.pt` copied from it when the run improves.
 Both are written to a temporary file and renamed, so a crash mid-write keeps the old one.
+The state is serialised in memory first and written with plain file calls, so a full disk
+or a read-only folder surfaces as a `StorageError` naming the file ("no space left on
+device"), not as torch's "unexpected pos" from inside its zip writer.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.errors import RunStoreError
+from engine.runs.files import write_bytes_atomic, write_failure
 from engine.trainer.config import TrainConfig
 from engine.trainer.epoch import Parts
 
@@ -24,29 +28,25 @@ LAST = "last.pt"
 BEST = "best.pt"
 
 
-def _temp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-
-
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Have `write` fill a temporary file beside `path`, then rename it over `path`."""
-    temp = _temp(path)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` with torch.save, atomically."""
-    _write_atomically(Path(path), lambda temp: torch.save(state, temp))
+    """Write `state` with torch.save, atomically (`StorageError` when it cannot be written)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(Path(path), buffer.getbuffer())
 
 
 def copy_checkpoint(source: Path, target: Path) -> None:
     """Copy a checkpoint file atomically (best.pt from last.pt)."""
-    _write_atomically(Path(target), lambda temp: shutil.copyfile(source, temp))
+    target = Path(target)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise write_failure(exc, target) from exc
+    finally:
+        if temp.exists():
+            temp.unlink()
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -19,8 +19,23 @@ def diverged_message(config: TrainConfig, epoch: int, where: str) -> str:
     )
 
 
+# What allocators say when they run out, on every device: CUDA and MPS say "out of memory",
+# the CPU allocator "can't allocate memory" (c10's DefaultCPUAllocator), and plain Python
+# (numpy, PIL) raises MemoryError.
+_OOM_WORDS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    """Whether `exc` (or an error it was raised from) is an allocation failure."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+            return True
+        if isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _OOM_WORDS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def describe_failure(exc: BaseException, config: TrainConfig) -> tuple[str, str | None]:

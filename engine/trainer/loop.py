@@ -52,6 +52,7 @@ from engine.trainer.evaluation import (
 )
 from engine.trainer.failures import describe_failure, diverged_message
 from engine.trainer.pseudo import pseudo_label_epoch, training_pool
+from engine.trainer.resources import check_resources
 from engine.trainer.resume import prepare_resume, resumed_history
 from engine.trainer.samples import save_dehaze_samples
 from engine.trainer.setup import (
@@ -199,6 +200,7 @@ class Trainer:
             self._log(level, message)
         model = build_model(config, bundle, device)
         data = to_device(bundle, device)
+        check_resources(config, bundle, device, self.run_dir)  # refuse what cannot fit
         self._speed_up(model, data, device, amp)
         if data.task == "dehaze":
             self._log("info", input_baseline_text(data))
@@ -324,6 +326,11 @@ class Trainer:
                 fn(event)
             except Exception:
                 logger.exception("subscriber %r failed on %s", fn, type(event).__name__)
+        # The run folder is the truth: the first write it refused stops the run (the
+        # writer still tries the final summary, so the run reads as failed if it can).
+        failure = None if isinstance(event, (Log, RunFinished)) else self._writer.take_failure()
+        if failure is not None:
+            raise failure
 
     def _log(self, level: str, message: str) -> None:
         logger.log(_LEVELS.get(level, logging.INFO), "%s: %s", self.run_id, message)

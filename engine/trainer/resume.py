@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore, read_run
-from engine.runs.files import read_json_lines
+from engine.runs.files import probe_writable, read_json_lines
 from engine.runs.writer import METRICS_FILE
 from engine.trainer.checkpoint import LAST, checkpoint_epoch
 from engine.trainer.config import TrainConfig, apply_overrides
@@ -44,10 +44,16 @@ class ResumePlan:
 
 
 def _saved_run(resume: Path | str, runs_dir: Path) -> tuple[Path, Any]:
-    run_dir = RunStore(runs_dir).resolve(str(resume))
+    """The run folder (only ever one inside `runs_dir`, `RunStore.run_folder`) and record."""
+    run_dir = RunStore(runs_dir).run_folder(str(resume))
     record = read_run(run_dir)
     if record.status == "running":
         raise RunStoreError(f"run {run_dir.name} is still running; it cannot be resumed twice")
+    if record.damaged:
+        raise RunStoreError(
+            f"run {run_dir.name} is damaged ({record.damaged}); resuming it could lose "
+            "epochs, so it is left as it is"
+        )
     if not record.config:
         raise RunStoreError(f"run {run_dir.name} has no readable config.json to resume from")
     return run_dir, record
@@ -65,10 +71,12 @@ def resume_config(
 def prepare_resume(resume: Path | str, runs_dir: Path, config: TrainConfig | None) -> ResumePlan:
     """Check that run `resume` may continue with `config` and say from where.
 
-    `resume` is a run folder or an id (prefix) in `runs_dir`; `config` None reuses the saved
-    config. Raises RunStoreError / ConfigError with a message for a person.
+    `resume` is an id (prefix, `latest`) in `runs_dir` or the path of a run folder directly
+    inside it; `config` None reuses the saved config. Raises RunStoreError / ConfigError /
+    StorageError (the folder cannot be written) with a message for a person.
     """
     run_dir, record = _saved_run(resume, runs_dir)
+    probe_writable(run_dir)  # a read-only or full disk fails now, not after an epoch
     if config is None:
         config = TrainConfig.from_dict(record.config)
     conflicts = resume_conflicts(record.config, config)

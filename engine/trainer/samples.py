@@ -6,12 +6,15 @@ side; one PNG per test image and epoch keeps each file small enough for a termin
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from engine.runs.files import write_bytes_atomic, write_failure
 
 GAP = 2  # white pixels between the three panels
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -42,14 +45,20 @@ def save_dehaze_samples(
     epoch: int,
     folder: Path,
 ) -> list[str]:
-    """Write one triptych PNG per image into `folder`; returns the paths written."""
+    """Write one triptych PNG per image into `folder`; returns the paths written
+    (`StorageError` when the disk refuses one)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failure(exc, folder) from exc
     paths = []
     for index in range(hazy.shape[0]):
         name = names[index] if index < len(names) else f"{index}"
         stem = _UNSAFE.sub("_", Path(name).stem)[:40] or str(index)
         path = folder / f"epoch{epoch:03d}_{index}_{stem}.png"
-        triptych(hazy[index], outputs[index], clear[index]).save(path)
+        encoded = io.BytesIO()
+        triptych(hazy[index], outputs[index], clear[index]).save(encoded, format="PNG")
+        write_bytes_atomic(path, encoded.getbuffer())  # a full disk leaves no half PNG
         paths.append(str(path))
     return paths

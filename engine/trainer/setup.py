@@ -59,6 +59,7 @@ def bundle_messages(bundle: DatasetBundle, shown: int = 10) -> list[tuple[str, s
     lines += [("warning", f"skipped {name}: {reason}") for name, reason in bundle.skipped[:shown]]
     if len(bundle.skipped) > shown:
         lines.append(("warning", f"… and {len(bundle.skipped) - shown} more skipped files"))
+    lines += [("warning", text) for text in bundle.warnings]
     return lines
 
 
