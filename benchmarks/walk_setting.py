@@ -6,16 +6,19 @@ that receives the value (as text in argv, as the float, or inside a namespace, d
 hand-offs mean fewer places that could parse, merge or check the value differently.
 
     python benchmarks/walk_setting.py            # the list, then calls and files
+    python benchmarks/walk_setting.py --form     # typed into New run, launched (ctrl+s)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import inspect
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +47,49 @@ def _carries(value: Any, depth: int = 0) -> bool:
 
 def walk(argv: list[str]) -> list[tuple[str, str]]:
     """(file, function) of each call that received the value, in call order."""
-    import engine
     from engine.cli import main
 
+    return trace(lambda: main(argv))
+
+
+def walk_form(runs_dir: Path) -> list[tuple[str, str]]:
+    """The same walk from the dashboard: the value typed into New run's Learning rate
+    field, then ctrl+s (driven headless, the form filled with a one-batch run first)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tui_helpers import TINY_FORM, fill_form, open_new_run, type_into, wait_for
+
+    from cnnlab_tui.app import CnnlabApp
+
+    async def launch(start: threading.Event) -> None:
+        app = CnnlabApp(data_root=runs_dir.parent, runs_dir=runs_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            form = await open_new_run(app, pilot)
+            fill_form(form, {**TINY_FORM, "epochs": 1, "max_train_batches": 1})
+            await type_into(pilot, form, "lr", TEXT)
+            await pilot.pause(1.0)  # the checks of the typing have answered
+            start.set()
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: bool(app.runner.runs) and not app.runner.active,
+                           timeout=300, what="the run")  # fmt: skip
+
+    return trace(lambda start: asyncio.run(launch(start)), wait_for_start=True)
+
+
+def trace(drive: Callable[..., Any], *, wait_for_start: bool = False) -> list[tuple[str, str]]:
+    """Run `drive` with every thread profiled; record the calls once `start` is set (at
+    once, or when `drive(start)` sets it) until `build_optimizer` returns."""
+    import engine
+
+    start = threading.Event()
+    if not wait_for_start:
+        start.set()
     repo = Path(engine.__file__).resolve().parents[1]  # whichever checkout is imported
     calls: list[tuple[str, str]] = []
     done = False
 
     def hook(frame: Any, event: str, arg: Any) -> None:
         nonlocal done
-        if done or event not in ("call", "return"):
+        if done or event not in ("call", "return") or not start.is_set():
             return
         code = frame.f_code
         path = Path(code.co_filename)
@@ -76,7 +112,7 @@ def walk(argv: list[str]) -> list[tuple[str, str]]:
     threading.setprofile(hook)  # the trainer builds its optimiser in its own thread
     sys.setprofile(hook)
     try:
-        main(argv)
+        drive(start) if wait_for_start else drive()
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -84,10 +120,11 @@ def walk(argv: list[str]) -> list[tuple[str, str]]:
 
 
 def main() -> int:
+    form = "--form" in sys.argv[1:]
     with tempfile.TemporaryDirectory() as runs:
         argv = ["train", "--lr", TEXT, "--epochs", "1", "--max-train-batches", "1",
                 "--image-size", "16", "--device", "cpu", "--quiet", "--runs-dir", runs]  # fmt: skip
-        calls = walk(argv)
+        calls = walk_form(Path(runs) / "runs") if form else walk(argv)
     for number, (path, name) in enumerate(calls, start=1):
         print(f"{number:3d}  {path}:{name}")
     checks = [call for call in calls if call[0].endswith("validation.py")]

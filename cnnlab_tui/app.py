@@ -15,15 +15,21 @@ Navigation (the contract every screen module codes against):
   conv_lab f5 / ctrl+o              screens.conv_lab.ConvLabScreen()
   ======== ======================== ================================================
 
-  The app opens in ``new_run``. Base screens are built lazily the first time their mode is
-  shown; a module that cannot be imported yet shows a placeholder instead of a crash.
+  The app opens in ``new_run``. ``CnnlabApp.MODES`` maps each mode to its screen class
+  (each screen's ``TITLE`` names it in the palette); Textual builds a mode's screen the
+  first time it is shown.
+* Start-up: the first screen is drawn before torch is imported; ``on_ready`` then imports
+  torch and the engine in a thread worker (``app.engine``, ``cnnlab_tui.engine_import``)
+  and every screen gets ``EngineLoaded``. Screen modules import no engine module at module
+  level; what needs the engine says "loading…" until then, and thread workers
+  ``app.engine.wait()`` before importing it.
 * Pushed on top of the current mode's stack (escape pops them):
   ``app.open_detail(run_id)`` → ``screens.detail.DetailScreen(run_id)``;
   ``app.open_compare(run_ids)`` → ``screens.compare.CompareScreen(run_ids=run_ids)``;
   ``screens.confirm.ConfirmScreen`` for every yes/no question (cancel, delete, quit).
 * ``app.edit_and_rerun(config)`` switches to ``new_run`` and fills the form with ``config``.
 * Shared state: ``app.data_root``, ``app.runs_dir`` (Paths), ``app.store`` (engine RunStore),
-  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: submit, submit_sweep, cancel_current,
+  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: submit, submit_sweep, cancel,
   queue, active…), ``app.report_lang`` / ``app.last_report`` (``screens.export``).
 * Sweeps: New run turns lists typed in numeric fields and Seeds into an engine sweep
   (``cnnlab_tui.sweep_launch``); it queues as one job whose row reads ``sweep k/N``.
@@ -31,8 +37,10 @@ Navigation (the contract every screen module codes against):
   lab report (``screens.export``).
 * Messages: engine events reach the UI only as ``EngineEvent`` posted by the runner; the app
   folds them into ``app.runner`` state, then forwards a copy to every screen of every mode
-  (``on_engine_event``). ``RunsChanged`` (run started / ended / deleted) is forwarded the same
-  way (``on_runs_changed``); screens that change the store (delete) post it to the app.
+  (``on_engine_event``), each dispatching on the event's class. ``RunsChanged`` (run
+  started / ended / deleted) and ``EngineLoaded`` are forwarded the same way; screens that
+  change the store (delete) post ``RunsChanged`` to the app. A screen's thread workers post
+  their results back as ``messages.WorkerAnswer`` subclasses, handled with ``@on``.
 * Styles: ``app.tcss`` holds the shared look; each screen sets ``CSS_PATH`` to its own
   ``styles/<screen>.tcss``.
 """
@@ -40,78 +48,35 @@ Navigation (the contract every screen module codes against):
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
 
-from cnnlab_tui.messages import EngineEvent, LaunchFailed, QueueChanged, RunsChanged
+from cnnlab_tui.engine_import import EngineImport
+from cnnlab_tui.messages import EngineEvent, EngineLoaded, LaunchFailed, QueueChanged, RunsChanged
 from cnnlab_tui.notices import notice_for
 from cnnlab_tui.runner import RunQueue, TrainerFactory
+from cnnlab_tui.screens.compare import CompareScreen
+from cnnlab_tui.screens.confirm import ConfirmScreen
+from cnnlab_tui.screens.conv_lab import ConvLabScreen
+from cnnlab_tui.screens.detail import DetailScreen
+from cnnlab_tui.screens.live import LiveScreen
+from cnnlab_tui.screens.new_run import NewRunScreen
+from cnnlab_tui.screens.runs import RunsScreen
+from engine.events import RunFinished, RunStarted
 
 log = logging.getLogger(__name__)
 
-# mode → (module under cnnlab_tui.screens, class name, title shown in palette/footer)
-SCREEN_MODES: dict[str, tuple[str, str, str]] = {
-    "new_run": ("new_run", "NewRunScreen", "New run"),
-    "live": ("live", "LiveScreen", "Live run"),
-    "runs": ("runs", "RunsScreen", "Runs"),
-    "compare": ("compare", "CompareScreen", "Compare"),
-    "conv_lab": ("conv_lab", "ConvLabScreen", "Conv lab"),
-}
 QUIT_CANCEL_TIMEOUT_S = 60.0
 LOG_FILE = ".cnnlab-dashboard.log"  # hidden: the run store skips dot-files
-
-
-class UnavailableScreen(Screen):
-    """Stands in for a screen whose module cannot be imported (keeps the app usable)."""
-
-    def __init__(self, title: str, reason: str) -> None:
-        super().__init__()
-        self._title = title
-        self._reason = reason
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(
-            f"[b]{self._title}[/b] is not available in this build.\n\n{self._reason}",
-            id="unavailable",
-        )
-        yield Footer()
-
-
-def load_screen_class(module: str, class_name: str) -> type[Screen]:
-    """Import `cnnlab_tui.screens.<module>.<class_name>` on demand."""
-    return getattr(importlib.import_module(f"cnnlab_tui.screens.{module}"), class_name)
-
-
-def _screen_factory(mode: str) -> Callable[[], Screen]:
-    module, class_name, title = SCREEN_MODES[mode]
-
-    def build() -> Screen:
-        try:
-            return load_screen_class(module, class_name)()
-        except Exception as exc:  # a missing/broken screen must not take the app down
-            log.exception("cannot build the %s screen", mode)
-            return UnavailableScreen(title, f"{type(exc).__name__}: {exc}")
-
-    return build
-
-
-def _default_data_root() -> Path:
-    try:
-        from engine.datasets import default_data_root
-    except ImportError:
-        return Path(os.environ.get("CNNLAB_DATA", "data"))
-    return Path(default_data_root())
 
 
 def _default_runs_dir() -> Path:
@@ -124,7 +89,13 @@ class CnnlabApp(App[int]):
     TITLE = "cnnlab"
     SUB_TITLE = "a terminal lab for convolutional networks"
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live elsewhere
-    MODES = {mode: _screen_factory(mode) for mode in SCREEN_MODES}
+    MODES = {
+        "new_run": NewRunScreen,
+        "live": LiveScreen,
+        "runs": RunsScreen,
+        "compare": CompareScreen,
+        "conv_lab": ConvLabScreen,
+    }
     DEFAULT_MODE = "new_run"
 
     BINDINGS = [
@@ -147,17 +118,30 @@ class CnnlabApp(App[int]):
         trainer_factory: TrainerFactory | None = None,
     ) -> None:
         super().__init__()
-        self.data_root: Path = Path(data_root) if data_root else _default_data_root()
+        self._data_root = Path(data_root) if data_root else None
         self.runs_dir: Path = Path(runs_dir) if runs_dir else _default_runs_dir()
-        self.runner = RunQueue(self, self.runs_dir, trainer_factory=trainer_factory)
+        self.engine = EngineImport()
+        self.runner = RunQueue(
+            self, self.runs_dir, engine=self.engine, trainer_factory=trainer_factory
+        )
         self.report_lang = "en"  # the lab report's language, as last chosen in its dialog
         self.last_report: Path | None = None  # report.md written last (screens.export)
         self._store: Any = None
 
     # -- shared API -------------------------------------------------------------------
     @property
+    def data_root(self) -> Path:
+        """Where data sets are read: as given, else the engine's default (`$CNNLAB_DATA` or
+        `./data`). Imports `engine.datasets` when not given: read it once the engine is in."""
+        if self._data_root is None:
+            from engine.datasets import default_data_root
+
+            self._data_root = Path(default_data_root())
+        return self._data_root
+
+    @property
     def store(self) -> Any:
-        """The engine's RunStore over `runs_dir` (created on first use)."""
+        """The engine's RunStore over `runs_dir` (created on first use, in a worker thread)."""
         if self._store is None or Path(self._store.root) != self.runs_dir:
             from engine.runs import RunStore
 
@@ -166,43 +150,48 @@ class CnnlabApp(App[int]):
 
     def open_detail(self, run_id: str) -> None:
         """Push the Run detail screen for `run_id` on the current mode."""
-        self._push_screen_of("detail", "DetailScreen", "Run detail", run_id)
+        self.push_screen(DetailScreen(run_id))
 
     def open_compare(self, run_ids: list[str]) -> None:
         """Push a Compare screen showing `run_ids` on the current mode."""
-        self._push_screen_of("compare", "CompareScreen", "Compare", run_ids=list(run_ids))
+        self.push_screen(CompareScreen(run_ids=list(run_ids)))
 
     def edit_and_rerun(self, config: dict[str, Any]) -> None:
         """Open New run filled with `config` so the user can edit it and launch again."""
-        self._with_new_run(lambda screen: screen.load_config(dict(config)))
+        self._show_in_new_run(NewRunScreen.Fill(config=dict(config)))
 
     def load_preset(self, name: str) -> None:
         """Open New run with preset `name` loaded."""
-        self._with_new_run(lambda screen: screen.load_preset(name))
+        self._show_in_new_run(NewRunScreen.Fill(preset=name))
 
-    def _with_new_run(self, action: Callable[[Any], None]) -> None:
+    def _show_in_new_run(self, message: NewRunScreen.Fill) -> None:
         self.switch_mode("new_run")
+        # The mode's base screen exists once switched to; it handles the message as soon
+        # as its form is up (after it is mounted, and after the engine is loaded).
+        self.get_screen_stack("new_run")[0].post_message(message)
 
-        def apply() -> None:
-            screen = self._screen_stacks["new_run"][0]
-            if hasattr(screen, "load_config"):
-                action(screen)
+    # -- the engine, imported after the first paint --------------------------------------
+    def on_ready(self) -> None:
+        """The first screen is on the terminal: now import torch and the engine."""
+        self._import_engine()
 
-        self.call_after_refresh(apply)
+    @work(thread=True, exclusive=True, group="engine-import", exit_on_error=False)
+    def _import_engine(self) -> None:
+        self.engine.load()
+        self.post_message(EngineLoaded(self.engine.error))
 
-    def _push_screen_of(self, module: str, class_name: str, title: str, *args, **kw) -> None:
-        try:
-            screen = load_screen_class(module, class_name)(*args, **kw)
-        except Exception as exc:
-            log.exception("cannot open %s", title)
-            self.notify(f"{title} is not available: {exc}", severity="error")
-            return
-        self.push_screen(screen)
+    def on_engine_loaded(self, message: EngineLoaded) -> None:
+        if message.error:
+            self.notify(message.error, title="cnnlab", severity="error", timeout=30, markup=False)
+        self.broadcast(lambda: EngineLoaded(message.error))
 
     # -- engine events → state → screens ------------------------------------------------
     def _all_screens(self) -> Iterable[Screen]:
-        for stack in self._screen_stacks.values():
-            yield from stack
+        for mode in self.MODES:
+            try:
+                yield from self.get_screen_stack(mode)
+            except KeyError:  # a mode not shown yet has no screens
+                continue
 
     def broadcast(self, make: Callable[[], Message]) -> None:
         """Post a fresh copy of a message to every screen of every mode."""
@@ -222,11 +211,11 @@ class CnnlabApp(App[int]):
             self.notify(
                 notice.message, severity=notice.severity, timeout=notice.timeout, markup=False
             )
-        kind = type(event).__name__
-        if kind == "RunStarted":
-            self.broadcast(lambda: RunsChanged(event.run_id, "running"))
-        elif kind == "RunFinished":
-            self.broadcast(lambda: RunsChanged(event.run_id, event.status))
+        match event:
+            case RunStarted(run_id=run_id):
+                self.broadcast(lambda: RunsChanged(run_id, "running"))
+            case RunFinished(run_id=run_id, status=status):
+                self.broadcast(lambda: RunsChanged(run_id, status))
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
         self.runner.mark_ended(message.queue_id, message.status, message.message)
@@ -249,21 +238,20 @@ class CnnlabApp(App[int]):
     # -- palette ------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, (_module, _cls, title) in SCREEN_MODES.items():
+        for mode, screen_class in self.MODES.items():
+            title = screen_class.TITLE
             yield SystemCommand(
                 f"Go to {title}", f"Show the {title} screen", lambda m=mode: self.switch_mode(m)
             )
-        yield from self._preset_commands()
+        yield from self.preset_commands()
 
-    def _preset_commands(self) -> Iterable[SystemCommand]:
-        try:
-            from engine.presets import list_presets
-
-            presets = list_presets()
-        except Exception as exc:  # presets are optional for navigation
-            log.warning("presets unavailable: %s", exc)
+    def preset_commands(self) -> Iterable[SystemCommand]:
+        """The "Preset: NAME" commands, one per engine preset (none while it loads)."""
+        if not self.engine.ready:
             return
-        for preset in presets:
+        from engine.presets import list_presets
+
+        for preset in list_presets():
             yield SystemCommand(
                 f"Preset: {preset.name}",
                 preset.description,
@@ -276,8 +264,6 @@ class CnnlabApp(App[int]):
         if not self.runner.active:
             self.exit(0)
             return
-        from cnnlab_tui.screens.confirm import ConfirmScreen
-
         question = "A run is training or queued. Cancel it (saved as cancelled) and quit?"
         self.push_screen(
             ConfirmScreen(question, title="Quit cnnlab?", yes_label="Cancel runs and quit"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.events import RunFinished, RunStarted
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -25,21 +27,23 @@ def notice_for(event: Any, label: str, *, in_sweep: bool = False) -> Notice | No
 
     A run inside a sweep is announced only when it goes wrong: the sweep announces itself.
     """
-    kind = type(event).__name__
-    if kind == "RunStarted":
-        return None if in_sweep else Notice(f"Run started: {label}", timeout=3)
-    if kind == "RunFinished":
-        if event.status == "completed":
+    from engine.sweeps.events import SweepFinished  # see QueuedSweep.apply
+
+    match event:
+        case RunStarted():
+            return None if in_sweep else Notice(f"Run started: {label}", timeout=3)
+        case RunFinished(status="completed"):
             return None if in_sweep else Notice(f"Run completed: {label}", timeout=4)
-        if event.status == "cancelled":
+        case RunFinished(status="cancelled"):
             return Notice(f"Run cancelled: {label}", "warning")
-        reason = event.error or event.status
-        return Notice(f"Run {event.status}: {label}\n{reason}", "error", timeout=10)
-    if kind == "SweepFinished":
-        text = f"Sweep {event.status}: {event.completed}/{event.total} runs\n{event.sweep_id}"
-        if event.status == "completed":
-            return Notice(text, timeout=6)
-        if event.status == "cancelled":
-            return Notice(text, "warning")
-        return Notice(f"{text}\n{event.failed} run(s) failed", "error", timeout=10)
+        case RunFinished():
+            reason = event.error or event.status
+            return Notice(f"Run {event.status}: {label}\n{reason}", "error", timeout=10)
+        case SweepFinished():
+            text = f"Sweep {event.status}: {event.completed}/{event.total} runs\n{event.sweep_id}"
+            if event.status == "completed":
+                return Notice(text, timeout=6)
+            if event.status == "cancelled":
+                return Notice(text, "warning")
+            return Notice(f"{text}\n{event.failed} run(s) failed", "error", timeout=10)
     return None

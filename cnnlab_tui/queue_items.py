@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.events import FAILED_STATUSES
+from engine.events import (
+    FAILED_STATUSES,
+    BatchProgress,
+    EpochEnd,
+    Log,
+    RunFinished,
+    RunStarted,
+    Samples,
+)
 from engine.events import FINISHED_STATUSES as FINAL_STATUSES
 
 # A sweep ends completed (every point has a completed run), incomplete or cancelled.
@@ -76,36 +84,35 @@ class QueuedRun:
         self.logs_total += 1
 
     def apply(self, event: Any) -> None:
-        """Fold one engine event into this run's state (dispatch by event class name keeps
-        the UI free of engine-internal imports)."""
-        kind = type(event).__name__
-        if kind == "RunStarted":
-            self.state = "running"
-            self.run_id = event.run_id
-            self.run_dir = Path(event.run_dir)
-            self.task = event.task
-            self.device = str(event.device)
-            self.params = event.params
-            self.classes = list(event.classes or [])
-            self.num_train, self.num_test = event.num_train, event.num_test
-            self.epochs = event.epochs
-            self.metrics = [dict(row) for row in getattr(event, "history", None) or []]
-        elif kind == "BatchProgress":
-            self.progress = event
-        elif kind == "EpochEnd":
-            self.metrics.append(dict(event.metrics))
-        elif kind == "Samples":
-            self.samples = [str(p) for p in event.paths]
-            folder = Path(self.samples[0]).parent if self.samples else ""
-            self.log(f"samples: epoch {event.epoch}, {len(self.samples)} PNGs in {folder}")
-        elif kind == "Log":
-            self.log(f"{event.level}: {event.message}")
-        elif kind == "RunFinished":
-            self.run_id = self.run_id or event.run_id
-            self.state = "finished"
-            self.status = event.status
-            self.error = event.error
-            self.summary = dict(event.summary or {})
+        """Fold one engine event into this run's state (UI thread)."""
+        match event:
+            case RunStarted():
+                self.state = "running"
+                self.run_id = event.run_id
+                self.run_dir = Path(event.run_dir)
+                self.task = event.task
+                self.device = str(event.device)
+                self.params = event.params
+                self.classes = list(event.classes or [])
+                self.num_train, self.num_test = event.num_train, event.num_test
+                self.epochs = event.epochs
+                self.metrics = [dict(row) for row in event.history or []]
+            case BatchProgress():
+                self.progress = event
+            case EpochEnd():
+                self.metrics.append(dict(event.metrics))
+            case Samples():
+                self.samples = [str(p) for p in event.paths]
+                folder = Path(self.samples[0]).parent if self.samples else ""
+                self.log(f"samples: epoch {event.epoch}, {len(self.samples)} PNGs in {folder}")
+            case Log():
+                self.log(f"{event.level}: {event.message}")
+            case RunFinished():
+                self.run_id = self.run_id or event.run_id
+                self.state = "finished"
+                self.status = event.status
+                self.error = event.error
+                self.summary = dict(event.summary or {})
 
 
 @dataclass
@@ -147,36 +154,40 @@ class QueuedSweep(QueuedRun):
         return SWEEP_STATUSES
 
     def apply(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "SweepStarted":
-            self.state = "running"
-            self.total, self.done = event.total, event.skipped
-            skipped = f", {event.skipped} already completed" if event.skipped else ""
-            self.log(f"sweep {event.sweep_id}: {event.total} runs{skipped}")
-            if event.parallel_note:
-                self.log(f"info: {event.parallel_note}")
-        elif kind == "PointStarted":
-            self._start_point(event)
-        elif kind == "PointFinished":
-            self.done, self.total = event.done, event.total
-            self.failed += event.status in FAILED_STATUSES
-            reason = f": {event.error}" if event.error else ""
-            self.log(f"point {event.index + 1}/{event.total} {event.status}{reason}")
-        elif kind == "SweepFinished":
-            self.state = "finished"
-            self.status = event.status
-            self.done, self.total = event.completed, event.total
-            self.run_ids = list(event.run_ids)
-            self.error = f"{event.failed} run(s) failed" if event.failed else None
-            self.log(f"sweep {event.status}: {event.completed}/{event.total} runs completed")
-        elif kind == "RunFinished":
-            # One point ended; the sweep goes on (SweepFinished ends the queue entry).
-            self.run_id = self.run_id or event.run_id
-            self.summary = dict(event.summary or {})
-            if event.error:
-                self.log(f"error: {event.error}")
-        else:
-            super().apply(event)
+        # Imported here: engine.sweeps costs a fraction of a second the first paint can do
+        # without, and sweep events only arrive once the engine is loaded.
+        from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, SweepStarted
+
+        match event:
+            case SweepStarted():
+                self.state = "running"
+                self.total, self.done = event.total, event.skipped
+                skipped = f", {event.skipped} already completed" if event.skipped else ""
+                self.log(f"sweep {event.sweep_id}: {event.total} runs{skipped}")
+                if event.parallel_note:
+                    self.log(f"info: {event.parallel_note}")
+            case PointStarted():
+                self._start_point(event)
+            case PointFinished():
+                self.done, self.total = event.done, event.total
+                self.failed += event.status in FAILED_STATUSES
+                reason = f": {event.error}" if event.error else ""
+                self.log(f"point {event.index + 1}/{event.total} {event.status}{reason}")
+            case SweepFinished():
+                self.state = "finished"
+                self.status = event.status
+                self.done, self.total = event.completed, event.total
+                self.run_ids = list(event.run_ids)
+                self.error = f"{event.failed} run(s) failed" if event.failed else None
+                self.log(f"sweep {event.status}: {event.completed}/{event.total} runs completed")
+            case RunFinished():
+                # One point ended; the sweep goes on (SweepFinished ends the queue entry).
+                self.run_id = self.run_id or event.run_id
+                self.summary = dict(event.summary or {})
+                if event.error:
+                    self.log(f"error: {event.error}")
+            case _:
+                super().apply(event)
 
     def _start_point(self, event: Any) -> None:
         """A new point: forget the previous point's run so Live shows this one from scratch."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from textual.app import App
 
+from cnnlab_tui.engine_import import EngineImport
 from cnnlab_tui.messages import EngineEvent, LaunchFailed, QueueChanged
 from cnnlab_tui.queue_items import (
     ACTIVE_STATES,
@@ -84,9 +85,11 @@ class RunQueue:
         app: App,
         runs_dir: Path,
         *,
+        engine: EngineImport,
         trainer_factory: TrainerFactory | None = None,
     ) -> None:
         self._app = app
+        self._engine = engine  # lanes wait for its import before building a trainer
         self.runs_dir = Path(runs_dir)
         self._factory = trainer_factory or _default_trainer_factory
         self._ids = itertools.count(1)
@@ -140,9 +143,13 @@ class RunQueue:
 
     # -- commands (UI thread) -------------------------------------------------------------
     def submit(self, config: dict[str, Any]) -> str:
-        """Queue `config`; returns its queue id. Raises ConfigError when it does not validate."""
+        """Queue `config`; returns its queue id. Raises ConfigError when it does not validate.
+
+        Validating needs the engine: called before it is loaded (the form cannot launch by
+        then; a script can), this waits for the import."""
         from engine.errors import ConfigError
 
+        self._engine.wait()
         errors = validate_config(config)
         if errors:
             raise ConfigError(errors)
@@ -154,6 +161,7 @@ class RunQueue:
     def submit_sweep(self, spec: Any, config: dict[str, Any]) -> str:
         """Queue the sweep `spec` (an engine SweepSpec; `config` is its base config, shown
         while it waits); returns its queue id. Raises ConfigError when a point is invalid."""
+        self._engine.wait()
         from engine.sweeps import planned_configs
 
         planned_configs(spec)  # every point validated now, so a bad one never waits in line
@@ -212,11 +220,6 @@ class RunQueue:
             trainer.cancel()
         return True
 
-    def cancel_current(self) -> bool:
-        """Cancel the run the Live screen follows (if it is running)."""
-        run = self.current
-        return bool(run and run.state in ACTIVE_STATES) and self.cancel(run.queue_id)
-
     def cancel_all(self) -> None:
         """Empty the queue and cancel every running run (quitting the app)."""
         for run in list(self._runs.values()):
@@ -274,6 +277,7 @@ class RunQueue:
         post(QueueChanged(starting=run.queue_id))
         trainer = None
         try:
+            self._engine.wait()  # one thread imports the engine at a time (engine_import)
             trainer = self._make_job(run)
             trainer.subscribe(lambda event: post(EngineEvent(run.queue_id, event)))
             with self._lock:

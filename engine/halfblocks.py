@@ -9,19 +9,25 @@ SSH in 80×24 without any graphics protocol, which is where cnnlab's users are.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
-import numpy as np
-from PIL import Image
 from rich.style import Style
 from rich.text import Text
 
+if TYPE_CHECKING:  # numpy and PIL load where an image is drawn: the dashboard starts faster
+    import numpy as np
+    from PIL import Image
+
 UPPER_HALF = "▀"
 
-ImageSource = Path | str | Image.Image | np.ndarray
+ImageSource = Union[Path, str, "Image.Image", "np.ndarray"]
 
 
 def load_rgb(source: ImageSource) -> Image.Image:
     """An RGB PIL image from a path, a PIL image or an (H, W[, 3]) array (uint8 or [0, 1])."""
+    import numpy as np
+    from PIL import Image
+
     if isinstance(source, Image.Image):
         return source.convert("RGB")
     if isinstance(source, np.ndarray):
@@ -51,6 +57,9 @@ def fit_size(image_size: tuple[int, int], cells: tuple[int, int]) -> tuple[int, 
 
 def half_block_text(image: Image.Image, columns: int, rows: int) -> Text:
     """`image` scaled to fit `columns`×`rows` cells, as rich Text of coloured `▀`."""
+    import numpy as np
+    from PIL import Image
+
     fit_w, fit_h = fit_size(image.size, (columns, rows))
     text = Text(no_wrap=True, overflow="crop")
     if fit_w == 0:

@@ -16,6 +16,7 @@ from tui_helpers import (
     fake_factory,
     fill_form,
     open_new_run,
+    record_notifications,
     tiny_config,
     wait_for,
 )
@@ -115,6 +116,7 @@ async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path):
 @async_test
 async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
     app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+    notices = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_new_run(app, pilot)
         fill_form(form, {**TINY_FORM, "dataset": "vehicles"})  # no vehicles under tmp_path
@@ -129,8 +131,8 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
         run = app.runner.runs[0]
         assert run.status == "failed"
         assert "vehicles" in (run.error or "")
-        errors = [n for n in app._notifications if n.severity == "error"]
-        assert errors and "vehicles" in errors[-1].message
+        errors = [message for message, severity in notices if severity == "error"]
+        assert errors and "vehicles" in errors[-1]
         await pilot.press("f2")
         live = live_screen(app)
         assert "failed" in str(live.query_one("#run-line").render())
@@ -154,6 +156,7 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
 async def test_a_run_can_be_cancelled_while_its_data_loads(tmp_path):
     loading = threading.Event()
     app = CnnlabApp(tmp_path, tmp_path / "runs", trainer_factory=fake_factory(loading=loading))
+    notices = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
         queue_id = app.runner.submit(tiny_config(tmp_path))
@@ -168,7 +171,7 @@ async def test_a_run_can_be_cancelled_while_its_data_loads(tmp_path):
         await pilot.press("y")
         await wait_for(pilot, lambda: run.state == "finished", timeout=10, what="cancelled")
         assert run.status == "cancelled" and not app.runner.active
-        assert not [n for n in app._notifications if n.severity == "error"]
+        assert not [message for message, severity in notices if severity == "error"]
 
 
 @async_test

@@ -17,8 +17,8 @@ from tui_helpers import (
 )
 
 from cnnlab_tui.app import CnnlabApp
+from cnnlab_tui.screens.last_launch import LAST_CONFIG_FILE
 from cnnlab_tui.screens.new_run import NewRunScreen
-from cnnlab_tui.screens.new_run_support import LAST_CONFIG_FILE
 from cnnlab_tui.widgets.forms import FormField
 
 

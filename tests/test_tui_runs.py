@@ -13,8 +13,8 @@ from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.detail import DetailScreen
 from cnnlab_tui.screens.run_commands import RunCommands
+from cnnlab_tui.screens.run_rows import matches_filter
 from cnnlab_tui.screens.runs import RunsScreen
-from cnnlab_tui.screens.runs_support import matches_filter
 from cnnlab_tui.widgets.tables import SortableTable, format_duration, format_value
 
 A = "20250101-120000-conv-shapes-aaaa"

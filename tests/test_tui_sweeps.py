@@ -310,7 +310,7 @@ async def test_runs_export_offers_the_highlighted_runs_sweep(tmp_path):
 
 
 def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
-    from cnnlab_tui.screens.new_run_support import preset_config
+    from cnnlab_tui.screens.new_run_fields import preset_config
     from cnnlab_tui.sweep_launch import SweepForm, build_sweep, first_values, parse_axis
     from engine.sweeps import planned_configs
 

@@ -46,6 +46,19 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
+def record_notifications(app: Any) -> list[tuple[str, str]]:
+    """Record every (message, severity) `app.notify` is called with, from now on."""
+    seen: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def recording(message: str, *args: Any, severity: str = "information", **kw: Any) -> None:
+        seen.append((str(message), severity))
+        notify(message, *args, severity=severity, **kw)
+
+    app.notify = recording
+    return seen
+
+
 def tiny_config(data_root: Path | None = None, **overrides: Any) -> dict[str, Any]:
     config = dict(TINY_SHAPES, **overrides)
     if data_root is not None:
@@ -169,6 +182,8 @@ async def open_new_run(app: Any, pilot: Pilot) -> Any:
     await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="New run screen")
     screen = app.screen
     await wait_for(pilot, lambda: screen.query("#field-option-widths"), what="model options")
+    options = screen.query_one("#model-options")
+    await wait_for(pilot, lambda: options.ready, what="the model options mounted")
     return screen
 
 

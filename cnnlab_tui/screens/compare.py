@@ -36,21 +36,14 @@ from textual.widgets import (
     TabPane,
 )
 
-from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.messages import RunsChanged, WorkerAnswer
 from cnnlab_tui.screens import compare_groups
 from cnnlab_tui.screens.export import export_report
+from cnnlab_tui.screens.folder_stamps import folder_fingerprint
 from cnnlab_tui.screens.run_commands import RunCommands
-from cnnlab_tui.screens.runs_support import deliver, folder_fingerprint, when_composed
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.tables import fill_table, status_text
-from engine.runs.compare import (
-    curve_metrics,
-    default_metric,
-    differing_fields,
-    final_metrics,
-    metric_series,
-)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +61,8 @@ def run_label(index: int, record: Any) -> str:
 class CompareScreen(Screen):
     """Overlaid curves, differing config fields and final metrics of the picked runs."""
 
+    TITLE = "Compare"
     CSS_PATH = "../styles/compare.tcss"
-    READY_SELECTOR = "#final-table"
     COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -79,6 +72,20 @@ class CompareScreen(Screen):
         Binding("g", "toggle_grouping", "Group"),
         Binding("x", "export", "Report"),
     ]
+
+    class Loaded(WorkerAnswer):
+        """The run store as read (records, their sweeps) and the folder stamp."""
+
+        def __init__(self, records: list[Any], sweeps: dict[str, Any], fingerprint: tuple):
+            super().__init__()
+            self.records, self.sweeps, self.fingerprint = records, sweeps, fingerprint
+
+    class Unreadable(WorkerAnswer):
+        """The runs folder itself cannot be read."""
+
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
 
     def __init__(self, run_ids: list[str] | None = None) -> None:
         super().__init__()
@@ -111,7 +118,7 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         if self._started_with_runs:
-            when_composed(self, self._show_curves_tab)
+            self._show_curves_tab()
         self._timer = self.set_interval(POLL_SECONDS, self._poll)
         self._load()
 
@@ -125,13 +132,19 @@ class CompareScreen(Screen):
         fingerprint = folder_fingerprint(root)
         if only_if_changed and fingerprint == self._fingerprint:
             return
+        self.app.engine.wait()  # the screen then calls engine.runs.compare on the UI thread
         try:
             records = self.app.store.list_runs()
         except Exception as exc:  # the store is tolerant; this guards an unreadable root
             log.exception("cannot list runs in %s", root)
-            deliver(self, self.notify, f"Cannot read {root}: {exc}", severity="error")
+            self.post_message(self.Unreadable(f"Cannot read {root}: {exc}"))
             return
-        deliver(self, self._loaded, records, fingerprint)
+        sweeps = compare_groups.sweep_groups(records)
+        self.post_message(self.Loaded(records, sweeps, fingerprint))
+
+    @on(Unreadable)
+    def _unreadable(self, answer: Unreadable) -> None:
+        self.notify(answer.message, severity="error")
 
     def _poll(self) -> None:
         self._load(only_if_changed=True)
@@ -146,10 +159,12 @@ class CompareScreen(Screen):
     def on_runs_changed(self, message: RunsChanged) -> None:
         self._load()
 
-    def _loaded(self, records: list[Any], fingerprint: tuple) -> None:
-        self._fingerprint = fingerprint
-        self.records = {r.run_id: r for r in records}
-        self.sweeps = compare_groups.sweep_groups(records)
+    @on(Loaded)
+    def _loaded(self, answer: Loaded) -> None:
+        # Shown even when a newer read has started (see RunsScreen._show_records).
+        self._fingerprint = answer.fingerprint
+        self.records = {r.run_id: r for r in answer.records}
+        self.sweeps = answer.sweeps
         known = [i for i in self.selected_ids if i in self.records or i in self.sweeps]
         missing = [i for i in self.selected_ids if i not in known]
         if missing:
@@ -188,6 +203,10 @@ class CompareScreen(Screen):
 
     def update_comparison(self) -> None:
         """Redraw the title, metric choices, curves and both tables from the picked runs."""
+        if not self.app.engine.ready:  # nothing is loaded yet: the first load redraws
+            return
+        from engine.runs.compare import differing_fields, final_metrics
+
         records = self.selected_records
         grouped = compare_groups.grouped_view(records) if self.group_by_setting else None
         self.grouped = grouped
@@ -220,6 +239,8 @@ class CompareScreen(Screen):
 
     def _show_grouped(self, view: compare_groups.GroupedView, records: list[Any]) -> None:
         """Settings instead of runs: mean curves with ±std bands, mean ± std tables."""
+        from engine.runs.compare import default_metric
+
         self.query_one("#compare-title", Static).update(Text(view.title(), style="bold"))
         self._update_metric_choices(records, view.metrics())
         self._draw_curves(records, [])
@@ -234,6 +255,8 @@ class CompareScreen(Screen):
         )  # fmt: skip
 
     def _update_metric_choices(self, records: list[Any], names: list[str] | None = None) -> None:
+        from engine.runs.compare import curve_metrics, default_metric
+
         names = curve_metrics(records) if names is None else names
         if self.metric not in names:
             self.metric = default_metric(records) if records else None
@@ -246,6 +269,8 @@ class CompareScreen(Screen):
                 select.value = self.metric
 
     def _draw_curves(self, records: list[Any], labels: list[str]) -> None:
+        from engine.runs.compare import metric_series
+
         chart = self.query_one("#compare-chart", MetricChart)
         metric = self.metric or ""
         if self.grouped is not None:
@@ -264,6 +289,10 @@ class CompareScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------
     def action_next_metric(self) -> None:
+        if not self.app.engine.ready:
+            return
+        from engine.runs.compare import curve_metrics
+
         names = self.grouped.metrics() if self.grouped else curve_metrics(self.selected_records)
         if not names:
             return

@@ -12,21 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from cnnlab_tui.widgets.tables import format_value as format_cell
 from cnnlab_tui.widgets.tables import status_text
-from engine.sweeps import (
-    SettingAggregate,
-    SweepGroup,
-    aggregate,
-    aggregate_sweep,
-    format_value,
-    group_runs_by_sweep,
-)
-from engine.sweeps import differing_fields as setting_fields
+
+if TYPE_CHECKING:  # the engine is imported where it is used, once it is loaded
+    from engine.sweeps import SettingAggregate, SweepGroup
 
 # Final metrics shown with fewer digits (they are large numbers, not fractions).
 WHOLE_NUMBERS = frozenset({"params", "epoch"})
@@ -83,6 +77,8 @@ class GroupedView:
 
     def setting_rows(self) -> list[tuple[Any, ...]]:
         """Rows of the settings table: each field's value per setting, then seeds and runs."""
+        from engine.sweeps import format_value
+
         rows: list[tuple[Any, ...]] = [
             (key, *(format_value(agg.setting.get(key)) for agg in self.aggregates))
             for key in self.fields
@@ -133,6 +129,8 @@ def picker_options(
 
 def sweep_groups(records: Iterable[Any]) -> dict[str, SweepGroup]:
     """sweep id → its group (one run per point), for every sweep in `records`."""
+    from engine.sweeps import group_runs_by_sweep
+
     return {group.sweep_id: group for group in group_runs_by_sweep(records)}
 
 
@@ -151,6 +149,9 @@ def grouped_view(records: Sequence[Any]) -> GroupedView | None:
     Exactly one whole sweep is grouped by its swept keys; other selections by the config
     keys that differ (seed and name never do).
     """
+    from engine.sweeps import aggregate, aggregate_sweep, group_runs_by_sweep
+    from engine.sweeps import differing_fields as setting_fields
+
     if len(records) < 2:
         return None
     ids = {record.run_id for record in records}

@@ -3,16 +3,15 @@
 Three sections, one per question the lab asks: how big is the output of a convolution, does
 a stack of dilation rates satisfy HDC (the M_i table and a gridding map showing which input
 pixels one output pixel actually sees), and can gradient descent recover the edge kernel
-[[1, -1]]. Every number comes from `engine.ops`; this screen only parses, asks and draws.
+[[1, -1]]. Every number comes from `engine.ops`; this screen only parses, asks and draws
+(and says it is loading until the engine is in: `engine.ops` imports torch).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,13 +20,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static, TabbedContent, TabPane
 
-from cnnlab_tui.screens.runs_support import deliver, when_composed
+from cnnlab_tui.engine_import import LOADING_TEXT
+from cnnlab_tui.messages import EngineLoaded, WorkerAnswer
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FieldError, FormField
 from cnnlab_tui.widgets.image_view import half_block_text
 from cnnlab_tui.widgets.mode_bar import ModeBar
-from engine import ops
 from engine.errors import CnnlabError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ def gridding_text(counts: np.ndarray, max_columns: int = 40) -> Text:
     Brighter green means more paths through the stack reach that pixel. Cells are scaled by
     a whole factor so every pixel stays a crisp square.
     """
+    import numpy as np
+    from PIL import Image
+
     size = counts.shape[0]
     reached = counts > 0
     peak = max(int(counts.max()), 1)
@@ -73,13 +78,29 @@ def matrix_text(rows: list[list[float]], digits: int = 2) -> str:
 class ConvLabScreen(Screen):
     """Output size, HDC / gridding and the edge-kernel learning demo."""
 
+    TITLE = "Conv lab"
     CSS_PATH = "../styles/conv_lab.tcss"
-    READY_SELECTOR = "#learn-chart"
     _demo_intro = ""  # the lab's X and Y, shown under the demo's result once mounted
     BINDINGS = [
         Binding("ctrl+t", "next_section", "Next section"),
         Binding("ctrl+g", "learn", "Learn kernel"),
     ]
+
+    class LearnStep(WorkerAnswer):
+        """One step of the edge-kernel demo: its loss and the kernel so far."""
+
+        def __init__(self, step: int, loss: float, kernel: list[list[float]]) -> None:
+            super().__init__()
+            self.step, self.loss, self.kernel = step, loss, kernel
+
+    class Learned(WorkerAnswer):
+        """The demo ended: the learned kernel and bias, or (`error`) why it stopped."""
+
+        def __init__(
+            self, kernel: list[list[float]] | None, bias: float = 0.0, error: str | None = None
+        ) -> None:
+            super().__init__()
+            self.kernel, self.bias, self.error = kernel, bias, error
 
     def compose(self) -> ComposeResult:
         yield ModeBar("conv_lab")
@@ -116,10 +137,23 @@ class ConvLabScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        when_composed(self, self._setup)
+        self.query_one("#hdc-table", DataTable).add_columns("layer i", "r_i", "M_i", "")
+        if self.app.engine.ready:
+            self._setup()
+        else:
+            waiting = self.app.engine.error or LOADING_TEXT
+            for result in ("#size-result", "#hdc-verdict", "#learn-result"):
+                self.query_one(result, Static).update(Text(waiting))
+
+    def on_engine_loaded(self, message: EngineLoaded) -> None:
+        if message.error:
+            self.query_one("#size-result", Static).update(Text(message.error))
+        else:
+            self._setup()
 
     def _setup(self) -> None:
-        self.query_one("#hdc-table", DataTable).add_columns("layer i", "r_i", "M_i", "")
+        from engine import ops
+
         self.update_size()
         self.update_hdc()
         x = ops.edge_image()
@@ -156,10 +190,10 @@ class ConvLabScreen(Screen):
 
     @on(FormField.Changed)
     def _field_changed(self, event: FormField.Changed) -> None:
-        when_composed(self, self._refresh_for, event.field.key)
-
-    def _refresh_for(self, key: str) -> None:
-        if key in SIZE_FIELDS:
+        key = event.field.key
+        if not self.app.engine.ready:  # the fields still say what is wrong with them
+            self._values((key,))
+        elif key in SIZE_FIELDS:
             self.update_size()
         elif key in HDC_FIELDS:
             self.update_hdc()
@@ -169,6 +203,8 @@ class ConvLabScreen(Screen):
     # -- output size ----------------------------------------------------------------------
     def update_size(self) -> None:
         """Recompute the output size from the form (or say why it cannot)."""
+        from engine import ops
+
         result = self.query_one("#size-result", Static)
         v = self._values(SIZE_FIELDS)
         if v is None:
@@ -197,6 +233,8 @@ class ConvLabScreen(Screen):
     # -- HDC and gridding -----------------------------------------------------------------
     def update_hdc(self) -> None:
         """Re-run the HDC check and redraw the M_i table and the gridding map."""
+        from engine import ops
+
         verdict = self.query_one("#hdc-verdict", Static)
         table = self.query_one("#hdc-table", DataTable)
         caption = self.query_one("#gridding-caption", Static)
@@ -254,6 +292,9 @@ class ConvLabScreen(Screen):
     def action_learn(self) -> None:
         """Start the demo in a worker thread (the UI keeps answering keys meanwhile)."""
         self.query_one("#conv-tabs", TabbedContent).active = "tab-learn"
+        if not self.app.engine.ready:
+            self.notify(self.app.engine.error or LOADING_TEXT, severity="warning", timeout=3)
+            return
         v = self._values(LEARN_FIELDS)
         if v is None:
             self.notify("Fix the demo's fields first.", severity="warning")
@@ -264,34 +305,42 @@ class ConvLabScreen(Screen):
 
     @work(thread=True, exclusive=True, group="learn")
     def _learn(self, steps: int, lr: float, seed: int) -> None:
+        from engine import ops
+
         every = max(1, steps // 200)  # at most ~200 UI updates, however many steps
 
         def on_step(step: int, loss: float, kernel: Any) -> None:
             if step % every == 0 or step == steps:
-                deliver(self, self._show_step, step, loss, kernel.tolist())
+                self.post_message(self.LearnStep(step, loss, kernel.tolist()))
 
         try:
             learned = ops.learn_kernel(steps=steps, lr=lr, seed=seed, callback=on_step)
         except CnnlabError as exc:
-            deliver(self, self._learn_failed, str(exc))
+            self.post_message(self.Learned(None, error=str(exc)))
             return
-        deliver(self, self._learn_done, learned.kernel.tolist(), learned.bias)
+        self.post_message(self.Learned(learned.kernel.tolist(), learned.bias))
 
-    def _show_step(self, step: int, loss: float, kernel: list[list[float]]) -> None:
-        self.query_one("#learn-chart", MetricChart).append_point("loss", step, loss)
+    @on(LearnStep)
+    def _show_step(self, answer: LearnStep) -> None:
+        if answer.superseded:
+            return
+        self.query_one("#learn-chart", MetricChart).append_point("loss", answer.step, answer.loss)
         self.query_one("#learn-result", Static).update(
-            f"step {step}: loss {loss:.4g}\nK = [{matrix_text(kernel)}]\n\n{self._demo_intro}"
+            f"step {answer.step}: loss {answer.loss:.4g}\nK = [{matrix_text(answer.kernel)}]"
+            f"\n\n{self._demo_intro}"
         )
 
-    def _learn_done(self, kernel: list[list[float]], bias: float) -> None:
+    @on(Learned)
+    def _learn_done(self, answer: Learned) -> None:
+        if answer.superseded:
+            return
         self.query_one("#learn", Button).disabled = False
+        if answer.kernel is None:
+            self.notify(answer.error or "stopped", title="Edge kernel demo", severity="error")
+            return
         losses = self.query_one("#learn-chart", MetricChart).series.get("loss", ([], []))[1]
         final = f"{losses[-1]:.4g}" if losses else "?"
         self.query_one("#learn-result", Static).update(
-            f"learned K = [{matrix_text(kernel)}]  b = {bias:.3f}\n"
+            f"learned K = [{matrix_text(answer.kernel)}]  b = {answer.bias:.3f}\n"
             f"true    K = [ 1.00 -1.00]  b = 0\nfinal loss {final}\n\n{self._demo_intro}"
         )
-
-    def _learn_failed(self, message: str) -> None:
-        self.query_one("#learn", Button).disabled = False
-        self.notify(message, title="Edge kernel demo", severity="error")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -29,9 +29,9 @@ from textual.widgets import (
     TabPane,
 )
 
-from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.messages import RunsChanged, WorkerAnswer
+from cnnlab_tui.screens.folder_stamps import run_stamp
 from cnnlab_tui.screens.run_commands import RunCommands
-from cnnlab_tui.screens.runs_support import deliver, run_stamp
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.errors_pane import ErrorsPane
 from cnnlab_tui.widgets.evaluations_table import EvaluationsTable
@@ -46,8 +46,6 @@ from cnnlab_tui.widgets.tables import (
     format_value,
     status_text,
 )
-from engine.errors import CnnlabError
-from engine.runs.compare import flatten_config, metric_series
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +86,28 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 class DetailScreen(Screen):
     """One run: curves, metrics, confusion matrix, samples, config and log."""
 
+    TITLE = "Run detail"
     CSS_PATH = "../styles/detail.tcss"
-    READY_SELECTOR = "#log-text"
     COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+t", "next_tab", "Next tab"),
         Binding("e", "rerun", "Re-run"),
     ]
+
+    class Loaded(WorkerAnswer):
+        """The run as read from disk, its folder stamp and the tail of its log."""
+
+        def __init__(self, record: Any, fingerprint: tuple, log_text: str) -> None:
+            super().__init__()
+            self.record, self.fingerprint, self.log_text = record, fingerprint, log_text
+
+    class Missing(WorkerAnswer):
+        """The run cannot be found (deleted, or a bad id): why, for a person."""
+
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -141,14 +153,17 @@ class DetailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="detail-load")
     def _load(self) -> None:
+        self.app.engine.wait()  # the screen then calls engine.runs.compare on the UI thread
+        from engine.errors import CnnlabError
+
         try:
             record = self.app.store.get(self.run_id)
         except CnnlabError as exc:
-            deliver(self, self._missing, str(exc))
+            self.post_message(self.Missing(str(exc)))
             return
         fingerprint = run_stamp(record.path)
         log_text = read_log_tail(record.path / "run.log")
-        deliver(self, self._show, record, fingerprint, log_text)
+        self.post_message(self.Loaded(record, fingerprint, log_text))
 
     def _poll(self) -> None:
         running = self.record is not None and self.record.status == "running"
@@ -159,12 +174,20 @@ class DetailScreen(Screen):
         if message.run_id in (None, self.run_id):
             self._load()
 
-    def _missing(self, message: str) -> None:
-        self.query_one("#detail-title", Static).update(Text(f"⚠ {message}", style="bold red"))
+    @on(Missing)
+    def _missing(self, answer: Missing) -> None:
+        title = Text(f"⚠ {answer.message}", style="bold red")
+        self.query_one("#detail-title", Static).update(title)
         if self.record is None:
-            self.notify(message, title="Run detail", severity="error")
+            self.notify(answer.message, title="Run detail", severity="error")
+
+    @on(Loaded)
+    def _loaded(self, answer: Loaded) -> None:
+        self._show(answer.record, answer.fingerprint, answer.log_text)
 
     def _show(self, record: Any, fingerprint: tuple, log_text: str) -> None:
+        from engine.runs.compare import flatten_config
+
         self.record, self._fingerprint = record, fingerprint
         self._show_title(record)
         self._show_curves(record)
@@ -197,6 +220,8 @@ class DetailScreen(Screen):
         self.query_one("#detail-title", Static).update(title)
 
     def _show_curves(self, record: Any) -> None:
+        from engine.runs.compare import metric_series
+
         for chart_id, title, ylabel, metrics in CHARTS:
             chart = self.query_one(f"#{chart_id}", MetricChart)
             series = {name: metric_series(record, name) for name in metrics}

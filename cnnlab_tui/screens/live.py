@@ -23,13 +23,9 @@ from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged
 from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from engine.events import BatchProgress, EpochEnd, Log, Samples
 
 DEVICE_LINE_INTERVAL_S = 2.0
-# Events that change a queue row: its epoch count, state, or a sweep's k/N.
-QUEUE_EVENTS = frozenset(
-    {"RunStarted", "EpochEnd", "RunFinished"}
-    | {"SweepStarted", "PointStarted", "PointFinished", "SweepFinished"}
-)
 # chart id → (title, y label, {legend: metric key}) per task
 CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
     "classify": {
@@ -94,6 +90,7 @@ def memory_text(device: str) -> str:
 class LiveScreen(Screen):
     """Follow the current run; cancel it; manage the queue."""
 
+    TITLE = "Live run"
     CSS_PATH = Path(__file__).parent.parent / "styles" / "live.tcss"
     BINDINGS = [
         Binding("c", "cancel_run", "Cancel"),
@@ -141,18 +138,20 @@ class LiveScreen(Screen):
             return
         if message.queue_id != self._shown:
             return
-        kind = type(message.event).__name__
-        if kind == "BatchProgress":
-            self._show_progress(current)
-        elif kind == "EpochEnd":
-            self._show_charts(current)
-            self._show_title(current)
-        elif kind == "Log":
-            self._sync_log(current)
-        else:
-            self._show_run(current)
-        if kind in QUEUE_EVENTS:
-            self._show_queue()
+        match message.event:
+            case BatchProgress():
+                self._show_progress(current)
+            case EpochEnd():
+                self._show_charts(current)
+                self._show_title(current)
+                self._show_queue()  # its epoch count
+            case Log():
+                self._sync_log(current)
+            case Samples():
+                self._show_run(current)
+            case _:  # a run or sweep point starting or ending: its state in the queue too
+                self._show_run(current)
+                self._show_queue()
 
     def on_queue_changed(self, _message: QueueChanged) -> None:
         self._refresh_all()

@@ -1,90 +1,100 @@
-"""The New run form's slow checks: the data set probe and the parameter count.
+"""The New run form's checks, as plain functions of what the form holds.
 
-Both touch disk or torch, so each runs in a thread worker and comes back as a `SlowAnswer`
-message; every edit bumps a token, and only the answer to the newest edit is shown —
-typing never waits, and a late answer never overwrites a newer one.
+The engine answers (`TrainConfig.validate`, `probe_dataset`, `parameter_count`,
+`hdc_check`); this module only turns its answers into the text the form shows. The slow
+ones (engine validation, the data set probe, the parameter count) are called from the
+screen's exclusive thread workers, so typing never waits on disk or torch.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
+from cnnlab_tui import sweep_launch
 
-from cnnlab_tui.screens import new_run_support as support
-
-SLOW_REFRESH_DELAY_S = 0.25
+DEFAULT_CLASS_COUNT = 10
 
 
-class SlowAnswer(Message):
-    """A probe ("dataset") or parameter count ("params") finished in a worker thread."""
+def engine_errors(config: dict[str, Any], axes: list[sweep_launch.GridAxis]) -> dict[str, str]:
+    """Form key → the engine's message: what `config` gets wrong, then a listed value
+    (a sweep axis) the engine refuses, named under its own field."""
+    from cnnlab_tui.runner import validate_config
 
-    def __init__(self, kind: str, token: int, text: str, ok: bool, extra: Any = None):
-        super().__init__()
-        self.kind, self.token, self.text, self.ok, self.extra = kind, token, text, ok, extra
+    errors = validate_config(config)
+    for key, message in sweep_launch.axis_errors(config, axes, errors).items():
+        errors.setdefault(key, message)
+    return errors
 
 
-class SlowChecks:
-    """Starts the checks for `screen` (which must have `collect()`) and filters answers."""
+def probe_dataset(dataset: str, data_root: str | None) -> tuple[str, bool, int | None]:
+    """(status line, found?, class count or None) of a data set, from the engine's probe."""
+    from engine.datasets import probe_dataset as probe
 
-    def __init__(self, screen: Screen) -> None:
-        self._screen = screen
-        self._tokens = {"dataset": 0, "params": 0}
-        self._timer: Timer | None = None
-        self.num_classes: int | None = None  # from the last probe; None when unknown
+    try:
+        text, classes = describe_dataset(probe(dataset, data_root))
+    except Exception as exc:  # the probe must never break the form
+        return f"✗ {exc}", False, None
+    return text, True, classes
 
-    def schedule(self) -> None:
-        """Check again shortly after the typing stops."""
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self._screen.set_timer(SLOW_REFRESH_DELAY_S, self.start)
 
-    def start(self) -> None:
-        config, _ = self._screen.collect()
-        for kind in self._tokens:
-            self._tokens[kind] += 1
-        self._run("probe", self._probe, self._tokens["dataset"], config)
-        self._run("params", self._count, self._tokens["params"], config)
+def describe_dataset(status: Any) -> tuple[str, int | None]:
+    """One status line for a probed data set and its class count (None when unknown)."""
+    if status.found:
+        classes = len(status.splits) if status.task == "classify" and status.splits else None
+        what = "pairs" if status.task == "dehaze" else "images"
+        parts = [f"✓ found · {status.count:,} {what}"]
+        if classes:
+            parts.append(f"{classes} classes")
+        parts.append(str(status.where))
+        return " · ".join(parts), classes
+    reason = f": {status.message}" if status.message else ""
+    return f"✗ {status.state or 'missing'} — looked in {status.where}{reason}", None
 
-    def accept(self, answer: SlowAnswer) -> bool:
-        """Is this the answer to the newest edit? A probe with a new class count also
-        recounts the parameters (the classifier's size depends on it)."""
-        if answer.token != self._tokens[answer.kind]:
-            return False
-        if answer.kind == "dataset" and answer.extra != self.num_classes:
-            self.num_classes = answer.extra
-            self._tokens["params"] += 1
-            self._run("params", self._count, self._tokens["params"], self._screen.collect()[0])
-        return True
 
-    def _run(self, group: str, fn: Any, token: int, config: dict[str, Any]) -> None:
-        self._screen.run_worker(partial(fn, token, config), group=group, thread=True)
+def describe_hdc(dilations: list[int], kernel_size: int) -> str:
+    """The engine's HDC verdict for a dilation stack, in one or two lines."""
+    from engine.ops import hdc_check
 
-    def _post(self, *args: Any) -> None:
-        self._screen.post_message(SlowAnswer(*args))
+    report = hdc_check(dilations, kernel_size)
+    m_values = ", ".join(str(m) for m in report.m_values)
+    if report.ok:
+        return f"HDC ✓ dilations {format_list(dilations)} cover every pixel (M = {m_values})"
+    return f"HDC ✗ gridding: {'; '.join(report.reasons)} (M = {m_values})"
 
-    def _probe(self, token: int, config: dict[str, Any]) -> None:
-        from engine.datasets import probe_dataset
 
-        try:
-            status = probe_dataset(config["dataset"], config["data_root"])
-            text, classes = support.describe_dataset(status)
-            self._post("dataset", token, text, True, classes)
-        except Exception as exc:  # the probe must never break the form
-            self._post("dataset", token, f"✗ {exc}", False)
+def hdc_text(options: dict[str, Any]) -> str:
+    """The HDC verdict for a model's `dilations` option ('' when there is none to judge)."""
+    dilations = options.get("dilations")
+    if not isinstance(dilations, list) or not dilations:
+        return ""
+    try:
+        return describe_hdc(dilations, int(options.get("kernel_size", 3)))
+    except (TypeError, ValueError) as exc:
+        return f"HDC: {exc}"
 
-    def _count(self, token: int, config: dict[str, Any]) -> None:
-        image_size = config.get("image_size")
-        if not isinstance(image_size, int) or image_size < 1 or not config.get("model"):
-            return
-        classes = self.num_classes or support.DEFAULT_CLASS_COUNT
-        try:
-            text = support.count_parameters_text(
-                config["model"], config["model_options"], image_size, classes
-            )
-            self._post("params", token, text, True)
-        except Exception as exc:  # ModelError: e.g. image too small for the layers
-            self._post("params", token, str(exc), False)
+
+def model_problem(config: dict[str, Any], num_classes: int | None) -> str | None:
+    """Why the model cannot be built for `config`, or None. (Counted on torch's meta device:
+    instant, so launch never relies on a parameter count that is still on its way.)"""
+    try:
+        count_parameters_text(
+            config["model"], config["model_options"], config["image_size"],
+            num_classes or DEFAULT_CLASS_COUNT,
+        )  # fmt: skip
+    except Exception as exc:  # ModelError, or a model that cannot be built at all
+        return str(exc)
+    return None
+
+
+def count_parameters_text(
+    model: str, options: dict[str, Any], image_size: int, num_classes: int
+) -> str:
+    """'123,456 parameters (32 px, 3 classes)'; engine errors propagate as CnnlabError."""
+    from engine.models import parameter_count
+
+    count = parameter_count(model, num_classes=num_classes, image_size=image_size, **options)
+    return f"{count:,} parameters ({image_size} px, {num_classes} classes)"
+
+
+def format_list(values: list[int]) -> str:
+    return "-".join(str(v) for v in values)

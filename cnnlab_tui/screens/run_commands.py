@@ -23,10 +23,15 @@ class RunCommands(Provider):
 
     async def startup(self) -> None:
         try:
-            self._records = await asyncio.to_thread(self.app.store.list_runs)
+            self._records = await asyncio.to_thread(self._list_runs)
         except Exception as exc:  # the palette must open even when the store cannot
             log.warning("run commands unavailable: %s", exc)
             self._records = []
+
+    def _list_runs(self) -> list[Any]:
+        """The store's runs (a thread: the engine may still be loading)."""
+        self.app.engine.wait()
+        return self.app.store.list_runs()
 
     def _commands(self) -> list[tuple[str, Any, str]]:
         """(text, callback, help) for every run."""

@@ -23,23 +23,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from cnnlab_tui.messages import RunsChanged
+from cnnlab_tui.messages import RunsChanged, WorkerAnswer
 from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.export import export_report
+from cnnlab_tui.screens.folder_stamps import folder_fingerprint
 from cnnlab_tui.screens.run_commands import RunCommands
-from cnnlab_tui.screens.runs_support import (
-    COLUMNS,
-    FORMATTERS,
-    SORTABLE,
-    deliver,
-    folder_fingerprint,
-    matches_filter,
-    run_row,
-)
+from cnnlab_tui.screens.run_rows import COLUMNS, FORMATTERS, SORTABLE, matches_filter, run_row
 from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.tables import SortableTable
-from engine.errors import CnnlabError
-from engine.sweeps import read_membership
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +40,8 @@ POLL_SECONDS = 1.0
 class RunsScreen(Screen):
     """The run store as a table: open, compare, delete, re-run."""
 
+    TITLE = "Runs"
     CSS_PATH = "../styles/runs.tcss"
-    READY_SELECTOR = "#run-info"
     COMMANDS = {RunCommands}
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -66,9 +57,33 @@ class RunsScreen(Screen):
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
+    class Loaded(WorkerAnswer):
+        """The run store as read: records, each run's sweep membership, the folder stamp."""
+
+        def __init__(
+            self, records: list[Any], memberships: dict[str, Any], fingerprint: tuple
+        ) -> None:
+            super().__init__()
+            self.records, self.memberships, self.fingerprint = records, memberships, fingerprint
+
+    class Unreadable(WorkerAnswer):
+        """The runs folder itself cannot be read."""
+
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    class Deleted(WorkerAnswer):
+        """Run `run_id` was deleted, or (`error`) why not."""
+
+        def __init__(self, run_id: str, error: str | None = None) -> None:
+            super().__init__()
+            self.run_id, self.error = run_id, error
+
     def __init__(self) -> None:
         super().__init__()
         self.records: dict[str, Any] = {}
+        self.memberships: dict[str, Any] = {}  # run id → (sweep id, point) or None
         self.marked: list[str] = []
         self._fingerprint: tuple | None = None
 
@@ -76,7 +91,7 @@ class RunsScreen(Screen):
         yield ModeBar("runs")
         with Horizontal(id="runs-bar"):
             yield Input(placeholder="filter: words or column:word (status:failed)", id="filter")
-            yield Static("", id="runs-count")
+            yield Static("reading the runs folder…", id="runs-count")
         yield SortableTable(COLUMNS, formatters=FORMATTERS, id="runs-table")
         yield Static("", id="run-info")
         yield Footer(compact=True)
@@ -115,17 +130,29 @@ class RunsScreen(Screen):
         fingerprint = folder_fingerprint(root)
         if only_if_changed and fingerprint == self._fingerprint:
             return
+        self.app.engine.wait()
+        from engine.sweeps import read_membership
+
         try:
             records = self.app.store.list_runs()
         except Exception as exc:  # the store never raises for folders; guard the root itself
             log.exception("cannot list runs in %s", root)
-            deliver(self, self.notify, f"Cannot read {root}: {exc}", severity="error")
+            self.post_message(self.Unreadable(f"Cannot read {root}: {exc}"))
             return
-        deliver(self, self._show_records, records, fingerprint)
+        memberships = {record.run_id: read_membership(record) for record in records}
+        self.post_message(self.Loaded(records, memberships, fingerprint))
 
-    def _show_records(self, records: list[Any], fingerprint: tuple) -> None:
-        self._fingerprint = fingerprint
-        self.records = {r.run_id: r for r in records}
+    @on(Unreadable)
+    def _unreadable(self, answer: Unreadable) -> None:
+        self.notify(answer.message, severity="error")
+
+    @on(Loaded)
+    def _show_records(self, answer: Loaded) -> None:
+        # Shown even when a newer read has started: on a slow disk every poll would
+        # otherwise cancel the read before it (a stale table is fixed by the next poll).
+        self._fingerprint = answer.fingerprint
+        self.records = {r.run_id: r for r in answer.records}
+        self.memberships = answer.memberships
         self.marked = [run_id for run_id in self.marked if run_id in self.records]
         self._refresh_table()
 
@@ -174,7 +201,7 @@ class RunsScreen(Screen):
         elif record.summary.get("error"):
             info.update(Text(f"{record.status}: {record.summary['error']}", style="red"))
         else:
-            membership = read_membership(record)
+            membership = self.memberships.get(record.run_id)
             sweep = f"w: sweep {membership[0]} · " if membership else ""
             info.update(Text(f"enter: details · {sweep}{record.path}", style="dim"))
 
@@ -217,7 +244,7 @@ class RunsScreen(Screen):
         record = self._selected()
         if record is None:
             return
-        membership = read_membership(record)
+        membership = self.memberships.get(record.run_id)
         if membership is None:
             self.notify(f"{record.run_id} is not part of a sweep.", severity="warning")
             return
@@ -231,7 +258,7 @@ class RunsScreen(Screen):
         record = self._selected()
         if record is None:
             return
-        membership = read_membership(record)
+        membership = self.memberships.get(record.run_id)
         if membership is not None:
             export_report(self.app, [membership[0]], f"sweep {membership[0]}")
         else:
@@ -265,16 +292,23 @@ class RunsScreen(Screen):
 
     @work(thread=True, group="runs-delete")
     def _delete(self, run_id: str) -> None:
+        from engine.errors import CnnlabError
+
+        self.app.engine.wait()
         try:
             self.app.store.delete(run_id)
         except (CnnlabError, OSError) as exc:
-            deliver(self, self.notify, str(exc), severity="error")
+            self.post_message(self.Deleted(run_id, str(exc)))
             return
-        deliver(self, self._deleted, run_id)
+        self.post_message(self.Deleted(run_id))
 
-    def _deleted(self, run_id: str) -> None:
-        self.notify(f"Deleted {run_id}", timeout=3)
-        self.app.post_message(RunsChanged(run_id, "deleted"))
+    @on(Deleted)
+    def _deleted(self, answer: Deleted) -> None:
+        if answer.error:
+            self.notify(answer.error, severity="error")
+            return
+        self.notify(f"Deleted {answer.run_id}", timeout=3)
+        self.app.post_message(RunsChanged(answer.run_id, "deleted"))
         self.reload()
 
     def action_sort(self) -> None:

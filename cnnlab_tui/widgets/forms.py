@@ -117,6 +117,7 @@ class FormField(Vertical):
         self._placeholder = placeholder
         self._choices = [c if isinstance(c, tuple) else (str(c), str(c)) for c in choices]
         self._error: str | None = None
+        self._blank_allowed = False  # a choice field built without a value may be emptied
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -128,10 +129,11 @@ class FormField(Vertical):
         if self.kind == "choice":
             values = [v for _, v in self._choices]
             initial = self._initial if self._initial in values else Select.NULL
+            self._blank_allowed = initial is Select.NULL
             return Select(
                 self._choices,
                 value=initial,
-                allow_blank=initial is Select.NULL,
+                allow_blank=self._blank_allowed,
                 compact=True,
                 classes="field-control",
             )
@@ -187,23 +189,12 @@ class FormField(Vertical):
             options = {v for _, v in self._choices}
             if value in options:
                 control.value = value
-            elif value is None and control._allow_blank:
+            elif value is None and self._blank_allowed:
                 control.clear()
         elif isinstance(control, Checkbox):
             control.value = bool(value)
         else:
             control.value = format_value(value)
-
-    def set_choices(self, choices: Iterable[tuple[str, str]], value: Any = None) -> None:
-        """Replace a choice field's options, keeping `value` (or the current one) if offered."""
-        control = self.control
-        if not isinstance(control, Select):
-            return
-        keep = value if value is not None else control.value
-        self._choices = list(choices)
-        control.set_options(self._choices)
-        if keep in {v for _, v in self._choices}:
-            control.value = keep
 
     # -- messages -------------------------------------------------------------------------
     @property

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
 from engine.halfblocks import UPPER_HALF, ImageSource, fit_size, half_block_text, load_rgb
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["UPPER_HALF", "ImageSource", "ImageView", "fit_size", "half_block_text", "load_rgb"]
 

@@ -29,21 +29,15 @@ class ModelOptions(Vertical):
         super().__init__(id=id)
         self._memory: dict[str, dict[str, Any]] = {}
         self.shown_model: str | None = None
-        self.defaults: dict[str, Any] = {}  # the shown model's option defaults
+        self._building = False
+
+    @property
+    def ready(self) -> bool:
+        """True once a model's fields are mounted, and not while they are being rebuilt."""
+        return self.shown_model is not None and not self._building
 
     def fields(self) -> list[FormField]:
         return list(self.query(FormField))
-
-    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """(options, field key → message) from the fields shown."""
-        options: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for field in self.fields():
-            try:
-                options[field.key.removeprefix(OPTION_PREFIX)] = field.parse()
-            except FieldError as exc:
-                errors[field.key] = str(exc)
-        return options, errors
 
     def remember(self) -> None:
         """Keep what is typed for the model shown, for when it is shown again (text that
@@ -72,20 +66,23 @@ class ModelOptions(Vertical):
         from engine.models import get_model_info
 
         info = get_model_info(model)
-        await self.remove_children()
-        typed = self._memory.get(model, {})
-        await self.mount_all(
-            FormField(
-                OPTION_PREFIX + spec.name,
-                spec.name,
-                kind=option_kind(spec),
-                value=typed.get(spec.name, info.options.get(spec.name)),
-                choices=spec.choices,
-                help=f"{spec.help} [{spec.describe()}]",
-                parser=spec.parse,
+        self._building = True
+        try:
+            await self.remove_children()
+            typed = self._memory.get(model, {})
+            await self.mount_all(
+                FormField(
+                    OPTION_PREFIX + spec.name,
+                    spec.name,
+                    kind=option_kind(spec),
+                    value=typed.get(spec.name, info.options.get(spec.name)),
+                    choices=spec.choices,
+                    help=f"{spec.help} [{spec.describe()}]",
+                    parser=spec.parse,
+                )
+                for spec in info.option_specs
             )
-            for spec in info.option_specs
-        )
-        self.shown_model = model
-        self.defaults = dict(info.options)
+            self.shown_model = model
+        finally:
+            self._building = False
         return info

@@ -1,19 +1,15 @@
-"""What B's screens share: run rows, filtering, change stamps, safe worker → UI calls.
+"""The Runs table's rows: its columns, how each cell reads, and the filter.
 
-Mostly pure functions over `RunRecord`s and the runs folder, kept apart from the widgets so
-they are easy to test and the screens stay small.
+Pure functions over `RunRecord`s, kept apart from the widgets so they are easy to test and
+the screen stays small.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
-from textual.screen import Screen
 
 from cnnlab_tui.widgets.tables import (
     MISSING,
@@ -104,53 +100,3 @@ def matches_filter(row: Mapping[str, Any], query: str) -> bool:
         elif not any(term in text for text in texts.values()):
             return False
     return True
-
-
-def run_stamp(run_dir: Path | str) -> tuple:
-    """What changes whenever one run's files are written (three stats)."""
-    stamp: list[Any] = [os.path.basename(run_dir)]
-    for name in ("summary.json", "metrics.jsonl", "config.json"):
-        try:
-            info = os.stat(os.path.join(run_dir, name))
-            stamp.append((info.st_mtime_ns, info.st_size))
-        except OSError:
-            stamp.append(None)
-    return tuple(stamp)
-
-
-def folder_fingerprint(root: Path) -> tuple:
-    """What changes whenever a run is added, removed or written (cheap: a few stats each)."""
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return ()
-    return tuple(
-        run_stamp(entry.path)
-        for entry in entries
-        if not entry.name.startswith(".") and entry.is_dir()
-    )
-
-
-def when_composed(screen: Screen, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Call `callback` once `screen` is fully composed, and never once it is going away.
-
-    A screen's Mount event can arrive before nested compose finishes (TabbedContent mounts
-    its panes a little later), so screens name their last-composed widget in
-    `READY_SELECTOR` and the call is retried after the next refresh until it exists.
-    `_pruning` is set synchronously when Textual starts removing a screen (escape pressed,
-    app quitting) — the same check Textual's own signals make before calling into a node.
-    """
-    if not screen.is_attached or screen._pruning:
-        return
-    selector = getattr(screen, "READY_SELECTOR", None)
-    if selector and not screen.query(selector):
-        screen.call_after_refresh(when_composed, screen, callback, *args, **kwargs)
-        return
-    callback(*args, **kwargs)
-
-
-def deliver(screen: Screen, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """From a worker thread, run `callback(*args, **kwargs)` on the UI thread once `screen`
-    is composed — or drop the result if the screen was closed meanwhile."""
-    with contextlib.suppress(RuntimeError):  # the app's event loop has already stopped
-        screen.app.call_from_thread(when_composed, screen, callback, *args, **kwargs)

@@ -1,0 +1,63 @@
+"""Importing torch and the engine in the background, so the dashboard paints at once.
+
+Importing torch and the engine's modules takes seconds. The app draws its first screen
+without them and then starts `EngineImport.load` in a thread worker; what needs the engine
+waits for it: screens build those parts when `EngineLoaded` arrives (and say "loading…"
+until then), and thread workers call `wait()` before they import an engine module. The
+UI thread never imports a heavy module itself — it would freeze until the import ends.
+
+Only this one thread imports the engine while it loads: two threads importing modules that
+import each other can trip Python's import-deadlock detection.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+# What the dashboard's screens and its run queue use, heaviest first.
+HEAVY_MODULES: tuple[str, ...] = (
+    "torch",
+    "engine.trainer.loop",
+    "engine.models",
+    "engine.datasets",
+    "engine.presets",
+    "engine.ops",
+    "engine.runs",
+    "engine.runs.compare",
+    "engine.sweeps",
+)
+LOADING_TEXT = "Loading torch and the engine…"
+
+
+class EngineImport:
+    """Imports `HEAVY_MODULES` once (`load`, from a thread) and tells waiters when done."""
+
+    def __init__(self, modules: tuple[str, ...] = HEAVY_MODULES) -> None:
+        self.modules = modules
+        self.error: str | None = None  # why the import failed, for a person
+        self._done = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        """True once every module is imported (False while loading or after a failure)."""
+        return self._done.is_set() and self.error is None
+
+    def load(self) -> None:
+        """Import every module (seconds; call it from a thread worker)."""
+        try:
+            for name in self.modules:
+                importlib.import_module(name)
+        except Exception as exc:  # a broken install must leave the dashboard usable
+            log.exception("cannot import the engine")
+            self.error = f"the engine cannot be imported: {type(exc).__name__}: {exc}"
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block a worker thread until the import has ended; True when it succeeded."""
+        self._done.wait(timeout)
+        return self.ready
