@@ -107,8 +107,8 @@ class _Lines:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return None
-            self.sock.settimeout(left)
             try:
+                self.sock.settimeout(left)  # raises too once another thread closed the socket
                 chunk = self.sock.recv(1 << 16)
             except TimeoutError:
                 return None
