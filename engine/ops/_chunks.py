@@ -27,8 +27,6 @@ from collections.abc import Iterator
 
 import torch
 
-from engine.ops.window import Padding4
-
 CPU_CHUNK_BYTES = 6 << 20  # one thread: scratch per chunk, about what L2 + some L3 hold
 CPU_MAX_BYTES = 384 << 20  # several threads: scratch per chunk at most (the rest chunks)
 DEVICE_CHUNK_BYTES = 512 << 20
@@ -90,46 +88,3 @@ def chunk_ranges(batch: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of each chunk of `size` samples (the last may be shorter)."""
     for start in range(0, batch, size):
         yield start, min(batch, start + size)
-
-
-class PaddedChunks:
-    """A zero-bordered scratch buffer that receives one chunk of a batch at a time, padded.
-
-    The buffer is zeroed once; every `fill` overwrites the same interior region, so the
-    border stays zero. A negative padding crops the source instead. With nothing to pad,
-    `fill` returns the chunk itself.
-    """
-
-    def __init__(
-        self, like: torch.Tensor, chunk: int, padding: Padding4, *, channels_last: bool = False
-    ) -> None:
-        _, channels, height, width = like.shape
-        top, bottom, left, right = padding
-        self.size = (height + top + bottom, width + left + right)
-        self.passthrough = padding == (0, 0, 0, 0)
-        self.passthrough = self.passthrough and (
-            not channels_last or like.is_contiguous(memory_format=torch.channels_last)
-        )
-        # Source rows/columns that land inside the buffer, and where they land.
-        self.src = (slice(max(0, -top), height - max(0, -bottom)),
-                    slice(max(0, -left), width - max(0, -right)))  # fmt: skip
-        self.dst_origin = (max(0, top), max(0, left))
-        self.buffer = None
-        if not self.passthrough:
-            shape = (chunk, channels, *self.size)
-            flat = Scratch(like, padded=math.prod(shape)).take("padded", math.prod(shape))
-            flat.zero_()
-            if channels_last:  # NHWC memory, NCHW shape
-                self.buffer = flat.view(chunk, *self.size, channels).permute(0, 3, 1, 2)
-            else:
-                self.buffer = flat.view(shape)
-
-    def fill(self, chunk: torch.Tensor) -> torch.Tensor:
-        """The chunk (m, C, H, W) padded (and cropped) into the buffer: (m, C, *size)."""
-        if self.buffer is None:
-            return chunk
-        src = chunk[:, :, self.src[0], self.src[1]]
-        top, left = self.dst_origin
-        out = self.buffer[: chunk.shape[0]]
-        out[:, :, top : top + src.shape[2], left : left + src.shape[3]].copy_(src)
-        return out

@@ -49,14 +49,16 @@ class _Conv2dFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
-def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
-    """Resolve int / pair / 'valid' / 'same' to (top, bottom, left, right), as torch does."""
+def resolve_padding(op: str, padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
+    """Resolve int / pair / 'valid' / 'same' to (top, bottom, left, right), as torch does.
+
+    Shared with `MyConv2d`, so the layer refuses exactly what the function refuses."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise OpError(f"{OP}: padding='same' needs stride 1, got stride {stride}")
+                raise OpError(f"{op}: padding='same' needs stride 1, got stride {stride}")
             total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
             # Like torch: odd totals put the extra row/column at the bottom/right.
             return (
@@ -65,9 +67,21 @@ def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Paddin
                 total[1] // 2,
                 total[1] - total[1] // 2,
             )
-        raise OpError(f"{OP}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    ph, pw = as_pair(OP, "padding", padding, minimum=0)
+        raise OpError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    ph, pw = as_pair(op, "padding", padding, minimum=0)
     return (ph, ph, pw, pw)
+
+
+def check_groups(
+    op: str, groups, in_channels: int, out_channels: int, in_name: str = "input channels"
+) -> None:
+    """Raise unless `groups` is a positive int dividing both channel counts."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise OpError(f"{op}: groups must be a positive int, got {groups!r}")
+    if in_channels % groups:
+        raise OpError(f"{op}: {in_name} {in_channels} are not divisible by groups={groups}")
+    if out_channels % groups:
+        raise OpError(f"{op}: out_channels {out_channels} are not divisible by groups={groups}")
 
 
 def _check_weights(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> None:
@@ -76,13 +90,8 @@ def _check_weights(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> 
         raise OpError(
             f"{OP}: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {shape}"
         )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise OpError(f"{OP}: groups must be a positive int, got {groups!r}")
     channels, out_channels = x.shape[1], weight.shape[0]
-    if channels % groups:
-        raise OpError(f"{OP}: input channels {channels} are not divisible by groups={groups}")
-    if out_channels % groups:
-        raise OpError(f"{OP}: out_channels {out_channels} are not divisible by groups={groups}")
+    check_groups(OP, groups, channels, out_channels)
     if weight.shape[1] * groups != channels:
         raise OpError(
             f"{OP}: weight expects {weight.shape[1] * groups} input channels "
@@ -132,7 +141,7 @@ def conv2d(
     kernel = (weight.shape[2], weight.shape[3])
     stride_ = as_pair(OP, "stride", stride, minimum=1)
     dilation_ = as_pair(OP, "dilation", dilation, minimum=1)
-    pad = _conv_padding(padding, kernel, stride_, dilation_)
+    pad = resolve_padding(OP, padding, kernel, stride_, dilation_)
     padded = (x.shape[2] + pad[0] + pad[1], x.shape[3] + pad[2] + pad[3])
     check_window_fits(OP, padded, kernel, dilation_, padding=(pad[0], pad[2]))
     geo = ConvGeometry(stride_, pad, dilation_, groups)

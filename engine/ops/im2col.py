@@ -25,8 +25,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.ops._chunks import PaddedChunks, Scratch, chunk_ranges, chunk_size, few_big_ops
-from engine.ops.window import Padding4, Pair, is_channels_last, window_view, windowed_size
+from engine.ops._chunks import Scratch, chunk_ranges, chunk_size, few_big_ops
+from engine.ops.window import (
+    PaddedChunks,
+    Padding4,
+    Pair,
+    is_channels_last,
+    output_size,
+    scatter_windows_,
+    window_view,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,10 @@ class ConvGeometry:
     def output_size(self, x: torch.Tensor, weight: torch.Tensor) -> Pair:
         top, bottom, left, right = self.padding
         return (
-            windowed_size(x.shape[2] + top + bottom, weight.shape[2], self.stride[0],
-                          self.dilation[0]),
-            windowed_size(x.shape[3] + left + right, weight.shape[3], self.stride[1],
-                          self.dilation[1]),
+            output_size(x.shape[2], weight.shape[2], self.stride[0], (top, bottom),
+                        self.dilation[0]),
+            output_size(x.shape[3], weight.shape[3], self.stride[1], (left, right),
+                        self.dilation[1]),
         )  # fmt: skip
 
 
@@ -138,14 +146,6 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry) -> t
     return out
 
 
-def _col2im_(target: torch.Tensor, values: torch.Tensor, kernel: Pair, geo: ConvGeometry):
-    """Add (m, C, OH, OW, kh, kw) window values back into `target` (m, C, Hp, Wp)."""
-    windows = window_view(target, kernel, geo.stride, geo.dilation)
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            windows[:, :, :, :, i, j].add_(values[:, :, :, :, i, j])
-
-
 def _transposed(weight: torch.Tensor, geo: ConvGeometry) -> tuple[torch.Tensor, ConvGeometry]:
     """Kernel and geometry whose convolution of grad_output is grad_input (stride 1): the
     "full" correlation with the flipped, channel-transposed kernel, minus the forward's
@@ -217,7 +217,7 @@ def _backward_nchw(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w:
             else:  # kh*kw strided adds: faster than fold on one thread
                 summed = target[:batch].zero_()
                 values = cols.view(batch, g * cg, kh, kw, out_h, out_w).permute(0, 1, 4, 5, 2, 3)
-                _col2im_(summed, values, (kh, kw), geo)
+                scatter_windows_(summed, values, (kh, kw), geo.stride, geo.dilation)
             if one_call and batch == n and geo.padding == (0, 0, 0, 0):
                 grad_x = summed  # fold's fresh output is the whole gradient: no copy
             else:
@@ -254,7 +254,7 @@ def _backward_nhwc(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w:
             torch.bmm(grads.transpose(1, 2), w, out=cols)
             values = cols.view(g, batch, out_h, out_w, kh, kw, cg).permute(1, 0, 6, 2, 3, 4, 5)
             chunk = target[:batch].zero_()
-            _col2im_(chunk, values.flatten(1, 2), (kh, kw), geo)
+            scatter_windows_(chunk, values.flatten(1, 2), (kh, kw), geo.stride, geo.dilation)
             grad_x[start:stop].copy_(chunk[:, :, top : top + x.shape[2], left : left + x.shape[3]])
     if grad_w is not None:
         grad_w = grad_w.view(g, og, kh, kw, cg).permute(0, 1, 4, 2, 3).reshape(weight.shape)
