@@ -13,9 +13,9 @@ from engine.ops.arithmetic import (
     receptive_field,
 )
 from engine.ops.conv import conv2d
-from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
 from engine.ops.learn import LearnedKernel, learn_kernel
-from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from engine.ops.reference import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "MyAvgPool2d",
     "MyConv2d",
     "MyMaxPool2d",
+    "MyMaxUnpool2d",
     "avg_pool2d",
     "conv2d",
     "conv_output_size",
@@ -36,6 +37,7 @@ __all__ = [
     "hdc_check",
     "learn_kernel",
     "max_pool2d",
+    "max_unpool2d",
     "pool2d",
     "receptive_field",
 ]
