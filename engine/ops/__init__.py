@@ -17,6 +17,7 @@ from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
 from engine.ops.learn import LearnedKernel, learn_kernel
 from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from engine.ops.reference import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
+from engine.ops.select import conv_kernel, set_conv_kernel
 
 __all__ = [
     "HDCReport",
@@ -27,6 +28,7 @@ __all__ = [
     "MyMaxUnpool2d",
     "avg_pool2d",
     "conv2d",
+    "conv_kernel",
     "conv_output_size",
     "corr2d",
     "corr2d_multi_in",
@@ -40,4 +42,5 @@ __all__ = [
     "max_unpool2d",
     "pool2d",
     "receptive_field",
+    "set_conv_kernel",
 ]

@@ -2,8 +2,9 @@
 
 `conv2d` follows `torch.nn.functional.conv2d` exactly (names, argument order, semantics,
 unbatched input, 'same'/'valid' padding) without calling torch's convolution. The work is
-done by `im2col` (window gather + matrix multiply, chunk by chunk); `_Conv2dFunction`
-wires its hand-written forward and backward into autograd. (A Winograd F(2x2, 3x3) kernel
+done by `im2col` (window gather + matrix multiply, chunk by chunk) or, for CUDA tensors, by
+the implicit-GEMM Triton kernels of `triton_conv` (`select` decides which); `_Conv2dFunction`
+wires their hand-written forward and backward into autograd. (A Winograd F(2x2, 3x3) kernel
 was tried for 3x3 stride-1 layers and removed: written with torch ops, its transforms and
 interleaving copies cost as much as the 2.25x fewer multiplications saved.)
 """
@@ -16,7 +17,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
-from engine.ops import im2col
+from engine.ops import im2col, select, triton_conv
 from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
 from engine.ops.im2col import ConvGeometry
 from engine.ops.window import Padding4, Pair, is_channels_last
@@ -24,14 +25,17 @@ from engine.ops.window import Padding4, Pair, is_channels_last
 OP = "conv2d"
 
 
+KERNELS = {"im2col": im2col, "triton": triton_conv}
+
+
 class _Conv2dFunction(torch.autograd.Function):
-    """Autograd wrapper: forward and backward both run the hand-written im2col kernel."""
+    """Autograd wrapper: forward and backward both run the kernel `select` chose."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, geo: ConvGeometry):  # noqa: D102
-        out = im2col.forward(x, weight, bias, geo)
+    def forward(ctx, x, weight, bias, geo: ConvGeometry, kernel: str):  # noqa: D102
+        out = KERNELS[kernel].forward(x, weight, bias, geo)
         ctx.save_for_backward(x, weight)
-        ctx.geo, ctx.has_bias = geo, bias is not None
+        ctx.geo, ctx.has_bias, ctx.kernel = geo, bias is not None, kernel
         return out
 
     @staticmethod
@@ -43,10 +47,11 @@ class _Conv2dFunction(torch.autograd.Function):
         grad_out = grad_out.contiguous(memory_format=layout)
         grad_x = grad_w = grad_b = None
         if need_x or need_w:
-            grad_x, grad_w = im2col.backward(grad_out, x, weight, ctx.geo, need_x, need_w)
+            kernel = KERNELS[ctx.kernel]
+            grad_x, grad_w = kernel.backward(grad_out, x, weight, ctx.geo, need_x, need_w)
         if ctx.has_bias and need_b:
             grad_b = grad_out.sum(dim=(0, 2, 3))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def resolve_padding(op: str, padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
@@ -146,5 +151,5 @@ def conv2d(
     check_window_fits(OP, padded, kernel, dilation_, padding=(pad[0], pad[2]))
     geo = ConvGeometry(stride_, pad, dilation_, groups)
     with autocast_off:
-        out = _Conv2dFunction.apply(x, weight, bias, geo)
+        out = _Conv2dFunction.apply(x, weight, bias, geo, select.kernel_for(x))
     return out.squeeze(0) if unbatched else out
