@@ -2,7 +2,7 @@
 
 The convolution expands its input before the matrix multiply (im2col columns are kh*kw
 times the input). Two costs decide how much to expand at once, and they pull in opposite
-directions (both measured on a 2-core Xeon):
+directions (measured on 2-core Xeon and EPYC VMs):
 
 * memory: expanding a whole batch writes hundreds of MB, page-faults fresh memory and reads
   it back from DRAM. A chunk of a few samples stays in cache instead. With one thread this
@@ -11,7 +11,7 @@ directions (both measured on a 2-core Xeon):
   slowest thread does. When the machine is busy, a descheduled thread stalls each region
   for a scheduler slice (~10 ms per region at load 6 on 2 cores), so many small ops lose
   badly (3-12x slower than one whole-batch pass). With several threads the batch therefore
-  goes in as few chunks as the memory cap allows, and col2im is one call (`few_big_ops`).
+  goes in as few chunks as the memory cap allows (`few_big_ops`).
 
 Scratch buffers come from a per-thread workspace that keeps its largest buffers between
 calls, so the whole-batch path does not page-fault them in again every step. Accelerators
