@@ -107,3 +107,40 @@ def test_the_environment_variable_sets_the_default_and_set_conv_kernel_overrides
     monkeypatch.setattr(select, "_chosen", [])
     with pytest.raises(OpError, match="must be one of"):
         select.current()
+
+
+def test_the_gpu_check_script_is_valid_bash_and_every_bench_ops_call_parses(monkeypatch):
+    """run_gpu_ops.sh only runs where a GPU is lent: check here what can be checked."""
+    import importlib
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run_gpu_ops.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text().replace("\\\n", " ")
+    calls = [line.split("bench_ops.py", 1)[1] for line in text.splitlines()
+             if "bench_ops.py" in line and not line.lstrip().startswith("#")]  # fmt: skip
+    assert len(calls) == 4
+    monkeypatch.syspath_prepend(str(script.parent))
+    bench_ops = importlib.import_module("bench_ops")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for call in calls:
+        args = bench_ops.parse_args(shlex.split(call))
+        assert args.device == "cuda"
+    assert "tests/test_ops_cuda.py" in text and "CNNLAB_TRITON_TUNE=quick" in text
+
+
+def test_autotune_pruning_per_mode(monkeypatch):
+    import triton
+
+    configs = triton_conv._configs(triton, "fwd")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.delenv(triton_conv.TUNE_ENV, raising=False)
+    assert triton_conv._prune(configs, {}) == configs
+    small = triton_conv._prune(configs, {}, ACC_FP64=True)
+    assert small and all(c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= 4096 for c in small)
+    monkeypatch.setenv(triton_conv.TUNE_ENV, "quick")
+    assert triton_conv._prune(configs, {}) == [configs[0], configs[-1]]
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert triton_conv._prune(configs, {}) == configs[:1]

@@ -39,6 +39,7 @@ from engine.ops.im2col import ConvGeometry
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 MIN_DOT = 16  # tl.dot needs every tile side ≥ 16
 WGRAD_TARGET_PROGRAMS = 4 * 132  # ~4 waves on an H100: split-K until the grid is this big
+TUNE_ENV = "CNNLAB_TRITON_TUNE"  # "quick": autotune over two configs only (tests)
 
 
 def interpreting() -> bool:
@@ -180,12 +181,16 @@ def _configs(triton, kind: str) -> list:
 
 
 def _prune(configs, named_args, **kwargs):
-    """One config under the interpreter; small tiles only for float64 (registers)."""
+    """The configs to autotune over: one under the interpreter; small tiles only for
+    float64 (registers); with CNNLAB_TRITON_TUNE=quick (tests) the smallest and one large
+    tile, which still covers both masking regimes at a fraction of the compile time."""
     if interpreting():
         return configs[:1]
     if kwargs.get("ACC_FP64"):
         small = [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= 64 * 64]
-        return [c for c in small if c.kwargs["BLOCK_K"] <= 32] or configs[:1]
+        configs = [c for c in small if c.kwargs["BLOCK_K"] <= 32] or configs[:1]
+    if os.environ.get(TUNE_ENV) == "quick":
+        return [configs[0], configs[-1]] if len(configs) > 1 else configs
     return configs
 
 
