@@ -161,14 +161,10 @@ def scatter_windows_(
     (a broadcast share, permuted columns) and may cover fewer windows than fit. Windows
     overlap, so one in-place add on the view would race; one add per kernel offset touches
     each target pixel at most once. The loop is over kernel positions (kh*kw), never over
-    output pixels; when the windows do not overlap (stride ≥ span), one add does it all.
+    output pixels.
     """
     out_h, out_w = values.shape[2], values.shape[3]
     windows = window_view(target, kernel, stride, dilation)[:, :, :out_h, :out_w]
-    spans = [effective_size(k, d) for k, d in zip(kernel, dilation, strict=True)]
-    if dilation == (1, 1) and stride[0] >= spans[0] and stride[1] >= spans[1]:
-        windows.add_(values)  # disjoint windows: every target pixel appears once
-        return target
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             # .add_ on the view, not `+=`: item assignment would copy the view onto itself.
