@@ -11,7 +11,9 @@ window elements it needs straight from the input as it walks the reduction dimen
 * grad-input: the same product taken backwards, rows = input pixels. With a stride s an
   input row only meets the kernel rows i with (h + padding − i·d) divisible by s, and that
   depends only on h mod s: the grid runs one set of programs per stride phase, each looping
-  over its own taps only (no work on taps that cannot contribute).
+  over its own taps only (every s/gcd(s, d)-th tap; no work on taps that cannot contribute).
+  Every kernel runs its reduction as one loop (tap and channel block folded together), so
+  Triton can pipeline the loads across taps.
 * grad-weight: rows = output channels, columns = (input channel, tap), reduction = every
   output pixel of the batch. The reduction is split over extra programs (split-K) so small
   layers still fill the GPU; the partial sums land in a float32 buffer summed by torch
@@ -29,6 +31,7 @@ needed.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from types import SimpleNamespace
 
@@ -127,6 +130,7 @@ def backward(grad_out, x, weight, geo: ConvGeometry, need_x: bool, need_w: bool)
         k.dgrad[dgrad_grid](
             grad_out, weight, grad_x,
             n, h, w, out_h, out_w, cg, og, kh, kw, sh, sw, top, left, dh, dw,
+            sh // math.gcd(sh, dh), sw // math.gcd(sw, dw),
             *grad_out.stride(), *weight.stride(), *grad_x.stride(),
             PRECISION=precision, ACC_FP64=fp64,
         )  # fmt: skip
@@ -247,22 +251,22 @@ def _kernels(interpret: bool) -> SimpleNamespace:
                          + kj[:, None] * sww)  # fmt: skip
                 b = tl.load(b_ptr, mask=mask_k[:, None] & mask_n[None, :], other=0.0)
                 acc = tl.dot(a, b, acc, input_precision=PRECISION)
-        else:  # taps outer, channel blocks inner
-            for ki in range(0, KH):
+        else:  # one pipelined loop over (tap, channel block)
+            c_blocks = (CG + BLOCK_K - 1) // BLOCK_K
+            for step in range(0, KH * KW * c_blocks):
+                tap = step // c_blocks
+                ki, kj = tap // KW, tap % KW
                 ih = oh * SH - PH + ki * DH
-                row_ok = mask_m & (ih >= 0) & (ih < H)
-                for kj in range(0, KW):
-                    iw = ow * SW - PW + kj * DW
-                    ok_m = row_ok & (iw >= 0) & (iw < W)
-                    pix = nn * sxn + ih.to(tl.int64) * sxh + iw.to(tl.int64) * sxw
-                    for c0 in range(0, CG, BLOCK_K):
-                        cc = c0 + tl.arange(0, BLOCK_K)
-                        mask_k = cc < CG
-                        a_ptr = x_ptr + pix[:, None] + (chan0 + cc[None, :]).to(tl.int64) * sxc
-                        a = tl.load(a_ptr, mask=ok_m[:, None] & mask_k[None, :], other=0.0)
-                        b_ptr = w_ptr + w_rows[None, :] + cc[:, None] * swc + ki * swh + kj * sww
-                        b = tl.load(b_ptr, mask=mask_k[:, None] & mask_n[None, :], other=0.0)
-                        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+                iw = ow * SW - PW + kj * DW
+                ok_m = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+                pix = nn * sxn + ih.to(tl.int64) * sxh + iw.to(tl.int64) * sxw
+                cc = (step % c_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)
+                mask_k = cc < CG
+                a_ptr = x_ptr + pix[:, None] + (chan0 + cc[None, :]).to(tl.int64) * sxc
+                a = tl.load(a_ptr, mask=ok_m[:, None] & mask_k[None, :], other=0.0)
+                b_ptr = w_ptr + w_rows[None, :] + cc[:, None] * swc + ki * swh + kj * sww
+                b = tl.load(b_ptr, mask=mask_k[:, None] & mask_n[None, :], other=0.0)
+                acc = tl.dot(a, b, acc, input_precision=PRECISION)
         if HAS_BIAS:
             bias = tl.load(bias_ptr + grp * OG + offs_n, mask=mask_n, other=0.0)
             acc = acc + bias[None, :].to(acc.dtype)
@@ -274,7 +278,7 @@ def _kernels(interpret: bool) -> SimpleNamespace:
     @triton.jit
     def conv_dgrad(
         dy_ptr, w_ptr, dx_ptr,
-        N, H, W, OH, OW, CG, OG, KH, KW, SH, SW, PH, PW, DH, DW,
+        N, H, W, OH, OW, CG, OG, KH, KW, SH, SW, PH, PW, DH, DW, STEP_H, STEP_W,
         syn, syc, syh, syw, swo, swc, swh, sww, sxn, sxc, sxh, sxw,
         PRECISION: tl.constexpr, ACC_FP64: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -294,28 +298,34 @@ def _kernels(interpret: bool) -> SimpleNamespace:
         hh, ww = rh + SH * th, rw + SW * tw
         w_cols = offs_n.to(tl.int64) * swc  # weight dim 1 is the channel within the group
         acc = tl.full((BLOCK_M, BLOCK_N), 0, tl.float64 if ACC_FP64 else tl.float32)
-        for ki in range(0, KH):
-            num_h = rh + PH - ki * DH  # oh = (h + PH - ki*DH) / SH must be a whole number
-            if num_h % SH == 0:
-                oh = (hh + PH - ki * DH) // SH
-                row_ok = mask_m & (oh >= 0) & (oh < OH)
-                for kj in range(0, KW):
-                    num_w = rw + PW - kj * DW
-                    if num_w % SW == 0:
-                        ow = (ww + PW - kj * DW) // SW
-                        ok_m = row_ok & (ow >= 0) & (ow < OW)
-                        pix = nn * syn + oh.to(tl.int64) * syh + ow.to(tl.int64) * syw
-                        for o0 in range(0, OG, BLOCK_K):
-                            oo = o0 + tl.arange(0, BLOCK_K)
-                            mask_k = oo < OG
-                            ch = (grp * OG + oo).to(tl.int64)
-                            a_ok = ok_m[:, None] & mask_k[None, :]
-                            a_ptr = dy_ptr + pix[:, None] + ch[None, :] * syc
-                            a = tl.load(a_ptr, mask=a_ok, other=0.0)
-                            tap = ki * swh + kj * sww
-                            b_ptr = w_ptr + ch[:, None] * swo + w_cols[None, :] + tap
-                            b = tl.load(b_ptr, mask=mask_k[:, None] & mask_n[None, :], other=0.0)
-                            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        # The taps that reach this phase: ki ≡ ki0 (mod STEP_H), STEP_H = SH / gcd(SH, DH),
+        # ki0 the first ki whose (rh + PH - ki*DH) divides by SH (same for kj).
+        ki0, kj0 = KH + STEP_H, KW + STEP_W
+        for t in range(0, STEP_H):
+            if ((rh + PH - t * DH) % SH == 0) & (ki0 == KH + STEP_H):
+                ki0 = t
+        for t in range(0, STEP_W):
+            if ((rw + PW - t * DW) % SW == 0) & (kj0 == KW + STEP_W):
+                kj0 = t
+        taps_h = tl.maximum((KH - ki0 + STEP_H - 1) // STEP_H, 0)
+        taps_w = tl.maximum((KW - kj0 + STEP_W - 1) // STEP_W, 0)
+        o_blocks = (OG + BLOCK_K - 1) // BLOCK_K
+        for step in range(0, taps_h * taps_w * o_blocks):  # one pipelined loop
+            tap = step // o_blocks
+            ki = ki0 + STEP_H * (tap // taps_w)
+            kj = kj0 + STEP_W * (tap % taps_w)
+            oh = (hh + PH - ki * DH) // SH  # exact: this tap reaches this phase
+            ow = (ww + PW - kj * DW) // SW
+            ok_m = mask_m & (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW)
+            pix = nn * syn + oh.to(tl.int64) * syh + ow.to(tl.int64) * syw
+            oo = (step % o_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)
+            mask_k = oo < OG
+            ch = (grp * OG + oo).to(tl.int64)
+            a = tl.load(dy_ptr + pix[:, None] + ch[None, :] * syc,
+                        mask=ok_m[:, None] & mask_k[None, :], other=0.0)  # fmt: skip
+            b_ptr = w_ptr + ch[:, None] * swo + w_cols[None, :] + ki * swh + kj * sww
+            b = tl.load(b_ptr, mask=mask_k[:, None] & mask_n[None, :], other=0.0)
+            acc = tl.dot(a, b, acc, input_precision=PRECISION)
         dx = (dx_ptr + nn[:, None] * sxn + (grp * CG + offs_n[None, :]).to(tl.int64) * sxc
               + hh[:, None].to(tl.int64) * sxh + ww[:, None].to(tl.int64) * sxw)  # fmt: skip
         tl.store(dx, acc.to(dx_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
