@@ -127,10 +127,10 @@ def _max_with_indices(x: torch.Tensor, geometry: _PoolGeometry):
     # The winning row (padded coordinates), then that row's winning column.
     first_rows = (torch.arange(out_h, device=x.device) * sh).view(-1, 1)
     row = row_arg.to(torch.int64).mul_(dh).add_(first_rows)
-    col = torch.gather(col_arg, 2, row).to(torch.int64).mul_(dw)
+    col_tap = torch.gather(col_arg, 2, row)  # uint8: no second int64 temporary
     top, _, left, _ = geometry.pad4
     width = geometry.in_size[1]
-    index = row.sub_(top).mul_(width).add_(col)
+    index = row.sub_(top).mul_(width).add_(col_tap, alpha=dw)
     index.add_(torch.arange(out_w, device=x.device) * sw - left)
     return values, index
 
