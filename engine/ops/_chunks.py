@@ -10,8 +10,10 @@ directions (measured on 2-core Xeon and EPYC VMs):
 * synchronisation: with several threads every op is a parallel region that ends when its
   slowest thread does. When the machine is busy, a descheduled thread stalls each region
   for a scheduler slice (~10 ms per region at load 6 on 2 cores), so many small ops lose
-  badly (3-12x slower than one whole-batch pass). With several threads the batch therefore
-  goes in as few chunks as the memory cap allows (`few_big_ops`).
+  badly (3-12x slower than one whole-batch pass). Since round 2 several threads do not share
+  ops at all: `_parallel` gives each a slice of the batch and one thread, so the kernels
+  see one thread and cache-sized chunks. The capped big chunks (`few_big_ops`) remain for
+  a batch smaller than the thread count, and for accelerators.
 
 Scratch buffers come from a per-thread workspace that keeps its largest buffers between
 calls, so the whole-batch path does not page-fault them in again every step. Accelerators

@@ -1,9 +1,10 @@
 """The convolution kernel for any device: im2col rows and one matrix product per chunk.
 
-Any kernel size, stride, dilation, padding and group count. The batch goes through in
-chunks sized by `_chunks` into scratch buffers reused across chunks and calls; the products
-run on `_gemm` (oneDNN for float32 on a CPU). Backward re-gathers the columns per chunk
-instead of saving kh*kw copies of the input.
+Any kernel size, stride, dilation, padding and group count. With several CPU threads each
+takes a slice of the batch (`_parallel`); a slice goes through in chunks sized by `_chunks`
+into scratch buffers reused across chunks and calls; the products run on `_gemm` (oneDNN
+for float32 on a CPU). Backward re-gathers the columns per chunk instead of saving kh*kw
+copies of the input.
 
 * forward: each chunk is padded into channels-last order (`PaddedChunks`), its windows are
   gathered as rows (M, K) with M = (m, OH, OW) and K = (kh, kw, Cg), channels innermost so
@@ -29,6 +30,7 @@ import torch
 
 from engine.ops._chunks import Scratch, chunk_ranges, chunk_size
 from engine.ops._gemm import onednn_operand, times_t
+from engine.ops._parallel import over_batch
 from engine.ops.window import (
     PaddedChunks,
     Padding4,
@@ -110,15 +112,27 @@ def forward(
     x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Convolution of an unpadded (N, C, H, W) input; no autograd bookkeeping. `out`, when
-    given, is written in place (any strides: grad_input's phase slices use that)."""
+    given, is written in place (any strides: grad_input's phase slices use that). With
+    several CPU threads each takes a slice of the batch (`_parallel`)."""
+    if out is None:
+        out_h, out_w = geo.output_size(x, weight)
+        out = _empty_like_layout(x, (x.shape[0], weight.shape[0], out_h, out_w),
+                                 is_channels_last(x))  # fmt: skip
+
+    def part(start: int, stop: int) -> None:
+        _forward(x[start:stop], weight, bias, geo, out[start:stop])
+
+    over_batch(x.shape[0], x.device, part)
+    return out
+
+
+def _forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry, out: torch.Tensor):
     n = x.shape[0]
     o, cg, kh, kw = weight.shape
     g, og = geo.groups, o // geo.groups
-    out_h, out_w = geo.output_size(x, weight)
+    out_h, out_w = out.shape[2], out.shape[3]
     k = cg * kh * kw
     step = _chunk_of(x, weight, (out_h, out_w), g)
-    if out is None:
-        out = _empty_like_layout(x, (n, o, out_h, out_w), is_channels_last(x))
     if cg < FEW_CHANNELS and not is_channels_last(x) and out.is_contiguous():
         return _forward_samples(x, weight, bias, geo, out, step)
     padded = PaddedChunks(x, step, geo.padding, channels_last=True)
@@ -181,9 +195,22 @@ def backward(
     need_w: bool,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(grad_input, grad_weight); `grad_out` in the input's memory format (see the module
-    docstring for how each is computed). Either may be skipped (`need_x`, `need_w`)."""
-    grad_x = _grad_input(grad_out, x, weight, geo) if need_x else None
-    grad_w = _grad_weight(grad_out, x, weight, geo) if need_w else None
+    docstring for how each is computed). Either may be skipped (`need_x`, `need_w`). With
+    several CPU threads each takes a slice of the batch; their weight gradients are summed."""
+    grad_x = _empty_like_layout(x, x.shape, is_channels_last(x)) if need_x else None
+
+    def part(start: int, stop: int) -> torch.Tensor | None:
+        chunk = grad_out[start:stop]
+        if need_x:
+            _grad_input(chunk, x[start:stop], weight, geo, grad_x[start:stop])
+        return _grad_weight(chunk, x[start:stop], weight, geo) if need_w else None
+
+    grad_ws = over_batch(x.shape[0], x.device, part)
+    grad_w = None
+    if need_w:
+        grad_w = grad_ws[0]
+        for other in grad_ws[1:]:
+            grad_w = grad_w.add_(other)
     return grad_x, grad_w
 
 
@@ -229,7 +256,7 @@ def grad_input_method(x: torch.Tensor, weight: torch.Tensor, geo: ConvGeometry) 
     return "phases" if geo.dilation == (1, 1) else "col2im"
 
 
-def _grad_input(grad_out, x, weight, geo: ConvGeometry) -> torch.Tensor:
+def _grad_input(grad_out, x, weight, geo: ConvGeometry, out: torch.Tensor) -> torch.Tensor:
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     top, bottom, left, right = geo.padding
     kh, kw = weight.shape[2], weight.shape[3]
@@ -238,11 +265,11 @@ def _grad_input(grad_out, x, weight, geo: ConvGeometry) -> torch.Tensor:
         reach_h, reach_w = dh * (kh - 1), dw * (kw - 1)
         padding = (reach_h - top, reach_h - bottom, reach_w - left, reach_w - right)
         flipped = _flipped(weight, geo.groups, slice(None), slice(None))
-        return forward(grad_out, flipped, None, ConvGeometry((1, 1), padding, geo.dilation,
-                                                             geo.groups))  # fmt: skip
+        transposed = ConvGeometry((1, 1), padding, geo.dilation, geo.groups)
+        return forward(grad_out, flipped, None, transposed, out=out)
     if method == "col2im":
-        return _col2im(grad_out, x, weight, geo)
-    grad_x = _empty_like_layout(x, x.shape, is_channels_last(x))
+        return _col2im(grad_out, x, weight, geo, out)
+    grad_x = out
     _, _, out_h, out_w = grad_out.shape
     for rh, rows, top_h, bottom_h in _phases(kh, sh, top, x.shape[2], out_h):
         for rw, cols, left_w, right_w in _phases(kw, sw, left, x.shape[3], out_w):
@@ -255,7 +282,7 @@ def _grad_input(grad_out, x, weight, geo: ConvGeometry) -> torch.Tensor:
     return grad_x
 
 
-def _col2im(grad_out, x, weight, geo: ConvGeometry) -> torch.Tensor:
+def _col2im(grad_out, x, weight, geo: ConvGeometry, grad_x: torch.Tensor) -> torch.Tensor:
     """grad_input as columns Wᵀ @ grad_output scattered back through the windows. Columns
     are per sample (Kg, L) for an NCHW input (the scatter then reads along output rows),
     rows (M, K) with channels innermost for channels-last."""
@@ -270,7 +297,6 @@ def _col2im(grad_out, x, weight, geo: ConvGeometry) -> torch.Tensor:
     top, bottom, left, right = geo.padding
     padded_hw = (x.shape[2] + top + bottom, x.shape[3] + left + right)
     target = x.new_empty((step, x.shape[1], *padded_hw))
-    grad_x = _empty_like_layout(x, x.shape, nhwc)
     if nhwc:
         w = _weight_rows(weight, g)  # (G, Og, K), K = (kh, kw, Cg)
     else:

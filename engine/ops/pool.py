@@ -9,7 +9,8 @@ Max pooling is separable, and computed that way: a running maximum over the kw c
 taps of every row, then over the kh row taps of those row maxima, each tap one strided
 view (no window is ever copied out). Keeping the first strict maximum at both stages picks
 the first maximum in row-major window order, which is the cell torch's kernel picks, so
-the indices (`return_indices=True`) equal torch's, ties included.
+the indices (`return_indices=True`) equal torch's, ties included. With several CPU
+threads each takes a slice of the batch (`_parallel`), as the convolution does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
 from engine.ops._args import IntOrPair, as_batched, as_pair
+from engine.ops._parallel import over_batch
 from engine.ops.window import Padding4, Pair, output_size, pad2d, scatter_windows_, window_view
 
 
@@ -138,7 +140,12 @@ def _max_with_indices(x: torch.Tensor, geometry: _PoolGeometry):
 class _MaxPool2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, geometry: _PoolGeometry):  # noqa: D102
-        values, index = _max_with_indices(x, geometry)
+        parts = over_batch(x.shape[0], x.device,
+                           lambda a, b: _max_with_indices(x[a:b], geometry))  # fmt: skip
+        if len(parts) == 1:
+            values, index = parts[0]
+        else:
+            values, index = (torch.cat(pieces) for pieces in zip(*parts, strict=True))
         ctx.save_for_backward(index)
         ctx.in_shape = x.shape
         ctx.mark_non_differentiable(index)
@@ -149,8 +156,15 @@ class _MaxPool2dFunction(torch.autograd.Function):
     def backward(ctx, grad_out, _grad_index):  # noqa: D102
         (index,) = ctx.saved_tensors
         n, c, height, width = ctx.in_shape
-        grad_x = grad_out.new_zeros((n, c, height * width))
-        grad_x.scatter_add_(2, index.reshape(n, c, -1), grad_out.reshape(n, c, -1))
+        grad_x = grad_out.new_empty((n, c, height * width))
+
+        def part(a: int, b: int) -> None:
+            rows = grad_x[a:b].zero_()
+            rows.scatter_add_(
+                2, index[a:b].reshape(b - a, c, -1), grad_out[a:b].reshape(b - a, c, -1)
+            )
+
+        over_batch(n, grad_out.device, part)
         return grad_x.view(ctx.in_shape), None
 
 
@@ -184,15 +198,12 @@ def _crop(grad_xp: torch.Tensor, pad4: Padding4, height: int, width: int) -> tor
 class _AvgPool2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, geometry: _PoolGeometry, divisor: torch.Tensor):  # noqa: D102
-        xp = pad2d(x, geometry.pad4, 0.0)
         ctx.save_for_backward(divisor)
-        ctx.geometry, ctx.in_shape, ctx.padded_shape = geometry, x.shape, xp.shape
-        # One add per kernel offset over strided views: no window is ever copied out.
-        windows = geometry.windows(xp)
-        kh, kw = geometry.kernel
-        total = windows[..., 0, 0].clone()
-        for tap in range(1, kh * kw):
-            total.add_(windows[..., tap // kw, tap % kw])
+        top, bottom, left, right = geometry.pad4
+        ctx.geometry, ctx.in_shape = geometry, x.shape
+        ctx.padded_shape = (*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right)
+        parts = over_batch(x.shape[0], x.device, lambda a, b: _window_sums(x[a:b], geometry))
+        total = parts[0] if len(parts) == 1 else torch.cat(parts)
         return total.div_(divisor)
 
     @staticmethod
@@ -200,10 +211,27 @@ class _AvgPool2dFunction(torch.autograd.Function):
     def backward(ctx, grad_out):  # noqa: D102
         (divisor,) = ctx.saved_tensors
         geometry = ctx.geometry
-        share = (grad_out / divisor)[..., None, None].expand(*grad_out.shape, *geometry.kernel)
-        grad_xp = grad_out.new_zeros(ctx.padded_shape)
-        scatter_windows_(grad_xp, share, geometry.kernel, geometry.stride, geometry.dilation)
+        grad_xp = grad_out.new_empty(ctx.padded_shape)
+
+        def part(a: int, b: int) -> None:
+            share = (grad_out[a:b] / divisor)[..., None, None]
+            share = share.expand(*share.shape[:4], *geometry.kernel)
+            scatter_windows_(grad_xp[a:b].zero_(), share, geometry.kernel, geometry.stride,
+                             geometry.dilation)  # fmt: skip
+
+        over_batch(grad_out.shape[0], grad_out.device, part)
         return _crop(grad_xp, geometry.pad4, ctx.in_shape[2], ctx.in_shape[3]), None, None
+
+
+def _window_sums(x: torch.Tensor, geometry: _PoolGeometry) -> torch.Tensor:
+    """Each window's sum: one add per kernel offset over strided views of the padded input,
+    no window ever copied out."""
+    windows = geometry.windows(pad2d(x, geometry.pad4, 0.0))
+    kh, kw = geometry.kernel
+    total = windows[..., 0, 0].clone()
+    for tap in range(1, kh * kw):
+        total.add_(windows[..., tap // kw, tap % kw])
+    return total
 
 
 class _MaxUnpool2dFunction(torch.autograd.Function):
