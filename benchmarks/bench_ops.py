@@ -9,8 +9,9 @@
 
 Each row times the same inputs through `engine.ops` and `torch.nn.functional`, with the same
 thread count, interleaved (ours, torch, ours, torch, …) after a warm-up round, and reports
-the medians and their ratio (ours / torch: lower is better, 1.0 is parity), plus the peak
-memory one call needs on top of what is allocated before it (inputs and weights): on a CPU
+the medians and their ratio (ours / torch: lower is better, 1.0 is parity; with one thread
+also the ratio of the calls' CPU times, which a busy machine's scheduler cannot skew), plus
+the peak memory one call needs on top of what is allocated before it (the inputs): on a CPU
 the process's resident-set high-water mark (Linux: reset through /proc/self/clear_refs
 before the call, after freeing cnnlab's reused scratch so that it is counted), on CUDA
 torch's allocator peak (`max_memory_allocated`). A last section times the lab's loop
@@ -194,17 +195,37 @@ def _megabytes(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.0f}"
 
 
+def interleaved_clocks(contenders, *, repeats: int, warmup: int = 1):
+    """Like `_harness.interleaved`, timing each call by the wall clock and by the calling
+    thread's CPU time (`time.thread_time`): with one torch thread the CPU time leaves out
+    the moments a busy machine's scheduler gave the core to someone else."""
+    for _ in range(warmup):
+        for fn in contenders.values():
+            fn()
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            fn()
+            cpu[name].append(time.thread_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    return wall, cpu
+
+
 def compare(cases, build, args) -> tuple[list[list[str]], float]:
-    """Time every case; return printable rows and the worst ratio."""
+    """Time every case; return printable rows and the worst (wall-clock) ratio."""
     rows, worst = [], 0.0
+    one_thread = DEVICE.type == "cpu" and torch.get_num_threads() == 1
     for case in cases:
         contenders = build(case, args.divisor, args.channels_last)
-        times = interleaved(contenders, repeats=args.repeats, warmup=1)
+        times, cpu = interleaved_clocks(contenders, repeats=args.repeats, warmup=1)
         ours, theirs = median(times["ours"]), median(times["torch"])
         worst = max(worst, ours / theirs)
         memory = ["-", "-"]
         if args.memory:
             memory = [_megabytes(peak_bytes(contenders[name])) for name in ("ours", "torch")]
+        cpu_ratio = median(cpu["ours"]) / median(cpu["torch"]) if one_thread else None
         rows.append(
             [
                 case.key,
@@ -212,6 +233,7 @@ def compare(cases, build, args) -> tuple[list[list[str]], float]:
                 f"{ours * 1e3:.1f}",
                 f"{theirs * 1e3:.1f}",
                 *memory,
+                "-" if cpu_ratio is None else f"{cpu_ratio:.2f}",
                 f"{ours / theirs:.2f}",
             ]
         )
@@ -219,7 +241,7 @@ def compare(cases, build, args) -> tuple[list[list[str]], float]:
     return rows, worst
 
 
-HEADERS = ["id", "shape", "ours ms", "torch ms", "ours MB", "torch MB", "ratio"]
+HEADERS = ["id", "shape", "ours ms", "torch ms", "ours MB", "torch MB", "cpu ratio", "ratio"]
 
 
 def loop_speedup(channels_last: bool) -> str:

@@ -8,16 +8,19 @@ copies of the input.
 
 * forward: each chunk is padded into channels-last order (`PaddedChunks`), its windows are
   gathered as rows (M, K) with M = (m, OH, OW) and K = (kh, kw, Cg), channels innermost so
-  each window row is a few contiguous runs, and rows @ weightᵀ gives the output rows
-  (M, O), copied into the output in its memory format (the bias rides in the product).
+  each window row is a few contiguous runs; W @ rowsᵀ (O, M) is copied into an NCHW output
+  with the bias added in the same pass (rows @ Wᵀ for a channels-last output, the bias in
+  the product). Below 16 channels per group (NCHW) the columns are per sample, (Kg, L)
+  along contiguous output rows, and a batched product writes the output in place.
 * grad_weight: gradᵀ (Og, M) @ columns (M, Kg) per chunk, the columns gathered as (Kg, M)
   with Kg = (Cg, kh, kw): the weight's own order, so the sum needs no reordering.
 * grad_input, stride 1: the convolution of grad_output with the flipped, channel-swapped
   kernel (this same forward). Stride s > 1 (no dilation): split by stride phase, each input
   pixel h ≡ r (mod s) only meets the taps i ≡ r + p (mod s), so every phase is a stride-1
   convolution of grad_output with that sub-kernel, written straight into its strided slice
-  of grad_input. Stride and dilation together: columns W ᵀ @ grad scattered back through
-  the windows (col2im, `window.scatter_windows_`).
+  of grad_input. Few channels, a dilated reach large against the image, or stride and
+  dilation together: columns Wᵀ @ grad scattered back through the windows (col2im,
+  `window.scatter_windows_`). `grad_input_method` decides.
 
 The output keeps the input's memory format.
 """

@@ -5,8 +5,8 @@ each Triton program owns one BLOCK_M x BLOCK_N tile of the product and gathers t
 window elements it needs straight from the input as it walks the reduction dimension.
 
 * forward: rows = output pixels (n, oh, ow), columns = output channels of one group,
-  reduction = (kernel tap, input channel). Taps outer, channel blocks inner when a group has
-  ≥ 16 channels (one index computation per tap); one flat (tap, channel) reduction index
+  reduction = (kernel tap, input channel): blocks of channels within a tap when a group has
+  ≥ 16 channels (one index computation per tap and block); one flat (channel, tap) index
   otherwise, so a 3-channel first layer does not pad its reduction to 16 per tap.
 * grad-input: the same product taken backwards, rows = input pixels. With a stride s an
   input row only meets the kernel rows i with (h + padding − i·d) divisible by s, and that
