@@ -4,9 +4,9 @@
 unbatched input, 'same'/'valid' padding) without calling torch's convolution. The work is
 done by `im2col` (window gather + matrix multiply, chunk by chunk) or, for CUDA tensors, by
 the implicit-GEMM Triton kernels of `triton_conv` (`select` decides which); `_Conv2dFunction`
-wires their hand-written forward and backward into autograd. (A Winograd F(2x2, 3x3) kernel
-was tried for 3x3 stride-1 layers and removed: written with torch ops, its transforms and
-interleaving copies cost as much as the 2.25x fewer multiplications saved.)
+wires their hand-written forward and backward into autograd. (Winograd kernels for 3x3
+layers were tried twice and dropped: written with torch ops, their transforms cost as much
+as the fewer multiplications save; benchmarks/README.md has the figures.)
 """
 
 from __future__ import annotations
