@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from engine.errors import OpError
-from engine.ops import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
 
 CONV_ARGS = [
     dict(in_channels=3, out_channels=8, kernel_size=3),
@@ -101,8 +101,23 @@ def test_my_conv2d_bad_arguments_raise_op_error(kwargs, message):
         (MyMaxPool2d((2, 3), dilation=2), nn.MaxPool2d((2, 3), dilation=2)),
         (MyAvgPool2d(3, 2, 1, count_include_pad=False), nn.AvgPool2d(3, 2, 1, False, False)),
         (MyAvgPool2d(2), nn.AvgPool2d(2)),
+        (MyAvgPool2d(3, 1, 1, divisor_override=4), nn.AvgPool2d(3, 1, 1, divisor_override=4)),
+        (MyMaxPool2d(3, 2, 1, 1, False, True), nn.MaxPool2d(3, 2, 1, 1, False, True)),
     ],
 )
 def test_pool_modules_match_torch_modules(ours, theirs):
     x = torch.randn(2, 3, 11, 9, dtype=torch.float64)
     torch.testing.assert_close(ours(x), theirs(x))
+    assert repr(ours).replace("My", "") == repr(theirs)
+
+
+def test_max_pool_module_returns_indices_that_the_unpool_module_consumes_like_torch():
+    x = torch.randn(2, 3, 8, 9, dtype=torch.float64)
+    ours, theirs = MyMaxPool2d(2, return_indices=True), nn.MaxPool2d(2, return_indices=True)
+    (values, index), (their_values, their_index) = ours(x), theirs(x)
+    assert torch.equal(values, their_values) and torch.equal(index, their_index)
+    unpool, their_unpool = MyMaxUnpool2d(2), nn.MaxUnpool2d(2)
+    assert repr(unpool).replace("My", "") == repr(their_unpool)
+    restored = unpool(values, index, output_size=x.shape)
+    assert restored.shape == x.shape
+    assert torch.equal(restored, their_unpool(values, index, output_size=x.shape))

@@ -13,10 +13,11 @@ from engine.ops.arithmetic import (
     receptive_field,
 )
 from engine.ops.conv import conv2d
-from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
 from engine.ops.learn import LearnedKernel, learn_kernel
-from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from engine.ops.reference import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
+from engine.ops.select import conv_kernel, set_conv_kernel
 
 __all__ = [
     "HDCReport",
@@ -24,8 +25,10 @@ __all__ = [
     "MyAvgPool2d",
     "MyConv2d",
     "MyMaxPool2d",
+    "MyMaxUnpool2d",
     "avg_pool2d",
     "conv2d",
+    "conv_kernel",
     "conv_output_size",
     "corr2d",
     "corr2d_multi_in",
@@ -36,6 +39,8 @@ __all__ = [
     "hdc_check",
     "learn_kernel",
     "max_pool2d",
+    "max_unpool2d",
     "pool2d",
     "receptive_field",
+    "set_conv_kernel",
 ]

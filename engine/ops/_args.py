@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from engine.errors import OpError
-from engine.ops.window import Pair
+from engine.ops.window import Pair, effective_size
 
 IntOrPair = int | Sequence[int]
 
@@ -54,7 +54,7 @@ def check_window_fits(
     op: str, padded: Pair, kernel: Pair, dilation: Pair, *, padding: Pair | None = None
 ) -> None:
     """Raise when the (effective) kernel is larger than the padded input."""
-    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    effective = tuple(effective_size(k, d) for k, d in zip(kernel, dilation, strict=True))
     if effective[0] > padded[0] or effective[1] > padded[1]:
         dil = f" (effective {effective[0]}x{effective[1]} with dilation {dilation})"
         dil = dil if dilation != (1, 1) else ""

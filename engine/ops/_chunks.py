@@ -2,7 +2,7 @@
 
 The convolution expands its input before the matrix multiply (im2col columns are kh*kw
 times the input). Two costs decide how much to expand at once, and they pull in opposite
-directions (both measured on a 2-core Xeon):
+directions (measured on 2-core Xeon and EPYC VMs):
 
 * memory: expanding a whole batch writes hundreds of MB, page-faults fresh memory and reads
   it back from DRAM. A chunk of a few samples stays in cache instead. With one thread this
@@ -10,8 +10,10 @@ directions (both measured on a 2-core Xeon):
 * synchronisation: with several threads every op is a parallel region that ends when its
   slowest thread does. When the machine is busy, a descheduled thread stalls each region
   for a scheduler slice (~10 ms per region at load 6 on 2 cores), so many small ops lose
-  badly (3-12x slower than one whole-batch pass). With several threads the batch therefore
-  goes in as few chunks as the memory cap allows, and col2im is one call (`few_big_ops`).
+  badly (3-12x slower than one whole-batch pass). Since round 2 several threads do not share
+  ops at all: `_parallel` gives each a slice of the batch and one thread, so the kernels
+  see one thread and cache-sized chunks. The capped big chunks (`few_big_ops`) remain for
+  a batch smaller than the thread count, and for accelerators.
 
 Scratch buffers come from a per-thread workspace that keeps its largest buffers between
 calls, so the whole-batch path does not page-fault them in again every step. Accelerators
@@ -26,8 +28,6 @@ import threading
 from collections.abc import Iterator
 
 import torch
-
-from engine.ops.window import Padding4
 
 CPU_CHUNK_BYTES = 6 << 20  # one thread: scratch per chunk, about what L2 + some L3 hold
 CPU_MAX_BYTES = 384 << 20  # several threads: scratch per chunk at most (the rest chunks)
@@ -90,46 +90,3 @@ def chunk_ranges(batch: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of each chunk of `size` samples (the last may be shorter)."""
     for start in range(0, batch, size):
         yield start, min(batch, start + size)
-
-
-class PaddedChunks:
-    """A zero-bordered scratch buffer that receives one chunk of a batch at a time, padded.
-
-    The buffer is zeroed once; every `fill` overwrites the same interior region, so the
-    border stays zero. A negative padding crops the source instead. With nothing to pad,
-    `fill` returns the chunk itself.
-    """
-
-    def __init__(
-        self, like: torch.Tensor, chunk: int, padding: Padding4, *, channels_last: bool = False
-    ) -> None:
-        _, channels, height, width = like.shape
-        top, bottom, left, right = padding
-        self.size = (height + top + bottom, width + left + right)
-        self.passthrough = padding == (0, 0, 0, 0)
-        self.passthrough = self.passthrough and (
-            not channels_last or like.is_contiguous(memory_format=torch.channels_last)
-        )
-        # Source rows/columns that land inside the buffer, and where they land.
-        self.src = (slice(max(0, -top), height - max(0, -bottom)),
-                    slice(max(0, -left), width - max(0, -right)))  # fmt: skip
-        self.dst_origin = (max(0, top), max(0, left))
-        self.buffer = None
-        if not self.passthrough:
-            shape = (chunk, channels, *self.size)
-            flat = Scratch(like, padded=math.prod(shape)).take("padded", math.prod(shape))
-            flat.zero_()
-            if channels_last:  # NHWC memory, NCHW shape
-                self.buffer = flat.view(chunk, *self.size, channels).permute(0, 3, 1, 2)
-            else:
-                self.buffer = flat.view(shape)
-
-    def fill(self, chunk: torch.Tensor) -> torch.Tensor:
-        """The chunk (m, C, H, W) padded (and cropped) into the buffer: (m, C, *size)."""
-        if self.buffer is None:
-            return chunk
-        src = chunk[:, :, self.src[0], self.src[1]]
-        top, left = self.dst_origin
-        out = self.buffer[: chunk.shape[0]]
-        out[:, :, top : top + src.shape[2], left : left + src.shape[3]].copy_(src)
-        return out

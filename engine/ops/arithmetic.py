@@ -14,6 +14,7 @@ from functools import reduce
 import torch
 
 from engine.errors import OpError
+from engine.ops import window
 
 LayerSpec = int | Sequence[int] | Mapping[str, int]
 
@@ -28,7 +29,7 @@ def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
     """Span of a dilated kernel: (n - 1) * d + 1 — dilation spreads taps, adds no weights."""
     _positive("kernel_size", kernel_size)
     _positive("dilation", dilation)
-    return (kernel_size - 1) * dilation + 1
+    return window.effective_size(kernel_size, dilation)
 
 
 def conv_output_size(
@@ -38,13 +39,14 @@ def conv_output_size(
     _positive("size", size)
     _positive("stride", stride)
     _positive("padding", padding, minimum=0)
-    span = size + 2 * padding - effective_kernel_size(kernel_size, dilation)
-    if span < 0:
+    effective = effective_kernel_size(kernel_size, dilation)
+    out = window.output_size(size, kernel_size, stride, padding, dilation)
+    if out < 1:
         raise OpError(
-            f"kernel {kernel_size} (effective {effective_kernel_size(kernel_size, dilation)}) "
+            f"kernel {kernel_size} (effective {effective}) "
             f"is larger than the input {size} after padding {padding}"
         )
-    return span // stride + 1
+    return out
 
 
 def _layer(spec: LayerSpec) -> tuple[int, int, int]:

@@ -2,10 +2,11 @@
 
 `conv2d` follows `torch.nn.functional.conv2d` exactly (names, argument order, semantics,
 unbatched input, 'same'/'valid' padding) without calling torch's convolution. The work is
-done by `im2col` (window gather + matrix multiply, chunk by chunk); `_Conv2dFunction`
-wires its hand-written forward and backward into autograd. (A Winograd F(2x2, 3x3) kernel
-was tried for 3x3 stride-1 layers and removed: written with torch ops, its transforms and
-interleaving copies cost as much as the 2.25x fewer multiplications saved.)
+done by `im2col` (window gather + matrix multiply, chunk by chunk) or, for CUDA tensors, by
+the implicit-GEMM Triton kernels of `triton_conv` (`select` decides which); `_Conv2dFunction`
+wires their hand-written forward and backward into autograd. (Winograd kernels for 3x3
+layers were tried twice and dropped: written with torch ops, their transforms cost as much
+as the fewer multiplications save; benchmarks/README.md has the figures.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from engine.errors import OpError
-from engine.ops import im2col
+from engine.ops import im2col, select, triton_conv
 from engine.ops._args import IntOrPair, as_batched, as_pair, check_window_fits
 from engine.ops.im2col import ConvGeometry
 from engine.ops.window import Padding4, Pair, is_channels_last
@@ -24,14 +25,17 @@ from engine.ops.window import Padding4, Pair, is_channels_last
 OP = "conv2d"
 
 
+KERNELS = {"im2col": im2col, "triton": triton_conv}
+
+
 class _Conv2dFunction(torch.autograd.Function):
-    """Autograd wrapper: forward and backward both run the hand-written im2col kernel."""
+    """Autograd wrapper: forward and backward both run the kernel `select` chose."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, geo: ConvGeometry):  # noqa: D102
-        out = im2col.forward(x, weight, bias, geo)
+    def forward(ctx, x, weight, bias, geo: ConvGeometry, kernel: str):  # noqa: D102
+        out = KERNELS[kernel].forward(x, weight, bias, geo)
         ctx.save_for_backward(x, weight)
-        ctx.geo, ctx.has_bias = geo, bias is not None
+        ctx.geo, ctx.has_bias, ctx.kernel = geo, bias is not None, kernel
         return out
 
     @staticmethod
@@ -43,20 +47,23 @@ class _Conv2dFunction(torch.autograd.Function):
         grad_out = grad_out.contiguous(memory_format=layout)
         grad_x = grad_w = grad_b = None
         if need_x or need_w:
-            grad_x, grad_w = im2col.backward(grad_out, x, weight, ctx.geo, need_x, need_w)
+            kernel = KERNELS[ctx.kernel]
+            grad_x, grad_w = kernel.backward(grad_out, x, weight, ctx.geo, need_x, need_w)
         if ctx.has_bias and need_b:
             grad_b = grad_out.sum(dim=(0, 2, 3))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
-def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
-    """Resolve int / pair / 'valid' / 'same' to (top, bottom, left, right), as torch does."""
+def resolve_padding(op: str, padding, kernel: Pair, stride: Pair, dilation: Pair) -> Padding4:
+    """Resolve int / pair / 'valid' / 'same' to (top, bottom, left, right), as torch does.
+
+    Shared with `MyConv2d`, so the layer refuses exactly what the function refuses."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise OpError(f"{OP}: padding='same' needs stride 1, got stride {stride}")
+                raise OpError(f"{op}: padding='same' needs stride 1, got stride {stride}")
             total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
             # Like torch: odd totals put the extra row/column at the bottom/right.
             return (
@@ -65,9 +72,21 @@ def _conv_padding(padding, kernel: Pair, stride: Pair, dilation: Pair) -> Paddin
                 total[1] // 2,
                 total[1] - total[1] // 2,
             )
-        raise OpError(f"{OP}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    ph, pw = as_pair(OP, "padding", padding, minimum=0)
+        raise OpError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    ph, pw = as_pair(op, "padding", padding, minimum=0)
     return (ph, ph, pw, pw)
+
+
+def check_groups(
+    op: str, groups, in_channels: int, out_channels: int, in_name: str = "input channels"
+) -> None:
+    """Raise unless `groups` is a positive int dividing both channel counts."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise OpError(f"{op}: groups must be a positive int, got {groups!r}")
+    if in_channels % groups:
+        raise OpError(f"{op}: {in_name} {in_channels} are not divisible by groups={groups}")
+    if out_channels % groups:
+        raise OpError(f"{op}: out_channels {out_channels} are not divisible by groups={groups}")
 
 
 def _check_weights(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> None:
@@ -76,13 +95,8 @@ def _check_weights(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> 
         raise OpError(
             f"{OP}: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {shape}"
         )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise OpError(f"{OP}: groups must be a positive int, got {groups!r}")
     channels, out_channels = x.shape[1], weight.shape[0]
-    if channels % groups:
-        raise OpError(f"{OP}: input channels {channels} are not divisible by groups={groups}")
-    if out_channels % groups:
-        raise OpError(f"{OP}: out_channels {out_channels} are not divisible by groups={groups}")
+    check_groups(OP, groups, channels, out_channels)
     if weight.shape[1] * groups != channels:
         raise OpError(
             f"{OP}: weight expects {weight.shape[1] * groups} input channels "
@@ -132,10 +146,10 @@ def conv2d(
     kernel = (weight.shape[2], weight.shape[3])
     stride_ = as_pair(OP, "stride", stride, minimum=1)
     dilation_ = as_pair(OP, "dilation", dilation, minimum=1)
-    pad = _conv_padding(padding, kernel, stride_, dilation_)
+    pad = resolve_padding(OP, padding, kernel, stride_, dilation_)
     padded = (x.shape[2] + pad[0] + pad[1], x.shape[3] + pad[2] + pad[3])
     check_window_fits(OP, padded, kernel, dilation_, padding=(pad[0], pad[2]))
     geo = ConvGeometry(stride_, pad, dilation_, groups)
     with autocast_off:
-        out = _Conv2dFunction.apply(x, weight, bias, geo)
+        out = _Conv2dFunction.apply(x, weight, bias, geo, select.kernel_for(x))
     return out.squeeze(0) if unbatched else out

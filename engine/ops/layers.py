@@ -8,6 +8,7 @@ same weights and a state dict moves between the two unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -16,8 +17,8 @@ from torch.nn import init
 
 from engine.errors import OpError
 from engine.ops._args import IntOrPair, as_pair
-from engine.ops.conv import conv2d
-from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.conv import check_groups, conv2d, resolve_padding
+from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -41,12 +42,7 @@ class MyConv2d(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise OpError(f"{name}: groups must be a positive int, got {groups!r}")
-        if in_channels % groups:
-            raise OpError(f"{name}: in_channels {in_channels} not divisible by groups={groups}")
-        if out_channels % groups:
-            raise OpError(f"{name}: out_channels {out_channels} not divisible by groups={groups}")
+        check_groups(name, groups, in_channels, out_channels, in_name="in_channels")
         if padding_mode not in PADDING_MODES:
             raise OpError(
                 f"{name}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}"
@@ -56,16 +52,11 @@ class MyConv2d(nn.Module):
         self.kernel_size = as_pair(name, "kernel_size", kernel_size, minimum=1)
         self.stride = as_pair(name, "stride", stride, minimum=1)
         self.dilation = as_pair(name, "dilation", dilation, minimum=1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise OpError(
-                    f"{name}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
-                )
-            if padding == "same" and self.stride != (1, 1):
-                raise OpError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
-            self.padding: tuple[int, int] | str = padding
-        else:
-            self.padding = as_pair(name, "padding", padding, minimum=0)
+        # conv2d's own rules, resolved once: (top, bottom, left, right) for padding modes.
+        self._pad4 = resolve_padding(name, padding, self.kernel_size, self.stride, self.dilation)
+        self.padding: tuple[int, int] | str = (
+            padding if isinstance(padding, str) else (self._pad4[0], self._pad4[2])
+        )
         self.groups = groups
         self.padding_mode = padding_mode
         factory = {"device": device, "dtype": dtype}
@@ -89,16 +80,8 @@ class MyConv2d(nn.Module):
 
     def _explicit_padding(self) -> list[int]:
         """(left, right, top, bottom) for `F.pad` when padding_mode is not 'zeros'."""
-        if self.padding == "valid":
-            return [0, 0, 0, 0]
-        if self.padding == "same":
-            sides = []
-            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation), strict=True):
-                total = d * (k - 1)
-                sides += [total // 2, total - total // 2]
-            return sides
-        ph, pw = self.padding
-        return [pw, pw, ph, ph]
+        top, bottom, left, right = self._pad4
+        return [left, right, top, bottom]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding_mode != "zeros":
@@ -125,7 +108,7 @@ class MyConv2d(nn.Module):
 
 
 class MyMaxPool2d(nn.Module):
-    """Max pooling on `engine.ops.max_pool2d`; same arguments as `nn.MaxPool2d`."""
+    """Max pooling on `engine.ops.max_pool2d`; `nn.MaxPool2d`'s arguments, in its order."""
 
     def __init__(
         self,
@@ -133,6 +116,7 @@ class MyMaxPool2d(nn.Module):
         stride: IntOrPair | None = None,
         padding: IntOrPair = 0,
         dilation: IntOrPair = 1,
+        return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
@@ -140,11 +124,18 @@ class MyMaxPool2d(nn.Module):
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.dilation = dilation
+        self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         return max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
         )
 
     def extra_repr(self) -> str:
@@ -164,6 +155,7 @@ class MyAvgPool2d(nn.Module):
         padding: IntOrPair = 0,
         ceil_mode: bool = False,
         count_include_pad: bool = True,
+        divisor_override: int | None = None,
     ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
@@ -171,11 +163,39 @@ class MyAvgPool2d(nn.Module):
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return avg_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
         )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MyMaxUnpool2d(nn.Module):
+    """Max unpooling on `engine.ops.max_unpool2d`; same arguments as `nn.MaxUnpool2d`."""
+
+    def __init__(
+        self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = as_pair(name, "kernel_size", kernel_size, minimum=1)
+        self.stride = as_pair(name, "stride", stride, minimum=1) if stride else self.kernel_size
+        self.padding = as_pair(name, "padding", padding, minimum=0)
+
+    def forward(
+        self, x: torch.Tensor, indices: torch.Tensor, output_size: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -113,6 +113,7 @@ SHORT_NAMES = {
     "groups": "g",
     "ceil_mode": "ceil",
     "count_include_pad": "cip",
+    "divisor_override": "div",
 }
 
 OPS: dict[str, tuple[Callable, Callable]] = {
@@ -149,6 +150,7 @@ def check_grid() -> list[CheckCase]:
             },
         ),
         ("avg_pool2d", (1, 2, 7, 10), {"kernel_size": (2, 4), "stride": (1, 3)}),
+        ("avg_pool2d", (2, 2, 8, 8), {"kernel_size": 3, "padding": 1, "divisor_override": 4}),
     ]
     cases = [CheckCase("conv2d", (x, w, b), kw) for x, w, b, kw in conv]
     cases += [CheckCase(op, (x,), kw) for op, x, kw in pool]

@@ -5,19 +5,55 @@ looping over output pixels, `window_view` returns a *view* of the (padded) input
 two dimensions index the window and whose middle two index the output pixel: no data is
 copied until an op reduces over it. The view honours the input's own strides, so it works
 for contiguous and channels-last tensors alike.
+
+Everything the window ops share lives here: how many windows fit (`output_size`, the one
+copy of the formula), padding (`pad2d` for a whole tensor, `PaddedChunks` for a batch
+padded chunk by chunk into reused scratch memory) and the adjoint of the view
+(`scatter_windows_`, behind both col2im and pooling's backward). Convolution is then a
+window view reduced against a kernel (`im2col`), pooling a window view reduced by max or
+mean (`pool`), like tinygrad's conv-as-a-pooling-op over one `_pool`.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from engine.ops._chunks import Scratch
 
 Pair = tuple[int, int]
 Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
-def windowed_size(size: int, kernel: int, stride: int, dilation: int) -> int:
-    """Number of window positions along one axis of an already padded input."""
-    return (size - dilation * (kernel - 1) - 1) // stride + 1
+def effective_size(kernel: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel along one axis: d(k − 1) + 1 (dilation adds no weights)."""
+    return dilation * (kernel - 1) + 1
+
+
+def output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int | Pair = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Window positions along one axis, exactly as torch's conv and pooling count them.
+
+    ⌊(size + before + after − d(k − 1) − 1) / s⌋ + 1, with `padding` one int (both sides) or
+    (before, after). In ceil mode the last window may hang over the end but must start
+    inside the input or the leading padding (torch drops one made only of trailing padding).
+    A result below 1 means the window does not fit; callers turn that into an error.
+    """
+    before, after = (padding, padding) if isinstance(padding, int) else padding
+    span = size + before + after - effective_size(kernel, dilation)
+    if span < 0:
+        return 0
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + before:
+        out -= 1
+    return out
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
@@ -48,14 +84,62 @@ def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tenso
     return out
 
 
+class PaddedChunks:
+    """`pad2d` for a batch that goes through chunk by chunk, into one reused scratch buffer.
+
+    The buffer is filled with `value` once; every `fill` overwrites the same interior
+    region, so the border keeps it. A negative padding crops the source instead. With
+    nothing to pad (and the layout already right), `fill` returns the chunk itself.
+    """
+
+    def __init__(
+        self,
+        like: torch.Tensor,
+        chunk: int,
+        padding: Padding4,
+        *,
+        channels_last: bool = False,
+        value: float = 0.0,
+        name: str = "padded",
+    ) -> None:
+        _, channels, height, width = like.shape
+        top, bottom, left, right = padding
+        self.size = (height + top + bottom, width + left + right)
+        self.passthrough = padding == (0, 0, 0, 0) and (
+            not channels_last or like.is_contiguous(memory_format=torch.channels_last)
+        )
+        # Source rows/columns that land inside the buffer, and where they land.
+        self.src = (slice(max(0, -top), height - max(0, -bottom)),
+                    slice(max(0, -left), width - max(0, -right)))  # fmt: skip
+        self.dst_origin = (max(0, top), max(0, left))
+        self.buffer = None
+        if not self.passthrough:
+            numel = chunk * channels * math.prod(self.size)
+            flat = Scratch(like, **{name: numel}).take(name, numel).fill_(value)
+            if channels_last:  # NHWC memory, NCHW shape
+                self.buffer = flat.view(chunk, *self.size, channels).permute(0, 3, 1, 2)
+            else:
+                self.buffer = flat.view(chunk, channels, *self.size)
+
+    def fill(self, chunk: torch.Tensor) -> torch.Tensor:
+        """The chunk (m, C, H, W) padded (and cropped) into the buffer: (m, C, *size)."""
+        if self.buffer is None:
+            return chunk
+        src = chunk[:, :, self.src[0], self.src[1]]
+        top, left = self.dst_origin
+        out = self.buffer[: chunk.shape[0]]
+        out[:, :, top : top + src.shape[2], left : left + src.shape[3]].copy_(src)
+        return out
+
+
 def window_view(x: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair) -> torch.Tensor:
     """View (N, C, H, W) as (N, C, OH, OW, kh, kw) windows; no copy, no autograd tricks.
 
     Element [n, c, oh, ow, i, j] is x[n, c, oh*sh + i*dh, ow*sw + j*dw].
     """
     n, c, height, width = x.shape
-    out_h = windowed_size(height, kernel[0], stride[0], dilation[0])
-    out_w = windowed_size(width, kernel[1], stride[1], dilation[1])
+    out_h = output_size(height, kernel[0], stride[0], 0, dilation[0])
+    out_w = output_size(width, kernel[1], stride[1], 0, dilation[1])
     sn, sc, sh, sw = x.stride()
     return x.as_strided(
         (n, c, out_h, out_w, kernel[0], kernel[1]),
@@ -73,11 +157,14 @@ def scatter_windows_(
 ) -> torch.Tensor:
     """Add (N, C, OH, OW, kh, kw) window values back into `target` (N, C, H, W), in place.
 
-    The adjoint of `window_view` (col2im). Windows overlap, so one in-place add on the view
-    would race; one add per kernel offset touches each target pixel at most once. The loop
-    is over kernel positions (kh*kw), never over output pixels.
+    The adjoint of `window_view` (col2im; pooling's backward). `values` may be any view
+    (a broadcast share, permuted columns) and may cover fewer windows than fit. Windows
+    overlap, so one in-place add on the view would race; one add per kernel offset touches
+    each target pixel at most once. The loop is over kernel positions (kh*kw), never over
+    output pixels.
     """
-    windows = window_view(target, kernel, stride, dilation)
+    out_h, out_w = values.shape[2], values.shape[3]
+    windows = window_view(target, kernel, stride, dilation)[:, :, :out_h, :out_w]
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             # .add_ on the view, not `+=`: item assignment would copy the view onto itself.
