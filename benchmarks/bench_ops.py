@@ -42,8 +42,11 @@ import torch
 import torch.nn.functional as F
 from _harness import format_table, interleaved, machine_header, median, set_threads
 
-from engine import ops
-from engine.ops import _chunks
+from engine.ops import _chunks, select
+from engine.ops.conv import conv2d
+from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.reference import corr2d_multi_in_out
+from engine.ops.select import conv_kernel
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def conv_contenders(case: ConvCase, divisor: int, channels_last: bool):
     with torch.no_grad():
         grad = torch.randn_like(F.conv2d(*args, **case.options))
     return {
-        "ours": _train_step(ops.conv2d, args, grad, **case.options),
+        "ours": _train_step(conv2d, args, grad, **case.options),
         "torch": _train_step(F.conv2d, args, grad, **case.options),
     }
 
@@ -147,7 +150,7 @@ def pool_contenders(case: PoolCase, divisor: int, channels_last: bool):
     generator = torch.Generator().manual_seed(0)
     (x,) = _leaves([_scaled(case.input_shape, divisor)], generator, channels_last)
     theirs = F.max_pool2d if case.mode == "max" else F.avg_pool2d
-    ours = ops.max_pool2d if case.mode == "max" else ops.avg_pool2d
+    ours = max_pool2d if case.mode == "max" else avg_pool2d
     with torch.no_grad():
         grad = torch.randn_like(theirs(x, case.kernel, **case.options))
     return {
@@ -250,11 +253,11 @@ def loop_speedup(channels_last: bool) -> str:
     x = torch.randn(8, 3, 32, 32, generator=generator)
     k = torch.randn(16, 3, 3, 3, generator=generator)
     start = time.perf_counter()
-    loops = ops.corr2d_multi_in_out(x, k)
+    loops = corr2d_multi_in_out(x, k)
     loop_seconds = time.perf_counter() - start
-    fast = ops.conv2d(x, k)
+    fast = conv2d(x, k)
     torch.testing.assert_close(fast, loops, rtol=1e-4, atol=1e-4)
-    times = interleaved({"conv2d": lambda: ops.conv2d(x, k)}, repeats=20, warmup=2)
+    times = interleaved({"conv2d": lambda: conv2d(x, k)}, repeats=20, warmup=2)
     fast_seconds = median(times["conv2d"])
     return (
         f"lab loop corr2d_multi_in_out (8,3,32,32)→16 k3: {loop_seconds * 1e3:.0f} ms; "
@@ -333,7 +336,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--kernel",
-        choices=ops.select.KERNELS,
+        choices=select.KERNELS,
         default="auto",
         help="convolution kernel: auto (Triton on CUDA, im2col elsewhere), im2col or triton",
     )
@@ -387,11 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print(f"load average {load} (1, 5, 15 min) at the start")
     layout = "channels-last" if args.channels_last else "NCHW"
-    kernel = ops.select.kernel_for(torch.empty(0, device=DEVICE, dtype=DTYPE)) if (
+    kernel = select.kernel_for(torch.empty(0, device=DEVICE, dtype=DTYPE)) if (
         args.kernel == "auto") else args.kernel  # fmt: skip
     print(f"repeats {args.repeats} after 1 warm-up, batch ÷{args.divisor}, {layout}, "
           f"conv kernel {kernel}, {precision}")  # fmt: skip
-    with ops.conv_kernel(args.kernel):
+    with conv_kernel(args.kernel):
         for title, cases, build in (
             ("convolution (engine.ops.conv2d vs F.conv2d)", CONV_CASES, conv_contenders),
             ("pooling (engine.ops vs F.max_pool2d / F.avg_pool2d)", POOL_CASES, pool_contenders),

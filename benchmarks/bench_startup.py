@@ -1,11 +1,16 @@
-"""How fast cnnlab starts: `cnnlab runs` over a runs folder of 50 runs and (`--dashboard`)
-the dashboard's first paint, against `python -c "import torch"` measured in the same run.
+"""How fast cnnlab starts: `cnnlab runs` over a runs folder of 50 runs, the other reading
+commands (`--help`, `show`, `compare`, `sweeps`, `hdc`, `datasets`, `report --help`, `engine
+status`) and (`--dashboard`) the dashboard's first paint, each against `python -c "import
+torch"` measured in the same run (none of these commands needs torch).
 
 Every sample is a fresh interpreter (cold-ish: a new process each time, the OS file cache
 warm), the contenders interleaved A B A B … so a burst of load from someone else hits both;
 the figures are medians and the ratio is taken within this run. The runs folder is made in a
 temporary directory from real run events (RunStarted, EpochEnd × 3, RunFinished) through the
-engine's own writer, so `cnnlab runs` reads exactly what training leaves behind.
+engine's own writer, so `cnnlab runs` reads exactly what training leaves behind; the first
+runs are tagged as one sweep for `cnnlab sweeps`. `cnnlab datasets` probes a data root of
+class folders (3 × 300 files), hazy/clear pairs (2 × 200) and CIFAR-10 class folders,
+written as empty files: a probe lists names, it never opens an image.
 
 First paint is measured as a person sees it: `cnnlab` (no command) starts in a fresh
 process on a pseudo-terminal of 80×24, and the clock stops when the first screen's mode bar
@@ -92,14 +97,48 @@ def write_runs(root: Path, count: int) -> None:
         writer(RunFinished(run_id, "completed", None, tracker.finish("completed", None)))
 
 
+SWEEP_ID = "sweep-bench"
+SWEEP_RUNS = 6  # the first runs of the folder form one sweep (two settings × three seeds)
+
+
+def tag_sweep(root: Path) -> None:
+    """Make the first `SWEEP_RUNS` runs of `root` one sweep, as the sweep runner tags them."""
+    from engine.sweeps.grid import SweepPoint
+    from engine.sweeps.membership import write_membership
+
+    for index, run_dir in enumerate(sorted(root.iterdir())[:SWEEP_RUNS]):
+        point = SweepPoint(index, {"lr": 10 ** -(1 + index % 2)}, seed=index // 2)
+        write_membership(run_dir, SWEEP_ID, point)
+
+
+def write_data_root(root: Path) -> None:
+    """A data root for `cnnlab datasets`: empty files under the layouts the probes know."""
+    names = [f"vehicles/{c}/{i:03d}.jpg" for c in ("bus", "car", "truck") for i in range(300)]
+    names += [f"dehaze/{side}/{i:03d}.png" for side in ("hazy", "clear") for i in range(200)]
+    names += [
+        f"cifar10/{split}/{c}/{i:03d}.png"
+        for split in ("train", "test")
+        for c in ("cat", "dog")
+        for i in range(50)
+    ]
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
 def _seconds(argv: list[str]) -> float:
-    """Wall time of one fresh interpreter running `argv` (its output discarded)."""
+    """Wall time of one fresh interpreter running `argv` (its output discarded). Exit 3 is
+    `engine status` saying that no engine runs: an answer, not a failure."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
     start = time.perf_counter()
-    subprocess.run(
-        argv, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    done = subprocess.run(
+        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        raise RuntimeError(f"{argv[3:]} exited {done.returncode}: {done.stderr[-400:]!r}")
+    return seconds
 
 
 def interleaved(commands: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
@@ -162,32 +201,48 @@ def load_line() -> str:
     return f"load average: {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
 
+def reading_commands(runs: Path, data: Path, count: int) -> dict[str, list[str]]:
+    """Row name → the cnnlab arguments of each reading command measured."""
+    where = ["--runs-dir", str(runs)]
+    first, second = sorted(p.name for p in runs.iterdir())[:2]
+    return {
+        f"cnnlab runs ({count} runs)": ["runs", *where],
+        "cnnlab --help": ["--help"],
+        "cnnlab show latest": ["show", "latest", *where],
+        "cnnlab compare (2 runs)": ["compare", first, second, *where],
+        "cnnlab sweeps (1 sweep)": ["sweeps", *where],
+        "cnnlab hdc 1 2 5 --map": ["hdc", "1", "2", "5", "--map"],
+        "cnnlab datasets (3 sets)": ["datasets", "--data-root", str(data)],
+        "cnnlab report --help": ["report", "--help"],
+        "cnnlab engine status (none)": ["engine", "status", *where],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("bench_startup: cold-ish start (a fresh interpreter per sample), medians")
     print(f"CPU: {os.cpu_count()} logical cores, Python {sys.version.split()[0]}, {load_line()}")
+    torch_name = 'python -c "import torch"'
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-runs-") as folder:
-        runs = Path(folder) / "runs"
+        runs, data = Path(folder) / "runs", Path(folder) / "data"
         write_runs(runs, args.runs)
+        tag_sweep(runs)
+        write_data_root(data)
         commands = {
             'python -c "pass"': [sys.executable, "-c", "pass"],
-            'python -c "import torch"': [sys.executable, "-c", "import torch"],
-            f"cnnlab runs ({args.runs} runs)": [
-                sys.executable,
-                "-c",
-                CNNLAB,
-                "runs",
-                "--runs-dir",
-                str(runs),
-            ],  # fmt: skip
+            torch_name: [sys.executable, "-c", "import torch"],
         }
+        for name, cnnlab_args in reading_commands(runs, data, args.runs).items():
+            commands[name] = [sys.executable, "-c", CNNLAB, *cnnlab_args]
         times = interleaved(commands, args.repeats)
     medians = {name: statistics.median(values) for name, values in times.items()}
     width = max(map(len, medians))
+    print(f"  {'command':<{width}}  median    range (n={args.repeats})       × import torch")
     for name, value in medians.items():
         spread = f"{min(times[name]):.3f}–{max(times[name]):.3f}"
-        print(f"  {name:<{width}}  {value:6.3f} s  (range {spread} s, n={args.repeats})")
-    runs_name, torch_name = f"cnnlab runs ({args.runs} runs)", 'python -c "import torch"'
+        ratio = value / medians[torch_name]
+        print(f"  {name:<{width}}  {value:6.3f} s  {spread:>13} s  {ratio:6.2f}")
+    runs_name = f"cnnlab runs ({args.runs} runs)"
     ratio = medians[runs_name] / medians[torch_name]
     verdict = "meets" if medians[runs_name] <= RUNS_TARGET_S else "misses"
     print(f"cnnlab runs / import torch: {ratio:.2f}")

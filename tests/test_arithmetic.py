@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import OpError
-from engine.ops import (
+from engine.ops.arithmetic import (
     conv_output_size,
     effective_kernel_size,
     gridding_map,

@@ -125,3 +125,20 @@ def test_bench_startup_needs_five_repeats_and_writes_readable_runs(bench, tmp_pa
     records = RunStore(tmp_path / "runs").list_runs()
     assert [r.status for r in records] == ["completed"] * 3
     assert all(r.damaged is None and len(r.metrics) == 3 for r in records)
+    bench_startup.tag_sweep(tmp_path / "runs")
+    from engine.sweeps.aggregate import group_runs_by_sweep
+
+    groups = group_runs_by_sweep(RunStore(tmp_path / "runs").list_runs())
+    assert [(g.sweep_id, len(g.records)) for g in groups] == [(bench_startup.SWEEP_ID, 3)]
+
+
+def test_bench_startup_data_root_is_what_the_probes_read(bench, tmp_path):
+    from engine.datasets import probe_dataset
+
+    bench("bench_startup").write_data_root(tmp_path)
+    found = {name: probe_dataset(name, tmp_path) for name in ("vehicles", "dehaze", "cifar10")}
+    assert {name: (s.state, s.count) for name, s in found.items()} == {
+        "vehicles": ("found", 900),
+        "dehaze": ("found", 200),
+        "cifar10": ("found", 200),
+    }

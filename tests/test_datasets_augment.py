@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.datasets import augment_batch, augment_pair, to_float
+from engine.datasets.augment import augment_batch, augment_pair, to_float
 from engine.datasets.bundle import channel_stats
 from engine.errors import DatasetError
 

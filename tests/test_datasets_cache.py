@@ -12,7 +12,7 @@ from test_datasets_helpers import make_class_folders, make_pairs, write_image
 
 import engine.datasets.cache as cache
 import engine.datasets.decode as decode
-from engine.datasets import load_dataset
+from engine.datasets.registry import load_dataset
 
 
 @pytest.fixture

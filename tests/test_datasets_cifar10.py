@@ -12,8 +12,9 @@ import torchvision.datasets
 import torchvision.datasets.cifar
 from test_datasets_helpers import write_image
 
-from engine.datasets import load_dataset, probe_dataset
+from engine.datasets import probe_dataset
 from engine.datasets.cifar10 import download_cifar10, resize_uint8
+from engine.datasets.registry import load_dataset
 from engine.errors import DatasetError
 
 CLASSES = ["cat", "dog"]

@@ -15,7 +15,8 @@ from PIL import Image
 from test_datasets_helpers import make_class_folders, make_pairs, write_image
 
 from engine.cli import main
-from engine.datasets import load_dataset, probe_dataset
+from engine.datasets import probe_dataset
+from engine.datasets.registry import load_dataset
 from engine.errors import DatasetError
 
 

@@ -16,7 +16,7 @@ from test_datasets_helpers import (
     write_truncated_jpeg,
 )
 
-from engine.datasets import load_dataset
+from engine.datasets.registry import load_dataset
 from engine.errors import CnnlabError, DatasetError
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.datasets import load_dataset, probe_dataset
+from engine.datasets import probe_dataset
+from engine.datasets.registry import load_dataset
 
 pytestmark = pytest.mark.realdata
 

@@ -9,8 +9,8 @@ from PIL import Image
 from test_datasets_helpers import make_class_folders, make_pairs
 
 import engine.datasets.cache as cache
-from engine.datasets import load_dataset
 from engine.datasets.decode import PAD_FILL, decode_image, letterbox_size
+from engine.datasets.registry import load_dataset
 from engine.errors import DatasetError
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)

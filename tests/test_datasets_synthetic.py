@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from engine.datasets import load_dataset, probe_dataset
+from engine.datasets import probe_dataset
+from engine.datasets.registry import load_dataset
 from engine.datasets.synthetic import SHAPE_CLASSES, apply_haze, make_clear_scenes, split_generator
 
 

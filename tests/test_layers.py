@@ -8,14 +8,16 @@ happens to import it or not; `if TYPE_CHECKING:` imports are not imports at run 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
+ARCHITECTURE = ENGINE.parent / "docs" / "architecture.md"
 
 # Lowest first. A module belongs to the longest prefix listed (`engine` alone is the
 # package's own __init__, which only holds the version).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("engine", "engine.errors", "engine.events", "engine.trainer.config"),
+    ("engine", "engine.errors", "engine.events", "engine.trainer.config", "engine.halfblocks"),
     ("engine.ops",),
     ("engine.datasets", "engine.recipes", "engine.models", "engine.trainer.device"),
     ("engine.trainer.validation", "engine.presets"),
@@ -92,6 +94,30 @@ def owner(module: str) -> str:
     """The layer entry a module belongs to (for naming allowed exceptions)."""
     candidates = [n for names in LAYERS for n in names if module == n or module.startswith(n + ".")]
     return max(candidates, key=len) if candidates else "engine"
+
+
+def documented_layers() -> list[set[str]]:
+    """The layers drawn under "## Layers" in docs/architecture.md, lowest first: each line
+    of the drawing that starts with a number opens a layer, the next lines continue it, and
+    the modules are the names in the left column."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    drawing = text.split("## Layers", 1)[1].split("```", 2)[1]
+    layers: dict[int, set[str]] = {}
+    current = -1
+    for line in drawing.splitlines():
+        row = re.match(r"(\d+)?\s*((?:engine[\w.]*,? ?)*)", line)
+        if row.group(1):
+            current = int(row.group(1))
+        names = re.findall(r"engine[\w.]*\w", row.group(2))
+        if current >= 0 and names:
+            layers.setdefault(current, set()).update(names)
+    return [layers[index] for index in sorted(layers)]
+
+
+def test_the_documented_layers_are_the_ones_checked():
+    """docs/architecture.md draws exactly the order these tests enforce (so neither drifts)."""
+    checked = [set(names) - {"engine", "engine.__main__"} for names in LAYERS]
+    assert documented_layers() == checked
 
 
 def test_every_engine_module_is_in_a_layer():

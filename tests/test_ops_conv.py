@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from op_check import check_op
 
 from engine.errors import OpError
-from engine.ops import conv2d
+from engine.ops.conv import conv2d
 
 # (input, weight, bias or None, kwargs): kernels 1-5 incl. non-square, stride 1-3, padding
 # 0-3 / 'same' / 'valid', dilation 1-3, groups 1/2/4, batch 1-3, non-square inputs.

@@ -17,7 +17,11 @@ from op_check import check_op
 from test_ops_conv import CONV_CASES
 from test_ops_pool import AVG_CASES, MAX_CASES
 
-from engine.ops import MyConv2d, avg_pool2d, conv2d, conv_kernel, max_pool2d, select
+from engine.ops import select
+from engine.ops.conv import conv2d
+from engine.ops.layers import MyConv2d
+from engine.ops.pool import avg_pool2d, max_pool2d
+from engine.ops.select import conv_kernel
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

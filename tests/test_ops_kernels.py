@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.ops import _chunks, _gemm, avg_pool2d, conv2d, im2col, max_pool2d, max_unpool2d
+from engine.ops import _chunks, _gemm, im2col
+from engine.ops.conv import conv2d
+from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 
 
 def _compare(x, w, b, **kwargs):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from engine.errors import OpError
-from engine.ops import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
+from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d, MyMaxUnpool2d
 
 CONV_ARGS = [
     dict(in_channels=3, out_channels=8, kernel_size=3),

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from engine.errors import OpError
-from engine.ops import edge_image, learn_kernel
+from engine.ops.learn import learn_kernel
+from engine.ops.reference import edge_image
 
 
 @pytest.mark.parametrize("seed", [0, 3])

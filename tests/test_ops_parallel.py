@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.ops import _parallel, avg_pool2d, conv2d, max_pool2d
+from engine.ops import _parallel
+from engine.ops.conv import conv2d
+from engine.ops.pool import avg_pool2d, max_pool2d
 
 
 @pytest.fixture

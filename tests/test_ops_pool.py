@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from op_check import check_op
 
 from engine.errors import OpError
-from engine.ops import avg_pool2d, max_pool2d, max_unpool2d
+from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 
 ARGS = ("kernel_size", "stride", "padding", "dilation")
 

@@ -16,7 +16,9 @@ from op_check import check_op
 from test_ops_conv import CONV_CASES
 
 from engine.errors import OpError
-from engine.ops import conv2d, conv_kernel, select, set_conv_kernel, triton_conv
+from engine.ops import select, triton_conv
+from engine.ops.conv import conv2d
+from engine.ops.select import conv_kernel, set_conv_kernel
 
 pytest.importorskip("triton", reason="needs Triton (it ships with torch's CUDA builds)")
 

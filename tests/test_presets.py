@@ -78,7 +78,7 @@ def test_quick_presets_learn_clearly_in_seconds(name, tmp_path, one_thread):
 
 def _hazy_input_psnr(config: TrainConfig) -> float:
     """Mean PSNR of the test set's hazy images against their clear ones: doing nothing."""
-    from engine.datasets import load_dataset
+    from engine.datasets.registry import load_dataset
     from engine.trainer.metrics import psnr
 
     bundle = load_dataset(config.dataset, image_size=config.image_size, seed=config.seed)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import OpError
-from engine.ops import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
+from engine.ops.reference import corr2d, corr2d_multi_in, corr2d_multi_in_out, edge_image, pool2d
 
 
 def test_corr2d_reproduces_the_lab_example():

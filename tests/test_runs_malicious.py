@@ -11,7 +11,7 @@ from test_datasets_helpers import make_class_folders
 from test_trainer import tiny
 
 import engine.datasets.cache as cache
-from engine.datasets import load_dataset
+from engine.datasets.registry import load_dataset
 from engine.errors import RunStoreError
 from engine.trainer.checkpoint import checkpoint_epoch, load_checkpoint
 from engine.trainer.loop import Trainer

@@ -316,7 +316,7 @@ def test_dehazing_run_records_psnr_ssim_and_samples(tmp_path):
     assert trainer.summary["samples"][0].startswith("samples/")
     # The log states what the hazy input itself scores, the baseline the curve must beat.
     [baseline] = [e.message for e in events if isinstance(e, Log) and "score to beat" in e.message]
-    from engine.datasets import load_dataset
+    from engine.datasets.registry import load_dataset
     from engine.trainer.metrics import psnr
 
     bundle = load_dataset("haze_synth", image_size=16)

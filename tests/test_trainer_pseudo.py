@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.datasets import load_dataset
+from engine.datasets.registry import load_dataset
 from engine.events import BatchProgress, Log
 from engine.trainer.config import TrainConfig
 from engine.trainer.epoch import Parts

@@ -11,7 +11,7 @@ from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.conv_lab import ConvLabScreen, gridding_text, matrix_text
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FormField
-from engine import ops
+from engine.ops import arithmetic
 
 SIZES = [(80, 24), (140, 44)]
 
@@ -55,10 +55,10 @@ async def test_output_size_follows_the_form_and_refuses_bad_fields(tmp_path, siz
         await _type(pilot, screen, "size", "7", keys=True)
         for key, text in [("kernel_size", "3"), ("stride", "2"), ("padding", "1")]:
             await _type(pilot, screen, key, text)
-        expected = ops.conv_output_size(7, 3, stride=2, padding=1, dilation=1)
+        expected = arithmetic.conv_output_size(7, 3, stride=2, padding=1, dilation=1)
         assert f"output size = {expected}" in _text(screen, "#size-result")
         await _type(pilot, screen, "dilation", "2")
-        expected = ops.conv_output_size(7, 3, stride=2, padding=1, dilation=2)
+        expected = arithmetic.conv_output_size(7, 3, stride=2, padding=1, dilation=2)
         assert f"output size = {expected}" in _text(screen, "#size-result")
         assert "effective kernel (k − 1)·d + 1 = 5" in _text(screen, "#size-result")
 
@@ -83,7 +83,7 @@ async def test_hdc_table_verdict_and_gridding_map(tmp_path):
         await pilot.press("ctrl+t")
         assert screen.query_one("#conv-tabs", TabbedContent).active == "tab-hdc"
         table = screen.query_one("#hdc-table", DataTable)
-        report = ops.hdc_check([1, 2, 5], 3)
+        report = arithmetic.hdc_check([1, 2, 5], 3)
         assert [table.get_row_at(i)[:3] for i in range(table.row_count)] == [
             [str(v) for v in row] for row in report.table()
         ]
@@ -93,7 +93,7 @@ async def test_hdc_table_verdict_and_gridding_map(tmp_path):
         await _type(pilot, screen, "dilations", "2, 4, 6")
         verdict = _text(screen, "#hdc-verdict")
         assert "✗" in verdict and "common factor 2" in verdict
-        holes = int((ops.gridding_map([2, 4, 6], 3) == 0).sum())
+        holes = int((arithmetic.gridding_map([2, 4, 6], 3) == 0).sum())
         assert holes > 0
         assert f"{holes} holes" in _text(screen, "#gridding-caption")
 
@@ -102,7 +102,7 @@ async def test_hdc_table_verdict_and_gridding_map(tmp_path):
 
 
 def test_gridding_text_marks_holes_and_keeps_pixels_square():
-    counts = ops.gridding_map([2, 2], 3).numpy()  # a gridded stack: holes between taps
+    counts = arithmetic.gridding_map([2, 2], 3)  # a gridded stack: holes between taps
     text = gridding_text(counts, max_columns=counts.shape[0])
     lines = text.plain.split("\n")
     assert len(lines) == (counts.shape[0] + 1) // 2  # two map rows per terminal row

@@ -12,7 +12,7 @@ from torch import nn
 from use_helpers import folder_config, train, write_shape_folder
 
 from engine.cli import main
-from engine.ops import MyConv2d
+from engine.ops.layers import MyConv2d
 from engine.use.deploy import InferenceModel, torch_equivalent
 from engine.use.export import TOLERANCE, export_run, sample_batch
 from engine.use.loading import load_run

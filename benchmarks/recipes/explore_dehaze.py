@@ -12,7 +12,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from engine.datasets import augment_pair, load_dataset, to_float
+from engine.datasets.augment import augment_pair, to_float
+from engine.datasets.registry import load_dataset
 from engine.models import create_model
 from engine.recipes.crops import random_crop_pairs
 from engine.trainer.config import TrainConfig, parse_model_option

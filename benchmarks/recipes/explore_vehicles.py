@@ -24,7 +24,8 @@ import time
 import torch
 
 import engine.datasets.decode as decode
-from engine.datasets import augment_batch, load_dataset, to_float
+from engine.datasets.augment import augment_batch, to_float
+from engine.datasets.registry import load_dataset
 from engine.models import create_model
 from engine.recipes import adapt_batchnorm, tta_logits
 from engine.recipes.lighting import relight

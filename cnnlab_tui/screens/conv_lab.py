@@ -152,12 +152,12 @@ class ConvLabScreen(Screen):
             self._setup()
 
     def _setup(self) -> None:
-        from engine import ops
+        from engine.ops.reference import corr2d, edge_image
 
         self.update_size()
         self.update_hdc()
-        x = ops.edge_image()
-        target = ops.corr2d(x, x.new_tensor([[1.0, -1.0]]))
+        x = edge_image()
+        target = corr2d(x, x.new_tensor([[1.0, -1.0]]))
         self._demo_intro = (
             f"X (6×8 edge image):\n{matrix_text(x.tolist(), 0)}\n\n"
             f"Y = corr2d(X, [[1, -1]]):\n{matrix_text(target.tolist(), 0)}"
@@ -203,7 +203,7 @@ class ConvLabScreen(Screen):
     # -- output size ----------------------------------------------------------------------
     def update_size(self) -> None:
         """Recompute the output size from the form (or say why it cannot)."""
-        from engine import ops
+        from engine.ops.arithmetic import conv_output_size, effective_kernel_size
 
         result = self.query_one("#size-result", Static)
         v = self._values(SIZE_FIELDS)
@@ -211,10 +211,10 @@ class ConvLabScreen(Screen):
             result.update(Text("Fix the highlighted fields.", style="italic"))
             return
         try:
-            out = ops.conv_output_size(
+            out = conv_output_size(
                 v["size"], v["kernel_size"], v["stride"], v["padding"], v["dilation"]
             )
-            effective = ops.effective_kernel_size(v["kernel_size"], v["dilation"])
+            effective = effective_kernel_size(v["kernel_size"], v["dilation"])
         except CnnlabError as exc:
             result.update(Text(f"⚠ {exc}", style="bold red"))
             return
@@ -233,7 +233,7 @@ class ConvLabScreen(Screen):
     # -- HDC and gridding -----------------------------------------------------------------
     def update_hdc(self) -> None:
         """Re-run the HDC check and redraw the M_i table and the gridding map."""
-        from engine import ops
+        from engine.ops.arithmetic import gridding_map, hdc_check, receptive_field
 
         verdict = self.query_one("#hdc-verdict", Static)
         table = self.query_one("#hdc-table", DataTable)
@@ -248,8 +248,8 @@ class ConvLabScreen(Screen):
             return
         rates, k = v["dilations"], v["hdc_kernel"]
         try:
-            report = ops.hdc_check(rates, k)
-            field = ops.receptive_field([(k, 1, r) for r in rates])
+            report = hdc_check(rates, k)
+            field = receptive_field([(k, 1, r) for r in rates])
         except CnnlabError as exc:
             verdict.update(Text(f"⚠ {exc}", style="bold red"))
             return
@@ -266,7 +266,7 @@ class ConvLabScreen(Screen):
             caption.update(f"receptive field {field}×{field}: too large to draw here")
             drawing.update("")
             return
-        counts = ops.gridding_map(rates, k).numpy()
+        counts = gridding_map(rates, k)
         holes = int((counts == 0).sum())
         caption.update(
             Text.assemble(
@@ -305,7 +305,7 @@ class ConvLabScreen(Screen):
 
     @work(thread=True, exclusive=True, group="learn")
     def _learn(self, steps: int, lr: float, seed: int) -> None:
-        from engine import ops
+        from engine.ops.learn import learn_kernel
 
         every = max(1, steps // 200)  # at most ~200 UI updates, however many steps
 
@@ -314,7 +314,7 @@ class ConvLabScreen(Screen):
                 self.post_message(self.LearnStep(step, loss, kernel.tolist()))
 
         try:
-            learned = ops.learn_kernel(steps=steps, lr=lr, seed=seed, callback=on_step)
+            learned = learn_kernel(steps=steps, lr=lr, seed=seed, callback=on_step)
         except CnnlabError as exc:
             self.post_message(self.Learned(None, error=str(exc)))
             return

@@ -53,7 +53,7 @@ def describe_dataset(status: Any) -> tuple[str, int | None]:
 
 def describe_hdc(dilations: list[int], kernel_size: int) -> str:
     """The engine's HDC verdict for a dilation stack, in one or two lines."""
-    from engine.ops import hdc_check
+    from engine.ops.arithmetic import hdc_check
 
     report = hdc_check(dilations, kernel_size)
     m_values = ", ".join(str(m) for m in report.m_values)

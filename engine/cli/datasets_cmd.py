@@ -21,7 +21,8 @@ from engine.cli.cache_flag import add_cache_flag, use_cache_flag
 from engine.errors import CnnlabError, DatasetError
 
 if TYPE_CHECKING:
-    from engine.datasets import DatasetBundle, DatasetStatus
+    from engine.datasets import DatasetStatus
+    from engine.datasets.bundle import DatasetBundle
 
 STATE_STYLES = {"found": "green", "missing": "yellow", "error": "bold red"}
 MAX_SKIPPED_SHOWN = 20
@@ -158,7 +159,7 @@ def _print_skipped(console: Console, skipped: list[tuple[str, str]]) -> None:
 def _load_with_progress(
     name: str, root: Path | None, image_size: int, console: Console
 ) -> DatasetBundle:
-    from engine.datasets import load_dataset
+    from engine.datasets.registry import load_dataset
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:

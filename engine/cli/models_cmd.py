@@ -132,7 +132,7 @@ def _model_details(args: argparse.Namespace, info: ModelInfo) -> Table:
 
 def _hdc_line(dilations: list[int], kernel_size: int) -> str:
     """The HDC verdict of a dilation list, in one line."""
-    from engine.ops import hdc_check
+    from engine.ops.arithmetic import hdc_check
 
     report = hdc_check(dilations, kernel_size)
     verdict = "ok" if report.ok else "not ok: " + "; ".join(report.reasons)

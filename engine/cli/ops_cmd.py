@@ -61,12 +61,12 @@ def run_demo(args: argparse.Namespace) -> int:
     """The lab's worked examples, each computed by the code rather than copied."""
     import torch
 
-    from engine.ops import (
+    from engine.ops.learn import learn_kernel
+    from engine.ops.reference import (
         corr2d,
         corr2d_multi_in,
         corr2d_multi_in_out,
         edge_image,
-        learn_kernel,
         pool2d,
     )
 

@@ -1,4 +1,4 @@
-"""What a loaded data set hands to the trainer, and what a cheap probe reports.
+"""What a loaded data set hands to the trainer.
 
 A bundle holds decoded uint8 tensors only: normalisation and augmentation happen later, on
 whole batches (see `augment.py`), so one decode serves every run and every device.
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.datasets.decode import shown_name
+from engine.datasets.listing import shown_name
 from engine.trainer.config import TASKS
 
 # Mean/std accumulate over chunks of this many images so a 60k-image set never needs a
@@ -111,29 +111,3 @@ class DatasetBundle:
         for index, name in enumerate(self.classes):
             counts[name] = {split: int((y == index).sum()) for split, y in splits.items()}
         return counts
-
-
-@dataclass
-class DatasetStatus:
-    """What a probe found for one data set, without decoding any image.
-
-    `splits` maps class (or "pairs") → split → expected count; `skipped` lists files a probe
-    can already tell are not images (by extension). `state` is "found", "missing" or "error".
-    """
-
-    name: str
-    task: str
-    found: bool
-    count: int
-    where: str
-    message: str = ""
-    state: str = ""
-    description: str = ""
-    splits: dict[str, dict[str, int]] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.splits = {shown_name(name): counts for name, counts in self.splits.items()}
-        self.skipped = [(shown_name(name), reason) for name, reason in self.skipped]
-        if not self.state:
-            self.state = "found" if self.found else "missing"

@@ -17,45 +17,21 @@ import torch.nn.functional as F
 from engine.datasets.bundle import DatasetBundle
 from engine.datasets.cache import decode_cached
 from engine.datasets.decode import ProgressFn
-from engine.datasets.folders import has_class_layout, list_classes, locate
+from engine.datasets.listing import (
+    BATCHES_DIR,
+    NAME,
+    check_batches,
+    layout_of,
+    list_classes,
+    locate_cifar10,
+)
 from engine.datasets.split import carve_validation
 from engine.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-NAME = "cifar10"
-BATCHES_DIR = "cifar-10-batches-py"
 NATIVE_SIZE = 32
 DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-LAYOUT_TEXT = f"{BATCHES_DIR}/ or train/<class>/ + test/<class>/"
-BATCH_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
-
-
-def layout_of(folder: Path) -> str | None:
-    """ "batches", "folders" or None for a folder that is not a CIFAR-10 data set."""
-    if (folder / BATCHES_DIR).is_dir():
-        return "batches"
-    if has_class_layout(folder / "train") and has_class_layout(folder / "test"):
-        return "folders"
-    return None
-
-
-def locate_cifar10(root: Path) -> Path:
-    """The CIFAR-10 folder: `root/cifar10`, `root`, or the parent of a batches folder."""
-    root = Path(root).expanduser()
-    if root.name == BATCHES_DIR and root.is_dir():
-        return root.parent
-    return locate(root, NAME, lambda p: layout_of(p) is not None, LAYOUT_TEXT)
-
-
-def check_batches(folder: Path) -> None:
-    """Raise DatasetError naming the files missing from `folder/cifar-10-batches-py`."""
-    missing = [name for name in BATCH_FILES if not (folder / BATCHES_DIR / name).is_file()]
-    if missing:
-        raise DatasetError(
-            f"{folder / BATCHES_DIR} is incomplete: {', '.join(missing)} missing; delete it "
-            "and run `cnnlab datasets --download`"
-        )
 
 
 def resize_uint8(images: torch.Tensor, image_size: int, chunk: int = 2048) -> torch.Tensor:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+from engine.datasets.listing import is_image_name
 from engine.errors import DatasetError
 from engine.trainer.config import RESIZE_MODES
 
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
 # Pillow failures that mean "this file is not a usable image" rather than a bug here.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 # At most this many progress callbacks per decode, so a UI is not flooded.
@@ -53,16 +51,6 @@ class DecodedImages:
     names: list[str]
     images: torch.Tensor
     skipped: list[tuple[str, str]]
-
-
-def shown_name(name: str) -> str:
-    """A file name as a person can read it: bytes that are not UTF-8 (which Python keeps as
-    lone surrogates) appear escaped, `caf\\xe9.png`, so they can be printed and saved."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
-def is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def check_resize(resize: str) -> None:

@@ -21,11 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from engine.datasets.bundle import DatasetBundle
+from engine.datasets.catalog import HAZE_SIZES, SHAPE_CLASSES, SHAPES_SIZES
 from engine.datasets.split import carve_validation, split_counts
 
-SHAPE_CLASSES = ["circle", "square", "triangle"]
-SHAPES_SIZES = (2400, 600)  # (train, test): generating is cheap, and data beats epochs
-HAZE_SIZES = (200, 50)
 SHAPE_TILT = math.radians(15)  # shapes stay upright-ish: ±15° of rotation at most
 _BLOBS = 6
 _TRIANGLE_NORMALS = (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)  # outward edge normals

@@ -48,7 +48,7 @@ def make_conv(
         conv_cls: Callable[..., nn.Module] = nn.Conv2d
     elif conv_impl == "hand":
         # Imported here so that models built on torch's conv never depend on engine.ops.
-        from engine.ops import MyConv2d
+        from engine.ops.layers import MyConv2d
 
         conv_cls = MyConv2d
     else:

@@ -15,7 +15,7 @@ from engine.models._registry import register_model
 from engine.models.conv import PADDING, ConvNet, build_conv_net
 
 if TYPE_CHECKING:
-    from engine.ops import HDCReport
+    from engine.ops.arithmetic import HDCReport
 
 DILATIONS = OptionSpec(
     "dilations",
@@ -28,7 +28,7 @@ DILATIONS = OptionSpec(
 
 def hdc_report(dilations: list[int], kernel_size: int) -> HDCReport:
     """`engine.ops.hdc_check` of the dilations (imported lazily: ops owns the arithmetic)."""
-    from engine.ops import hdc_check
+    from engine.ops.arithmetic import hdc_check
 
     return hdc_check(dilations, kernel_size)
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 
 from engine.errors import OpError
-from engine.ops.window import Pair, effective_size
+from engine.ops.arithmetic import effective_size
+from engine.ops.window import Pair
 
 IntOrPair = int | Sequence[int]
 

@@ -1,7 +1,9 @@
 """Convolution arithmetic: output sizes, receptive fields and the HDC gridding check.
 
-Pure functions of integers (plus one small tensor for `gridding_map`), so the dashboard and
-the model builders can reason about a stack of layers without running it.
+Pure functions of integers (plus one small NumPy array for `gridding_map`), so the dashboard,
+the model builders and `cnnlab hdc` can reason about a stack of layers without running it
+(or importing torch). `output_size` is the one copy of the window-count formula that conv,
+pooling (`engine.ops.window`) and these tools share.
 """
 
 from __future__ import annotations
@@ -11,12 +13,42 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-import torch
+import numpy as np
 
 from engine.errors import OpError
-from engine.ops import window
 
 LayerSpec = int | Sequence[int] | Mapping[str, int]
+Pair = tuple[int, int]
+
+
+def effective_size(kernel: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel along one axis: d(k − 1) + 1 (dilation adds no weights)."""
+    return dilation * (kernel - 1) + 1
+
+
+def output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int | Pair = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Window positions along one axis, exactly as torch's conv and pooling count them.
+
+    ⌊(size + before + after − d(k − 1) − 1) / s⌋ + 1, with `padding` one int (both sides) or
+    (before, after). In ceil mode the last window may hang over the end but must start
+    inside the input or the leading padding (torch drops one made only of trailing padding).
+    A result below 1 means the window does not fit; callers turn that into an error.
+    """
+    before, after = (padding, padding) if isinstance(padding, int) else padding
+    span = size + before + after - effective_size(kernel, dilation)
+    if span < 0:
+        return 0
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + before:
+        out -= 1
+    return out
 
 
 def _positive(name: str, value: int, minimum: int = 1) -> int:
@@ -29,7 +61,7 @@ def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
     """Span of a dilated kernel: (n - 1) * d + 1 — dilation spreads taps, adds no weights."""
     _positive("kernel_size", kernel_size)
     _positive("dilation", dilation)
-    return window.effective_size(kernel_size, dilation)
+    return effective_size(kernel_size, dilation)
 
 
 def conv_output_size(
@@ -40,7 +72,7 @@ def conv_output_size(
     _positive("stride", stride)
     _positive("padding", padding, minimum=0)
     effective = effective_kernel_size(kernel_size, dilation)
-    out = window.output_size(size, kernel_size, stride, padding, dilation)
+    out = output_size(size, kernel_size, stride, padding, dilation)
     if out < 1:
         raise OpError(
             f"kernel {kernel_size} (effective {effective}) "
@@ -128,10 +160,10 @@ def hdc_check(dilations: Sequence[int], kernel_size: int) -> HDCReport:
     return HDCReport(rates, kernel_size, tuple(m), not reasons, tuple(reasons))
 
 
-def gridding_map(dilations: Sequence[int], kernel_size: int) -> torch.Tensor:
+def gridding_map(dilations: Sequence[int], kernel_size: int) -> np.ndarray:
     """How many paths reach each input pixel from ONE output pixel of the stack.
 
-    A (R, R) int64 tensor, R the stack's receptive field; zeros are the pixels a gridded
+    A (R, R) int64 array, R the stack's receptive field; zeros are the pixels a gridded
     stack misses (the lab's "stacked dilation 2 misses pixels" picture). Built by spreading
     a single pixel back through each layer's dilated all-ones kernel.
     """
@@ -139,12 +171,12 @@ def gridding_map(dilations: Sequence[int], kernel_size: int) -> torch.Tensor:
     if not rates:
         raise OpError("gridding_map needs at least one dilation rate")
     k = _positive("kernel_size", kernel_size)
-    counts = torch.ones(1, 1, dtype=torch.int64)
+    counts = np.ones((1, 1), dtype=np.int64)
     for r in reversed(rates):
         _positive("dilation rate", r)
         grow = effective_kernel_size(k, r) - 1
         h, w = counts.shape
-        spread = torch.zeros(h + grow, w + grow, dtype=torch.int64)
+        spread = np.zeros((h + grow, w + grow), dtype=np.int64)
         for i in range(k):
             for j in range(k):
                 spread[i * r : i * r + h, j * r : j * r + w] += counts

@@ -1,7 +1,7 @@
 """The hand-written ops under torch's functional names: `conv2d`, `max_pool2d`, `avg_pool2d`,
 `max_unpool2d`.
 
-Import from here (or from `engine.ops`) the way you would from `torch.nn.functional`.
+Import from here the way you would from `torch.nn.functional`.
 """
 
 from engine.ops.conv import conv2d

@@ -23,7 +23,8 @@ from torch.autograd.function import once_differentiable
 from engine.errors import OpError
 from engine.ops._args import IntOrPair, as_batched, as_pair
 from engine.ops._parallel import over_batch
-from engine.ops.window import Padding4, Pair, output_size, pad2d, scatter_windows_, window_view
+from engine.ops.arithmetic import output_size
+from engine.ops.window import Padding4, Pair, pad2d, scatter_windows_, window_view
 
 
 def _stride_or_kernel(op: str, stride, kernel: Pair) -> Pair:

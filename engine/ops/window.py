@@ -6,10 +6,11 @@ two dimensions index the window and whose middle two index the output pixel: no 
 copied until an op reduces over it. The view honours the input's own strides, so it works
 for contiguous and channels-last tensors alike.
 
-Everything the window ops share lives here: how many windows fit (`output_size`, the one
-copy of the formula), padding (`pad2d` for a whole tensor, `PaddedChunks` for a batch
-padded chunk by chunk into reused scratch memory) and the adjoint of the view
-(`scatter_windows_`, behind both col2im and pooling's backward). Convolution is then a
+Everything the window ops share lives here: padding (`pad2d` for a whole tensor,
+`PaddedChunks` for a batch padded chunk by chunk into reused scratch memory) and the
+adjoint of the view (`scatter_windows_`, behind both col2im and pooling's backward); how
+many windows fit is `arithmetic.output_size`, the one copy of the formula (torch-free, so
+the size tools need no torch). Convolution is then a
 window view reduced against a kernel (`im2col`), pooling a window view reduced by max or
 mean (`pool`), like tinygrad's conv-as-a-pooling-op over one `_pool`.
 """
@@ -21,39 +22,10 @@ import math
 import torch
 
 from engine.ops._chunks import Scratch
+from engine.ops.arithmetic import output_size
 
 Pair = tuple[int, int]
 Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
-
-
-def effective_size(kernel: int, dilation: int = 1) -> int:
-    """Span of a dilated kernel along one axis: d(k − 1) + 1 (dilation adds no weights)."""
-    return dilation * (kernel - 1) + 1
-
-
-def output_size(
-    size: int,
-    kernel: int,
-    stride: int = 1,
-    padding: int | Pair = 0,
-    dilation: int = 1,
-    ceil_mode: bool = False,
-) -> int:
-    """Window positions along one axis, exactly as torch's conv and pooling count them.
-
-    ⌊(size + before + after − d(k − 1) − 1) / s⌋ + 1, with `padding` one int (both sides) or
-    (before, after). In ceil mode the last window may hang over the end but must start
-    inside the input or the leading padding (torch drops one made only of trailing padding).
-    A result below 1 means the window does not fit; callers turn that into an error.
-    """
-    before, after = (padding, padding) if isinstance(padding, int) else padding
-    span = size + before + after - effective_size(kernel, dilation)
-    if span < 0:
-        return 0
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + before:
-        out -= 1
-    return out
 
 
 def is_channels_last(x: torch.Tensor) -> bool:

@@ -198,7 +198,7 @@ class HDCEntry:
 def hdc_entries(records: Sequence[Any]) -> list[HDCEntry]:
     """One HDC check per distinct (model, dilations, kernel size) among dilated runs."""
     from engine.models import get_model_info
-    from engine.ops import hdc_check
+    from engine.ops.arithmetic import hdc_check
 
     entries: dict[tuple, HDCEntry] = {}
     for record in records:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from engine.datasets import DatasetBundle, load_dataset
+from engine.datasets.bundle import DatasetBundle
+from engine.datasets.registry import load_dataset
 from engine.errors import ConfigError
 from engine.models import create_model, get_model_info
 from engine.trainer.config import TrainConfig

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
-from engine.datasets import augment_batch, augment_pair, to_float
+from engine.datasets.augment import augment_batch, augment_pair, to_float
 from engine.recipes.crops import random_crop_pairs
 from engine.recipes.lighting import relight
 from engine.trainer.metrics import confusion_matrix, per_class_accuracy, psnr, ssim

@@ -145,7 +145,7 @@ def _check_dataset(config: TrainConfig, errors: dict[str, str]) -> str | None:
     if not config.dataset:
         errors["dataset"] = "choose a data set"
         return None
-    from engine.datasets.registry import DATASETS
+    from engine.datasets import DATASETS
 
     info = DATASETS.get(config.dataset)
     if info is None:

@@ -16,8 +16,8 @@ import copy
 import torch
 from torch import nn
 
-from engine.datasets import to_float
-from engine.ops import MyConv2d
+from engine.datasets.augment import to_float
+from engine.ops.layers import MyConv2d
 from engine.recipes import tta_logits, tta_outputs
 from engine.use.loading import Preprocessing
 

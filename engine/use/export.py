@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from engine.datasets import to_float
+from engine.datasets.augment import to_float
 from engine.errors import CnnlabError, DatasetError
 from engine.models import create_model
 from engine.runs.files import write_json_atomic

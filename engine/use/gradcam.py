@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.ops import MyAvgPool2d, MyConv2d, MyMaxPool2d
+from engine.ops.layers import MyAvgPool2d, MyConv2d, MyMaxPool2d
 
 CONV_TYPES = (nn.Conv2d, MyConv2d)
 # Layers that only resample what came before: Grad-CAM belongs on the features themselves.

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from engine.datasets.decode import decode_files, is_image_name
+from engine.datasets.decode import decode_files
+from engine.datasets.listing import is_image_name
 from engine.datasets.split import natural_key
 from engine.errors import DatasetError
 

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.datasets import DatasetBundle, to_float
+from engine.datasets.augment import to_float
+from engine.datasets.bundle import DatasetBundle
 from engine.errors import RunStoreError
 from engine.models import create_model, get_model_info
 from engine.runs import RunRecord, RunStore, read_run

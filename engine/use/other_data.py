@@ -12,11 +12,13 @@ from pathlib import Path
 
 import torch
 
-from engine.datasets import DATASETS, DatasetBundle, load_dataset
-from engine.datasets import folders as folder_sets
+from engine.datasets import DATASETS
+from engine.datasets import listing as folder_sets
+from engine.datasets.bundle import DatasetBundle
 from engine.datasets.cache import decode_cached
-from engine.datasets.cifar10 import layout_of, locate_cifar10
-from engine.datasets.registry import CLASS_LAYOUT, PAIR_LAYOUT
+from engine.datasets.catalog import CLASS_LAYOUT, PAIR_LAYOUT
+from engine.datasets.listing import layout_of, locate_cifar10
+from engine.datasets.registry import load_dataset
 from engine.errors import DatasetError
 from engine.use.loading import LoadedRun
 
