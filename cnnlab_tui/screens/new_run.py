@@ -349,8 +349,11 @@ class NewRunScreen(Screen):
         if reading.config is None:
             self.workers.cancel_group(self, "form-check")  # an older answer would mislead
             return
-        delay = PROBE_DELAY_S if self._probe_due else 0.0
-        self._check_timer = self.set_timer(delay, lambda: self._start_check(reading))
+        if not self._probe_due:  # nothing slow to wait for (a 0 s timer is refused)
+            self._check_timer = None
+            self._start_check(reading)
+            return
+        self._check_timer = self.set_timer(PROBE_DELAY_S, lambda: self._start_check(reading))
 
     def _start_check(self, reading: FormReading) -> None:
         config = reading.config
