@@ -353,7 +353,7 @@ class CnnlabApp(App[int]):
             devnull = os.open(os.devnull, os.O_WRONLY)
             for fd in (1, 2):
                 os.dup2(devnull, fd)
-        self.exit(128 + signal.SIGHUP)
+        self.exit(return_code=128 + signal.SIGHUP)
 
     async def on_unmount(self) -> None:
         # Whatever closed the app, the engine keeps its runs; only the link is closed, so

@@ -8,7 +8,6 @@ import asyncio
 
 import pytest
 from textual.widgets import DataTable, Input
-from tui_engine import engine_runs, runs  # noqa: F401 - fixtures
 from tui_helpers import async_test, open_new_run, tiny_config, wait_for
 
 from cnnlab_tui.app import CnnlabApp

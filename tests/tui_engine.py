@@ -8,6 +8,7 @@ the module. Dashboards of the module are opened on `runs`, each with its own dat
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,8 @@ def settle(runs: Path) -> None:
     with EngineClient.connect(runs, client="test settle") as engine:
         entries = engine.entries()
         for entry in sorted(entries, key=lambda e: e["state"] != "queued"):
-            try:
+            with contextlib.suppress(ValueError):  # EngineError: it ended meanwhile
                 engine.cancel(entry["queue_id"])
-            except ValueError:  # EngineError: it ended meanwhile
-                pass
         wait_for(lambda: not engine.entries(), "the engine to settle", SETTLE_TIMEOUT)
     (runs / LAST_CONFIG_FILE).unlink(missing_ok=True)
 
