@@ -206,6 +206,10 @@ async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
         async def error_of(key: str, text: str) -> str | None:
             form_field(form, key).set_value(text)
             await pilot.pause()
+            await wait_for(pilot, lambda: not any(w.group == "form-check" and w.is_running
+                                                  for w in app.workers),
+                           timeout=20, what="the engine's check of the edit")  # fmt: skip
+            await pilot.pause()
             return form_field(form, key).error
 
         assert "must be a number, got 'fast'" in await error_of("lr", "1e-2, fast")
@@ -297,9 +301,11 @@ def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
     from cnnlab_tui.sweep_launch import SweepForm, build_sweep, first_values, parse_axis
     from engine.sweeps import planned_configs
 
-    config = preset_config("quick-shapes")
-    config.update(lr=0.01, device="cpu", seed=3)
-    axis = parse_axis("option-widths", "[4,8], [8,16]", config["model"])
+    from engine.trainer.config import TrainConfig
+
+    config = TrainConfig(**{**preset_config("quick-shapes"), "lr": 0.01, "device": "cpu",
+                            "seed": 3})  # fmt: skip  # the form's one TrainConfig
+    axis = parse_axis("option-widths", "[4,8], [8,16]", config.model)
     assert (axis.grid_key, axis.values) == ("model.widths", [[4, 8], [8, 16]])
     form = SweepForm([axis], seeds=[3, 4])
     spec = build_sweep(first_values(config, form.axes), form)
