@@ -300,7 +300,6 @@ def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
     from cnnlab_tui.screens.new_run_fields import preset_config
     from cnnlab_tui.sweep_launch import SweepForm, build_sweep, first_values, parse_axis
     from engine.sweeps import planned_configs
-
     from engine.trainer.config import TrainConfig
 
     config = TrainConfig(**{**preset_config("quick-shapes"), "lr": 0.01, "device": "cpu",
