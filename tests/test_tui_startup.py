@@ -137,10 +137,11 @@ async def test_a_late_engine_check_never_overwrites_a_newer_one(tmp_path, monkey
     import cnnlab_tui.screens.new_run_checks as checks
 
     real = checks.form_check
-    release, stale_done = threading.Event(), threading.Event()
+    release, entered, stale_done = threading.Event(), threading.Event(), threading.Event()
 
     def first_check_is_slow(config, axes, num_classes=None):
         if config.epochs == 4:  # the check of the older edit answers last, and refuses
+            entered.set()
             release.wait(10)
             try:
                 found = real(config, axes, num_classes)
@@ -156,7 +157,7 @@ async def test_a_late_engine_check_never_overwrites_a_newer_one(tmp_path, monkey
         monkeypatch.setattr(checks, "form_check", first_check_is_slow)
         epochs = form_field(screen, "epochs")
         epochs.set_value("4")  # its check answers late, and wrongly
-        await pilot.pause()
+        await wait_for(pilot, entered.is_set, timeout=20, what="the older check running")
         epochs.set_value("5")
         await pilot.pause(0.3)
         assert epochs.error is None
