@@ -26,21 +26,29 @@ Navigation (the contract every screen module codes against):
 * Pushed on top of the current mode's stack (escape pops them):
   ``app.open_detail(run_id)`` → ``screens.detail.DetailScreen(run_id)``;
   ``app.open_compare(run_ids)`` → ``screens.compare.CompareScreen(run_ids=run_ids)``;
-  ``screens.confirm.ConfirmScreen`` for every yes/no question (cancel, delete, quit).
+  ``screens.confirm.ConfirmScreen`` for every yes/no question (cancel, delete);
+  ``screens.quit_dialog.QuitScreen`` (keep / cancel / stay) when quitting with runs active.
 * ``app.edit_and_rerun(config)`` switches to ``new_run`` and fills the form with ``config``.
 * Shared state: ``app.data_root``, ``app.runs_dir`` (Paths), ``app.store`` (engine RunStore),
-  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: submit, submit_sweep, cancel,
-  queue, active…), ``app.report_lang`` / ``app.last_report`` (``screens.export``).
+  ``app.runner`` (``cnnlab_tui.runner.RunQueue``: the background engine's queue as seen
+  here, and submit_run / submit_sweep / submit_resume / cancel / move from thread
+  workers), ``app.engine_status`` (the mode bar's "● 2 runs in engine"),
+  ``app.report_lang`` / ``app.last_report`` (``screens.export``).
+* Training runs in the background engine of the runs folder (``engine.service``), never
+  here: the app attaches to it (``cnnlab_tui.engine_link``, a thread worker), starting one
+  when there is work for it; quitting asks whether to keep active runs training (the
+  default), cancel them or stay; losing the terminal (SIGHUP) just closes the dashboard.
 * Sweeps: New run turns lists typed in numeric fields and Seeds into an engine sweep
   (``cnnlab_tui.sweep_launch``); it queues as one job whose row reads ``sweep k/N``.
   Compare groups a sweep by setting (mean ± std); ``x`` on Runs and Compare writes the
   lab report (``screens.export``).
-* Messages: engine events reach the UI only as ``EngineEvent`` posted by the runner; the app
-  folds them into ``app.runner`` state, then forwards a copy to every screen of every mode
-  (``on_engine_event``), each dispatching on the event's class. ``RunsChanged`` (run
-  started / ended / deleted) and ``EngineLoaded`` are forwarded the same way; screens that
-  change the store (delete) post ``RunsChanged`` to the app. A screen's thread workers post
-  their results back as ``messages.WorkerAnswer`` subclasses, handled with ``@on``.
+* Messages: engine events reach the UI only as ``EngineEvent`` posted by the engine link;
+  the app folds them into ``app.runner`` state, then forwards a copy to every screen of
+  every mode (``on_engine_event``), each dispatching on the event's class. ``RunsChanged``
+  (run started / ended / deleted), ``QueueChanged`` and ``EngineLoaded`` are forwarded the
+  same way; screens that change the store (delete) post ``RunsChanged`` to the app. A
+  screen's thread workers post their results back as ``messages.WorkerAnswer``
+  subclasses, handled with ``@on``.
 * Styles: ``app.tcss`` holds the shared look; each screen sets ``CSS_PATH`` to its own
   ``styles/<screen>.tcss``.
 """
@@ -48,8 +56,11 @@ Navigation (the contract every screen module codes against):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -58,24 +69,33 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 
 from cnnlab_tui.engine_import import EngineImport
-from cnnlab_tui.messages import EngineEvent, EngineLoaded, LaunchFailed, QueueChanged, RunsChanged
-from cnnlab_tui.notices import notice_for
-from cnnlab_tui.runner import RunQueue, TrainerFactory
+from cnnlab_tui.messages import (
+    EngineAttached,
+    EngineEvent,
+    EngineLoaded,
+    EngineLost,
+    EntrySubmitted,
+    QueueChanged,
+    RunsChanged,
+)
+from cnnlab_tui.notices import engine_status_text, notice_for
+from cnnlab_tui.runner import RunQueue
 from cnnlab_tui.screens.compare import CompareScreen
-from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.conv_lab import ConvLabScreen
 from cnnlab_tui.screens.detail import DetailScreen
 from cnnlab_tui.screens.live import LiveScreen
 from cnnlab_tui.screens.new_run import NewRunScreen
+from cnnlab_tui.screens.quit_dialog import QuitScreen
 from cnnlab_tui.screens.runs import RunsScreen
 from engine.events import RunFinished, RunStarted
 
 log = logging.getLogger(__name__)
 
-QUIT_CANCEL_TIMEOUT_S = 60.0
+QUIT_CANCEL_TIMEOUT_S = 60.0  # how long "cancel them" waits for the engine to confirm
 LOG_FILE = ".cnnlab-dashboard.log"  # hidden: the run store skips dot-files
 
 
@@ -110,20 +130,17 @@ class CnnlabApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
+    engine_status: reactive[str] = reactive("")  # "● 2 runs in engine", for the mode bar
+
     def __init__(
-        self,
-        data_root: str | Path | None = None,
-        runs_dir: str | Path | None = None,
-        *,
-        trainer_factory: TrainerFactory | None = None,
+        self, data_root: str | Path | None = None, runs_dir: str | Path | None = None
     ) -> None:
         super().__init__()
         self._data_root = Path(data_root) if data_root else None
         self.runs_dir: Path = Path(runs_dir) if runs_dir else _default_runs_dir()
         self.engine = EngineImport()
-        self.runner = RunQueue(
-            self, self.runs_dir, engine=self.engine, trainer_factory=trainer_factory
-        )
+        self.runner = RunQueue(self, self.runs_dir)
+        self._hangup_caught = False
         self.report_lang = "en"  # the lab report's language, as last chosen in its dialog
         self.last_report: Path | None = None  # report.md written last (screens.export)
         self._store: Any = None
@@ -172,13 +189,21 @@ class CnnlabApp(App[int]):
 
     # -- the engine, imported after the first paint --------------------------------------
     def on_ready(self) -> None:
-        """The first screen is on the terminal: now import torch and the engine."""
+        """The first screen is on the terminal: now import torch and the engine, and attach
+        to the background engine (its client is imported first)."""
         self._import_engine()
+        self._follow_engine()
+        self._catch_hangup()
 
     @work(thread=True, exclusive=True, group="engine-import", exit_on_error=False)
     def _import_engine(self) -> None:
         self.engine.load()
         self.post_message(EngineLoaded(self.engine.error))
+
+    @work(thread=True, exclusive=True, group="engine-link", exit_on_error=False)
+    def _follow_engine(self) -> None:
+        if self.engine.client_wait():
+            self.runner.link.follow()
 
     def on_engine_loaded(self, message: EngineLoaded) -> None:
         if message.error:
@@ -199,6 +224,8 @@ class CnnlabApp(App[int]):
             screen.post_message(make())
 
     def on_engine_event(self, message: EngineEvent) -> None:
+        from engine.service.events import EntryFinished, EntryStarted, QueueState
+
         run = self.runner.apply(message)
         event = message.event
         # Only screens that handle engine events get them: batch progress is frequent.
@@ -207,7 +234,7 @@ class CnnlabApp(App[int]):
                 screen.post_message(EngineEvent(message.queue_id, event))
         label = run.label if run else getattr(event, "run_id", message.queue_id)
         notice = notice_for(event, label, in_sweep=run is not None and run.is_sweep)
-        if notice is not None:
+        if notice is not None and self.runner.synced:  # the snapshot's past is no news
             self.notify(
                 notice.message, severity=notice.severity, timeout=notice.timeout, markup=False
             )
@@ -216,20 +243,43 @@ class CnnlabApp(App[int]):
                 self.broadcast(lambda: RunsChanged(run_id, "running"))
             case RunFinished(run_id=run_id, status=status):
                 self.broadcast(lambda: RunsChanged(run_id, status))
+            case QueueState() | EntryStarted() | EntryFinished():
+                self._queue_changed()
 
-    def on_launch_failed(self, message: LaunchFailed) -> None:
-        self.runner.mark_ended(message.queue_id, message.status, message.message)
-        if message.status != "cancelled":
-            self.notify(
-                message.message, title="Run could not start", severity="error", markup=False
-            )
-        self.broadcast(QueueChanged)
+    def on_engine_attached(self, message: EngineAttached) -> None:
+        self.runner.attached_to(message.info)
+        if message.notice:  # the engine before this one died: say so, and what it left
+            self.notify(message.notice, title="Engine", severity="error", timeout=30,
+                        markup=False)  # fmt: skip
+        if message.started:
+            pid = message.info.get("pid")
+            self.notify(f"Started the background engine (pid {pid}).", timeout=4)
+        self._queue_changed()
+
+    def on_engine_lost(self, message: EngineLost) -> None:
+        ended = self.runner.engine_lost(message.reason)
+        if message.failed:
+            title = "The engine would not start"
+        elif message.died:
+            title = "The engine stopped unexpectedly — starting a new one"
+        else:
+            title = "Engine"
+        severity = "error" if (message.failed or message.died or ended) else "warning"
+        self.notify(message.reason, title=title, severity=severity, timeout=20, markup=False)
+        for run in ended:
+            if run.run_id:
+                self.broadcast(lambda r=run: RunsChanged(r.run_id, "interrupted"))
+        self._queue_changed(lost=True)
+
+    def on_entry_submitted(self, message: EntrySubmitted) -> None:
+        self.runner.note_submitted(message)
+        self._queue_changed()
 
     def on_queue_changed(self, message: QueueChanged) -> None:
-        if message.starting:
-            self.runner.mark_starting(message.starting)
-        if message.ended:
-            self.runner.mark_ended(message.ended, message.status)
+        self._queue_changed()
+
+    def _queue_changed(self, *, lost: bool = False) -> None:
+        self.engine_status = engine_status_text(self.runner, lost=lost)
         self.broadcast(QueueChanged)
 
     def on_runs_changed(self, message: RunsChanged) -> None:
@@ -260,31 +310,58 @@ class CnnlabApp(App[int]):
 
     # -- quitting -------------------------------------------------------------------------
     async def action_quit(self) -> None:
-        """Quit; while runs are active ask first, then cancel them cleanly."""
-        if not self.runner.active:
+        """Quit; while the engine has runs, ask: keep them training (the default), cancel
+        them, or stay. Training is the engine's: closing the dashboard never stops it."""
+        count = self.runner.active_count
+        if not count:
             self.exit(0)
             return
-        question = "A run is training or queued. Cancel it (saved as cancelled) and quit?"
-        self.push_screen(
-            ConfirmScreen(question, title="Quit cnnlab?", yes_label="Cancel runs and quit"),
-            self._quit_answered,
-        )
+        self.push_screen(QuitScreen(count), self._quit_answered)
 
-    def _quit_answered(self, answer: bool | None) -> None:
-        if answer:
+    def _quit_answered(self, answer: str | None) -> None:
+        if answer == "keep":
+            self.exit(0)
+        elif answer == "cancel":
             self.notify("Cancelling runs…", timeout=5)
             self.run_worker(self._cancel_then_exit(), name="quit", exclusive=True)
 
     async def _cancel_then_exit(self) -> None:
-        self.runner.cancel_all()
-        await asyncio.to_thread(self.runner.wait_idle, QUIT_CANCEL_TIMEOUT_S)
+        runner = self.runner
+        ids = [run.queue_id for run in runner.queue + runner.running]
+        errors = await asyncio.to_thread(runner.cancel_all, ids)
+        for error in errors:
+            self.notify(error, severity="error", markup=False)
+        deadline = time.monotonic() + QUIT_CANCEL_TIMEOUT_S
+
+        def still_active() -> bool:
+            return any(run.active for run in map(runner.get, ids) if run is not None)
+
+        while still_active() and runner.attached and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         self.exit(0)
 
+    def _catch_hangup(self) -> None:
+        """SIGHUP (the terminal or SSH link is gone): close the dashboard; the engine keeps
+        training. Only where a signal can be caught (the main thread's loop)."""
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._terminal_lost)
+            self._hangup_caught = True
+
+    def _terminal_lost(self) -> None:
+        log.info("SIGHUP: the terminal is gone; runs go on in the engine")
+        if not self.is_headless:  # nothing may be written to a terminal that is gone
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                os.dup2(devnull, fd)
+        self.exit(return_code=128 + signal.SIGHUP)
+
     async def on_unmount(self) -> None:
-        # Whatever closed the app, never leave a trainer thread running (nor "running" on disk).
-        if self.runner.active:
-            self.runner.cancel_all()
-            await asyncio.to_thread(self.runner.wait_idle, QUIT_CANCEL_TIMEOUT_S)
+        # Whatever closed the app, the engine keeps its runs; only the link is closed, so
+        # no worker thread stays blocked on the engine's socket.
+        self.runner.link.close()
+        if self._hangup_caught:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
 
 
 def _log_to_file(runs_dir: Path) -> None:

@@ -1,9 +1,11 @@
-"""Messages between threads (the run queue, screens' workers) and the dashboard's screens.
+"""Messages between threads (the engine link, screens' workers) and the dashboard's screens.
 
-Engine events never touch widgets directly: the runner wraps each one in `EngineEvent` and
-posts it to the app (thread-safe), the app updates its run state on the UI thread and
-forwards it to the screens. `RunsChanged` tells every screen that the run store changed;
-`EngineLoaded` that torch and the engine have been imported (`cnnlab_tui.engine_import`).
+Engine events never touch widgets directly: the engine link (`cnnlab_tui.engine_link`)
+wraps each update from the background engine in `EngineEvent` and posts it to the app
+(thread-safe), the app updates its run state on the UI thread and forwards it to the
+screens. `EngineAttached` / `EngineLost` say when the link comes and goes. `RunsChanged`
+tells every screen that the run store changed; `EngineLoaded` that torch and the engine
+have been imported (`cnnlab_tui.engine_import`).
 
 A screen's thread worker hands its result back one way only: it posts a `WorkerAnswer`
 subclass to the screen, handled there with `@on`.
@@ -44,12 +46,37 @@ class EngineLoaded(Message, bubble=False):
 
 
 class EngineEvent(Message, bubble=False):
-    """One engine event (RunStarted, BatchProgress, EpochEnd, …) for queued run `queue_id`."""
+    """One engine event (RunStarted, BatchProgress, EpochEnd, QueueState, …) of queue entry
+    `queue_id` (None: about the engine or the whole queue)."""
 
-    def __init__(self, queue_id: str, event: Any) -> None:
+    def __init__(self, queue_id: str | None, event: Any) -> None:
         super().__init__()
         self.queue_id = queue_id
         self.event = event
+
+
+class EngineAttached(Message, bubble=False):
+    """The dashboard is attached to the engine `info` describes (pid, started_at, …);
+    `notice` says that a previous engine died (and which runs it left interrupted),
+    `started` that this dashboard started it."""
+
+    def __init__(self, info: dict[str, Any], notice: str | None, started: bool) -> None:
+        super().__init__()
+        self.info = info
+        self.notice = notice
+        self.started = started
+
+
+class EngineLost(Message, bubble=False):
+    """The link to the engine ended: `reason` says why; `died` when it went away without
+    stopping (its runs read interrupted; a new engine is being started); `failed` when no
+    engine could be started."""
+
+    def __init__(self, reason: str, *, died: bool = False, failed: bool = False) -> None:
+        super().__init__()
+        self.reason = reason
+        self.died = died
+        self.failed = failed
 
 
 class RunsChanged(Message, bubble=False):
@@ -65,30 +92,16 @@ class RunsChanged(Message, bubble=False):
 
 
 class QueueChanged(Message, bubble=False):
-    """Runs were queued, started, finished or removed from the queue.
+    """The engine's queue changed (an entry queued, started, moved, finished or removed):
+    tables of the queue should redraw from `app.runner`."""
 
-    `starting` names a queued run its lane has just taken up (data loading begins), `ended`
-    one the lane is done with, and `status` the trainer's final status — a safety net should
-    no RunFinished event arrive.
-    """
 
-    def __init__(
-        self, ended: str | None = None, status: str | None = None, starting: str | None = None
-    ) -> None:
+class EntrySubmitted(Message, bubble=False):
+    """This dashboard queued `view` (the engine's entry) for `config` (a TrainConfig) or
+    `spec` (a SweepSpec): what it asked for, known before the engine says more."""
+
+    def __init__(self, view: dict[str, Any], config: Any = None, spec: Any = None) -> None:
         super().__init__()
-        self.ended = ended
-        self.status = status
-        self.starting = starting
-
-
-class LaunchFailed(Message, bubble=False):
-    """A queued run could not start (bad data, bad model option…); `message` is for people.
-
-    `status` is "failed", or "cancelled" when it was cancelled before its trainer started.
-    """
-
-    def __init__(self, queue_id: str, message: str, status: str = "failed") -> None:
-        super().__init__()
-        self.queue_id = queue_id
-        self.message = message
-        self.status = status
+        self.view = view
+        self.config = config
+        self.spec = spec

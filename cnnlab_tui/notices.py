@@ -47,3 +47,14 @@ def notice_for(event: Any, label: str, *, in_sweep: bool = False) -> Notice | No
                 return Notice(text, "warning")
             return Notice(f"{text}\n{event.failed} run(s) failed", "error", timeout=10)
     return None
+
+
+def engine_status_text(runner: Any, *, lost: bool = False) -> str:
+    """What the mode bar says about the background engine: `● 2 runs in engine` while it
+    has work (they go on after the dashboard closes), `⚠ engine lost` when it went away."""
+    count = runner.active_count
+    if count:
+        return f"● {count} run{'s' if count != 1 else ''} in engine"
+    if lost and not runner.attached:
+        return "⚠ engine lost"
+    return ""

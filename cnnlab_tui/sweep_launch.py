@@ -4,8 +4,9 @@ Typing `1e-2, 1e-3` in Learning rate (or `[4,8], [8,16]` in a list option such a
 turns that field into a grid axis; `Seeds` repeats every setting over several seeds. All
 parsing and validation is the engine's (`engine.sweeps.parse_grid_values`, `parse_seeds`,
 `build_spec`, `TrainConfig.validate`); this module only maps form fields to grid keys and
-engine messages back to the field that caused them. A sweep carries the form's config as
-its base and the values parsed here, so nothing is parsed twice.
+engine messages back to the field that caused them. A sweep carries the form's TrainConfig
+as its base and the values parsed here, so nothing is parsed twice and no config is diffed
+back into overrides.
 """
 
 from __future__ import annotations
@@ -111,19 +112,16 @@ def parse_seeds_text(text: str, base_seed: int) -> list[int]:
         raise ValueError(_message(exc)) from None
 
 
-def with_value(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """`config` with grid key `key` set to `value` (model options inside model_options)."""
-    changed = dict(config)
+def with_value(config: Any, key: str, value: Any) -> Any:
+    """A TrainConfig with grid key `key` set to `value` (model options inside
+    model_options)."""
     if key.startswith(MODEL_PREFIX):
-        options = dict(changed.get("model_options") or {})
-        options[key[len(MODEL_PREFIX) :]] = value
-        changed["model_options"] = options
-    else:
-        changed[key] = value
-    return changed
+        options = {**config.model_options, key[len(MODEL_PREFIX) :]: value}
+        return config.replace(model_options=options)
+    return config.replace(**{key: value})
 
 
-def first_values(config: dict[str, Any], axes: Iterable[GridAxis]) -> dict[str, Any]:
+def first_values(config: Any, axes: Iterable[GridAxis]) -> Any:
     """The config of the sweep's first setting (what the form validates as a single run)."""
     for axis in axes:
         config = with_value(config, axis.grid_key, axis.values[0])
@@ -131,19 +129,23 @@ def first_values(config: dict[str, Any], axes: Iterable[GridAxis]) -> dict[str, 
 
 
 def axis_errors(
-    config: dict[str, Any], axes: list[GridAxis], known: Mapping[str, str] | None = None
+    config: Any, axes: list[GridAxis], known: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """form key → the engine's message for a listed value the config refuses (values after
-    the first; the first is checked with the form, whose `known` problems are not blamed
-    on the list). One config per value, so a bad value is named under its own field."""
-    from cnnlab_tui.runner import validate_config
+    """form key → the engine's message for a listed value the config (a TrainConfig)
+    refuses (values after the first; the first is checked with the form, whose `known`
+    problems are not blamed on the list). One config per value, so a bad value is named
+    under its own field."""
+    from engine.errors import CnnlabError
     from engine.sweeps import format_value
 
     known = known or {}
     errors: dict[str, str] = {}
     for axis in axes:
         for value in axis.values[1:]:
-            problems = validate_config(with_value(config, axis.grid_key, value))
+            try:
+                problems = with_value(config, axis.grid_key, value).validate()
+            except CnnlabError as exc:
+                problems = dict(getattr(exc, "errors", None) or {axis.grid_key: str(exc)})
             problems = {k: m for k, m in problems.items() if known.get(k) != m}
             if problems:
                 field_name = axis.grid_key.removeprefix(MODEL_PREFIX)
@@ -153,15 +155,23 @@ def axis_errors(
     return errors
 
 
-def build_sweep(config: dict[str, Any], form: SweepForm) -> Any:
-    """The engine SweepSpec for the form: its config as the base, the axes' parsed values
-    as the grid (ConfigError when the engine refuses it)."""
+def build_sweep(config: Any, form: SweepForm) -> Any:
+    """The engine SweepSpec for the form: its TrainConfig as the resolved base, the axes'
+    parsed values as the grid (ConfigError when the engine refuses it)."""
     from engine.sweeps import build_spec
-    from engine.trainer.config import TrainConfig
 
-    seeds = form.seeds or [int(config.get("seed") or 0)]
+    seeds = form.seeds or [int(config.seed)]
     grid = {axis.grid_key: axis.values for axis in form.axes}
-    return build_spec(TrainConfig.from_dict(config), grid, seeds)
+    return build_spec(config, grid, seeds)
+
+
+def form_key_of(engine_key: str) -> str:
+    """The form field an engine message is about: `lr`, a sweep point's `lr (lr=0.01)`,
+    a grid's `grid model.widths` → `option-widths`."""
+    key = engine_key.split(" (", 1)[0].removeprefix("grid ")
+    if key.startswith(MODEL_PREFIX):
+        return OPTION_PREFIX + key[len(MODEL_PREFIX) :]
+    return key
 
 
 def read_fields(

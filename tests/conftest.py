@@ -42,3 +42,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Real background engines for the dashboard's tests (engine_runs, runs, own_engine).
+from tui_engine import engine_runs, own_engine, runs  # noqa: E402, F401

@@ -1,23 +1,39 @@
-"""App shell: navigation keys (also from inside inputs), the palette, the run queue (one
-run at a time per device) and quitting while a run is active."""
+"""App shell: navigation keys (also from inside inputs), the palette, the engine's queue as
+the dashboard shows it (one run at a time per lane) and quitting while runs are active:
+keep them training in the background (the default), cancel them, or stay."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
 import pytest
 from textual.widgets import DataTable, Input
-from tui_helpers import FakeTrainer, async_test, fake_factory, open_new_run, tiny_config, wait_for
+from tui_helpers import async_test, open_new_run, tiny_config, wait_for
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.messages import RunsChanged
 from cnnlab_tui.screens.live import LiveScreen
+from engine.runs import RunStore
+from engine.service.client import EngineClient
+from engine.trainer.config import TrainConfig
+
+pytestmark = pytest.mark.timeout(300)
 
 
-def make_app(tmp_path, gate: threading.Event | None = None) -> CnnlabApp:
-    return CnnlabApp(
-        data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory(gate)
-    )
+def make_app(tmp_path, runs_dir=None) -> CnnlabApp:
+    return CnnlabApp(data_root=tmp_path, runs_dir=runs_dir or tmp_path / "runs")
+
+
+async def submit(app: CnnlabApp, **config) -> str:
+    """Queue a tiny run as the dashboard does (from a thread: it talks to the engine)."""
+    view = await asyncio.to_thread(app.runner.submit_run, TrainConfig(**tiny_config(**config)))
+    return view["queue_id"]
+
+
+def mode_bar_text(app: CnnlabApp) -> str:
+    from cnnlab_tui.widgets.mode_bar import ModeBar
+
+    return app.screen.query_one(ModeBar).render().plain
 
 
 @async_test
@@ -83,34 +99,38 @@ async def test_palette_commands_include_every_screen(tmp_path):
 
 
 @async_test
-async def test_runs_execute_one_at_a_time_and_the_queue_is_visible(tmp_path):
-    gate = threading.Event()
-    app = make_app(tmp_path, gate)
+async def test_runs_execute_one_at_a_time_and_the_queue_is_visible(tmp_path, runs):
+    app = make_app(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
-        first = app.runner.submit(tiny_config(tmp_path))
-        second = app.runner.submit(tiny_config(tmp_path, epochs=3))
-        third = app.runner.submit(tiny_config(tmp_path))
-        await wait_for(pilot, lambda: app.runner.get(first).state == "running")
+        first = await submit(app, epochs=500)
+        second = await submit(app, epochs=3, max_train_batches=2)
+        third = await submit(app)
+        await wait_for(pilot, lambda: app.runner.get(first).state == "running", timeout=60)
         await pilot.pause(0.1)
-        assert app.runner.get(second).state == "queued"  # same device: it waits
+        assert app.runner.get(second).state == "queued"  # same lane: it waits
         assert [r.queue_id for r in app.runner.queue] == [second, third]
 
         await pilot.press("f2")
         table = app.screen.query_one("#queue", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3, what="three rows")
         assert [table.get_row(q)[1] for q in (first, second, third)] == [
             "running",
             "queued",
             "queued",
         ]
+        assert {table.get_row(q)[2] for q in (first, second, third)} == {"cpu"}  # the lane
         table.move_cursor(row=table.get_row_index(third))
         await pilot.press("x")  # drop the last queued run
-        await wait_for(pilot, lambda: app.runner.get(third) is None, what="third dropped")
+        await wait_for(pilot, lambda: not app.runner.get(third).active, what="third dropped")
+        assert app.runner.get(third).status == "cancelled"
 
-        gate.set()
-        await wait_for(pilot, lambda: not app.runner.active, timeout=20, what="queue drained")
-        assert [app.runner.get(q).status for q in (first, second)] == ["completed", "completed"]
-        assert [t.config["epochs"] for t in FakeTrainer.created] == [2, 3]  # in submit order
+        await pilot.press("c", "y")  # cancel the followed (running) one: the next starts
+        await wait_for(pilot, lambda: not app.runner.active, timeout=120, what="queue drained")
+        assert [app.runner.get(q).status for q in (first, second)] == ["cancelled", "completed"]
         assert len(app.runner.get(second).metrics) == 3
+        store = RunStore(runs)
+        assert store.get(app.runner.get(second).run_id).status == "completed"
+        assert third not in {r.queue_id for r in app.runner.running}
 
 
 @async_test
@@ -137,26 +157,49 @@ async def test_quit_when_idle_exits_at_once(tmp_path):
 
 
 @async_test
-async def test_quit_while_training_asks_then_cancels_the_run(tmp_path):
-    gate = threading.Event()
-    app = make_app(tmp_path, gate)
+async def test_quit_keeps_runs_training_by_default_stays_or_cancels_them(tmp_path, runs):
+    app = make_app(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
-        queue_id = app.runner.submit(tiny_config(tmp_path, epochs=5))
-        app.runner.submit(tiny_config(tmp_path))
-        await wait_for(pilot, lambda: app.runner.get(queue_id).state == "running")
+        queue_id = await submit(app, epochs=500)
+        await wait_for(pilot, lambda: app.runner.get(queue_id).metrics, timeout=60, what="ep 1")
+        assert "● 1 run in engine" in mode_bar_text(app)  # it goes on when we close
 
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("n")  # changed my mind: keep training
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuitScreen")
+        assert "1 run training or queued" in str(app.screen.query_one("#quit-question").render())
+        await pilot.press("s")  # stay
         await pilot.pause()
         assert app.return_code is None and app.runner.active
 
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("y")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuitScreen")
+        await pilot.press("enter")  # the default: keep training in the background
         await wait_for(pilot, lambda: app.return_code is not None, what="exit", timeout=20)
-    assert FakeTrainer.created[0].status == "cancelled"
-    assert len(FakeTrainer.created) == 1  # the queued run never started
+    run_id = app.runner.get(queue_id).run_id
+    with EngineClient.connect(runs) as engine:
+        [view] = engine.entries()
+        assert (view["queue_id"], view["state"]) == (queue_id, "running")
+    done_at_exit = len(RunStore(runs).get(run_id).metrics)
+    await asyncio.sleep(0)
+
+    again = make_app(tmp_path, runs)  # reopened: it is still training, every epoch shown
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: again.runner.get(queue_id) is not None
+                       and len(again.runner.get(queue_id).metrics) > done_at_exit,
+                       timeout=60, what="more epochs after the dashboard closed")  # fmt: skip
+        followed = again.runner.current
+        assert followed.queue_id == queue_id and followed.run_id == run_id
+        epochs = [row["epoch"] for row in followed.metrics]
+        assert epochs == list(range(1, len(epochs) + 1))  # the snapshot replayed them all
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: type(again.screen).__name__ == "QuitScreen")
+        await pilot.press("c")  # cancel them, then quit
+        await wait_for(pilot, lambda: again.return_code is not None, what="exit", timeout=60)
+    record = RunStore(runs).get(run_id)
+    assert record.status == "cancelled" and len(record.metrics) >= done_at_exit
+    with EngineClient.connect(runs) as engine:
+        assert engine.entries() == []
 
 
 @async_test

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 
 import pytest
@@ -13,7 +12,6 @@ from textual.widgets import DataTable
 from tui_helpers import (
     TINY_FORM,
     async_test,
-    fake_factory,
     fill_form,
     open_new_run,
     record_notifications,
@@ -24,6 +22,14 @@ from tui_helpers import (
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.live import LiveScreen, curves, format_duration
 from cnnlab_tui.widgets.charts import MetricChart, integer_ticks
+from engine.runs import RunStore
+from engine.trainer.config import TrainConfig
+
+
+async def submit(app: CnnlabApp, **config) -> str:
+    """Queue a tiny run in the engine as the dashboard does (from a thread)."""
+    view = await asyncio.to_thread(app.runner.submit_run, TrainConfig(**tiny_config(**config)))
+    return view["queue_id"]
 
 
 def live_screen(app: CnnlabApp) -> LiveScreen:
@@ -34,8 +40,8 @@ def live_screen(app: CnnlabApp) -> LiveScreen:
 
 @pytest.mark.slow
 @async_test
-async def test_launch_from_form_runs_to_completion_everywhere(tmp_path):
-    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+async def test_launch_from_form_runs_to_completion_everywhere(tmp_path, own_engine):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=own_engine)
     async with app.run_test(size=(140, 44)) as pilot:
         form = await open_new_run(app, pilot)
         fill_form(form, TINY_FORM)
@@ -77,8 +83,8 @@ async def test_launch_from_form_runs_to_completion_everywhere(tmp_path):
 
 @pytest.mark.slow
 @async_test
-async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path):
-    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path, own_engine):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=own_engine)
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_new_run(app, pilot)
         fill_form(form, {**TINY_FORM, "epochs": 200})
@@ -114,8 +120,8 @@ async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path):
 
 
 @async_test
-async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
-    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
+async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path, own_engine):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=own_engine)
     notices = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_new_run(app, pilot)
@@ -153,44 +159,43 @@ async def test_engine_error_is_a_notification_and_a_failed_run(tmp_path):
 
 
 @async_test
-async def test_a_run_can_be_cancelled_while_its_data_loads(tmp_path):
-    loading = threading.Event()
-    app = CnnlabApp(tmp_path, tmp_path / "runs", trainer_factory=fake_factory(loading=loading))
+async def test_a_run_can_be_cancelled_as_soon_as_it_starts(tmp_path, runs):
+    app = CnnlabApp(tmp_path, runs)
     notices = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
-        queue_id = app.runner.submit(tiny_config(tmp_path))
+        queue_id = await submit(app, data_root=str(tmp_path), epochs=500)
+        await wait_for(pilot, lambda: app.runner.get(queue_id) is not None, what="its entry")
         run = app.runner.get(queue_id)
-        await wait_for(pilot, lambda: run.state == "starting", timeout=10, what="starting")
-        live = live_screen(app)
-        await wait_for(
-            pilot, lambda: "loading data" in str(live.query_one("#progress-text").render())
-        )
+        await wait_for(pilot, lambda: run.state in ("starting", "running"), timeout=60,
+                       what="a lane to take it")  # fmt: skip
         await pilot.press("c")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
-        await wait_for(pilot, lambda: run.state == "finished", timeout=10, what="cancelled")
+        await wait_for(pilot, lambda: run.state == "finished", timeout=60, what="cancelled")
         assert run.status == "cancelled" and not app.runner.active
         assert not [message for message, severity in notices if severity == "error"]
 
 
 @async_test
-async def test_dehazing_runs_chart_psnr_and_ssim(tmp_path):
-    app = CnnlabApp(tmp_path, tmp_path / "runs", trainer_factory=fake_factory())
+async def test_dehazing_runs_chart_psnr_and_ssim(tmp_path, runs):
+    app = CnnlabApp(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
-        app.runner.submit(
-            tiny_config(
-                tmp_path, dataset="haze_synth", model="dehaze_conv", model_options={}, epochs=3
-            )
-        )
-        await wait_for(pilot, lambda: not app.runner.active, timeout=20, what="fake run")
+        queue_id = await submit(app, data_root=str(tmp_path), dataset="haze_synth",
+                                model="dehaze_conv", model_options={}, epochs=3,
+                                max_train_batches=2)  # fmt: skip
+        await wait_for(pilot, lambda: app.runner.get(queue_id) is not None, what="its entry")
+        run = app.runner.get(queue_id)
+        await wait_for(pilot, lambda: run.state == "finished", timeout=120, what="the run")
         await pilot.pause()
+        assert run.status == "completed", run.error
         live = live_screen(app)
         psnr = live.query_one("#metric-chart", MetricChart)
         ssim = live.query_one("#ssim-chart", MetricChart)
         assert ssim.display and psnr.chart_title.startswith("PSNR")
-        assert psnr.series["test"] == ([1, 2, 3], [21.0, 22.0, 23.0])
+        on_disk = RunStore(runs).get(run.run_id).metrics
+        assert psnr.series["test"] == ([1, 2, 3], [row["test_psnr"] for row in on_disk])
         assert ssim.series["test"][0] == [1, 2, 3]
 
 
@@ -216,20 +221,18 @@ def test_duration_and_ticks_formatting():
 
 
 @async_test
-async def test_queue_redraws_every_epoch_and_keeps_its_cursor(tmp_path):
-    gate = threading.Event()
-    app = CnnlabApp(
-        data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory(gate)
-    )
+async def test_queue_redraws_every_epoch_and_keeps_its_cursor(tmp_path, runs):
+    app = CnnlabApp(data_root=tmp_path, runs_dir=runs)
     async with app.run_test(size=(80, 24)) as pilot:
-        first = app.runner.submit(tiny_config(tmp_path, epochs=3))
-        second = app.runner.submit(tiny_config(tmp_path))
-        await wait_for(pilot, lambda: app.runner.get(first).state == "running", what="a run")
+        first = await submit(app, data_root=str(tmp_path), epochs=3, max_train_batches=2)
+        second = await submit(app, data_root=str(tmp_path), max_train_batches=2)
         await pilot.press("f2")
         table = live_screen(app).query_one("#queue", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="both rows")
         table.move_cursor(row=table.get_row_index(second))
-        gate.set()
-        await wait_for(pilot, lambda: not app.runner.active, timeout=20, what="both runs")
+        await wait_for(pilot, lambda: app.runner.get(second) is not None
+                       and app.runner.get(second).state == "finished", timeout=120,
+                       what="both runs")  # fmt: skip
         await pilot.pause()
-        assert table.get_row(first)[2] == "3/3"  # the epoch column followed the run
+        assert table.get_row(first)[3] == "3/3"  # the epoch column followed the run
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == second

@@ -8,7 +8,6 @@ import json
 import pytest
 from tui_helpers import (
     async_test,
-    fake_factory,
     form_field,
     open_new_run,
     tiny_config,
@@ -22,10 +21,9 @@ from cnnlab_tui.screens.new_run import NewRunScreen
 from cnnlab_tui.widgets.forms import FormField
 
 
-def make_app(tmp_path, **kw) -> CnnlabApp:
-    return CnnlabApp(
-        data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory(), **kw
-    )
+def make_app(tmp_path, runs_dir=None) -> CnnlabApp:
+    """A dashboard on `runs_dir` (the shared test engine's, for tests that launch)."""
+    return CnnlabApp(data_root=tmp_path, runs_dir=runs_dir or tmp_path / "runs")
 
 
 def field(screen: NewRunScreen, key: str) -> FormField:
@@ -119,8 +117,8 @@ async def test_dataset_status_and_parameter_count(tmp_path):
 
 
 @async_test
-async def test_launch_queues_the_config_and_it_is_remembered(tmp_path):
-    app = make_app(tmp_path)
+async def test_launch_queues_the_config_and_it_is_remembered(tmp_path, runs):
+    app = make_app(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(app, pilot)
         set_field(screen, "epochs", "3")
@@ -133,9 +131,9 @@ async def test_launch_queues_the_config_and_it_is_remembered(tmp_path):
         assert queued["epochs"] == 3 and queued["model_options"]["widths"] == [4, 8]
         assert queued["data_root"] == str(tmp_path)
 
-    saved = json.loads((tmp_path / "runs" / LAST_CONFIG_FILE).read_text())["last_config"]
+    saved = json.loads((runs / LAST_CONFIG_FILE).read_text())["last_config"]
     assert saved["name"] == "remember me"
-    again = make_app(tmp_path)
+    again = make_app(tmp_path, runs)
     async with again.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(again, pilot)
         await wait_for(pilot, lambda: field(screen, "name").text == "remember me")
@@ -159,7 +157,9 @@ async def test_edit_and_rerun_and_presets_fill_the_form(tmp_path):
         assert field(screen, "image_size").parse() == 16
         await pilot.pause()
         assert "older_version" not in str(screen.query_one("#launch-status").render())
-        assert "setting_from_an_older_version" not in screen.collect()[0]
+        reading = screen.to_config()
+        assert reading.config is not None  # the form still builds its TrainConfig
+        assert "setting_from_an_older_version" not in reading.config.to_dict()
 
         presets = pytest.importorskip("engine.presets")
         name = presets.list_presets()[0].name
@@ -172,10 +172,10 @@ async def test_edit_and_rerun_and_presets_fill_the_form(tmp_path):
 
 
 @async_test
-async def test_speed_checkboxes_reach_the_queued_config(tmp_path):
+async def test_speed_checkboxes_reach_the_queued_config(tmp_path, runs):
     from textual.widgets import Checkbox
 
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(app, pilot)
         assert field(screen, "channels_last").parse() is False
@@ -191,8 +191,8 @@ async def test_speed_checkboxes_reach_the_queued_config(tmp_path):
 
 
 @async_test
-async def test_a_sweep_launch_is_remembered_as_the_lists_that_were_typed(tmp_path):
-    app = make_app(tmp_path)
+async def test_a_sweep_launch_is_remembered_as_the_lists_that_were_typed(tmp_path, runs):
+    app = make_app(tmp_path, runs)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(app, pilot)
         set_field(screen, "epochs", "1")
@@ -201,7 +201,7 @@ async def test_a_sweep_launch_is_remembered_as_the_lists_that_were_typed(tmp_pat
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.current_mode == "live", what="switch to Live")
 
-    again = make_app(tmp_path)
+    again = make_app(tmp_path, runs)
     async with again.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(again, pilot)
         await wait_for(pilot, lambda: field(screen, "lr").text == "1e-2, 1e-3", what="lr list")

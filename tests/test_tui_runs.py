@@ -115,7 +115,7 @@ async def test_filter_and_sort(tmp_path):
         missing = len(best) - len(present)
         assert missing == 2  # the two folders without a readable summary
         assert best == sorted(present) + [None] * missing  # by number: 17.0 after 0.7
-        await pilot.press("r")
+        await pilot.press("R")  # shift+r reverses; r resumes
         best = [table.raw_row(r)["best"] for r in table.row_ids]
         assert best == sorted(present, reverse=True) + [None] * missing, "missing stays last"
 

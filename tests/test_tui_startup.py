@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from textual.screen import Screen
-from tui_helpers import async_test, fake_factory, form_field, open_new_run, wait_for
+from tui_helpers import async_test, form_field, open_new_run, wait_for
 
 from cnnlab_tui.app import CnnlabApp
 
@@ -136,25 +136,28 @@ def test_first_screen_before_torch_then_the_engine_loads_and_a_run_launches():
 async def test_a_late_engine_check_never_overwrites_a_newer_one(tmp_path, monkeypatch):
     import cnnlab_tui.screens.new_run_checks as checks
 
-    real = checks.engine_errors
-    release, stale_done = threading.Event(), threading.Event()
+    real = checks.form_check
+    release, entered, stale_done = threading.Event(), threading.Event(), threading.Event()
 
-    def first_check_is_slow(config, axes):
-        if config["epochs"] == 0:  # the check of the older edit answers last
+    def first_check_is_slow(config, axes, num_classes=None):
+        if config.epochs == 4:  # the check of the older edit answers last, and refuses
+            entered.set()
             release.wait(10)
             try:
-                return real(config, axes)
+                found = real(config, axes, num_classes)
+                return checks.FormCheck({**found.errors, "epochs": "stale verdict"},
+                                        found.params, found.params_ok)  # fmt: skip
             finally:
                 stale_done.set()
-        return real(config, axes)
+        return real(config, axes, num_classes)
 
-    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory())
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_new_run(app, pilot)
-        monkeypatch.setattr(checks, "engine_errors", first_check_is_slow)
+        monkeypatch.setattr(checks, "form_check", first_check_is_slow)
         epochs = form_field(screen, "epochs")
-        epochs.set_value("0")  # the engine refuses 0 epochs, but answers late
-        await pilot.pause()
+        epochs.set_value("4")  # its check answers late, and wrongly
+        await wait_for(pilot, entered.is_set, timeout=20, what="the older check running")
         epochs.set_value("5")
         await pilot.pause(0.3)
         assert epochs.error is None
@@ -162,7 +165,6 @@ async def test_a_late_engine_check_never_overwrites_a_newer_one(tmp_path, monkey
         await wait_for(pilot, stale_done.is_set, timeout=10, what="the late answer")
         await pilot.pause(0.5)  # time for its message to arrive and be handled
         assert epochs.error is None, "an older check overwrote the newer one"
-        assert real({**screen.collect()[0], "epochs": 0}, [])["epochs"]  # it would have said so
 
 
 def test_bench_startup_measures_a_first_paint():

@@ -1,23 +1,19 @@
 """Sweeps in the dashboard: lists in New run fields launch a sweep that queues like a run
 (`sweep k/N`), Compare groups it by setting (mean ± std), and `x` writes the lab report.
 
-The end-to-end test trains for real (4 tiny runs on `shapes`); the others use fake trainers
-so queueing, cancelling and form validation stay fast and deterministic.
+Every test trains for real in a background engine (tiny runs on `shapes`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, RadioButton
 from tui_helpers import (
-    FakeTrainer,
     async_test,
-    fake_factory,
     fill_form,
     form_field,
     open_new_run,
@@ -76,7 +72,7 @@ def queue_states(app: CnnlabApp) -> set[str]:
 @pytest.mark.slow
 @async_test
 async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, own_engine
 ):
     # Record every state the Live queue table is drawn with: polling alone can miss the
     # intermediate "sweep k/N" rows when the tiny sweep finishes between two polls.
@@ -89,7 +85,7 @@ async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(
         drawn.update(str(table.get_row_at(i)[1]) for i in range(table.row_count))
 
     monkeypatch.setattr(LiveScreen, "_show_queue", recording_show_queue)
-    runs_dir = tmp_path / "runs"
+    runs_dir = own_engine
     app = CnnlabApp(data_root=tmp_path, runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_new_run(app, pilot)
@@ -161,52 +157,39 @@ async def test_sweep_from_the_form_runs_groups_in_compare_and_exports_a_report(
         assert app.report_lang == "zh"
 
 
-def sweep_trainer(gate: threading.Event):
-    """A stand-in for engine.trainer.loop.Trainer that the engine's SweepRunner drives."""
-
-    class SweepFake(FakeTrainer):
-        def __init__(self, config: Any, runs_dir: Any = None, resume: Any = None) -> None:
-            super().__init__(config.to_dict(), Path(runs_dir), gate)
-            self.run_dir = Path(runs_dir) / self.run_id
-            self.summary: dict[str, Any] = {}
-
-    return SweepFake
-
-
 @async_test
-async def test_a_sweep_waits_behind_a_run_and_cancel_stops_it(tmp_path, monkeypatch):
-    gate = threading.Event()
-    monkeypatch.setattr("engine.trainer.loop.Trainer", sweep_trainer(gate))
-    run_gate = threading.Event()
-    FakeTrainer.created = []
-    app = CnnlabApp(
-        data_root=tmp_path,
-        runs_dir=tmp_path / "runs",
-        trainer_factory=lambda config, runs_dir: FakeTrainer(config, runs_dir, run_gate),
-    )
+async def test_a_sweep_waits_behind_a_run_and_cancel_stops_it(tmp_path, runs):
+    from engine.runs import RunStore
+    from engine.trainer.config import TrainConfig
+
+    app = CnnlabApp(data_root=tmp_path, runs_dir=runs)
     async with app.run_test(size=(100, 30)) as pilot:
-        run = app.runner.submit(tiny_config(tmp_path))
+        config = TrainConfig(**tiny_config(tmp_path, epochs=500))
+        run = (await asyncio.to_thread(app.runner.submit_run, config))["queue_id"]
         form = await open_new_run(app, pilot)
-        fill_form(form, dict(TINY_SWEEP_FORM, lr="0.01, 0.001", seeds="2"))
+        fill_form(form, dict(TINY_SWEEP_FORM, lr="0.01, 0.001", seeds="2", epochs=500))
         await pilot.pause()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.current_mode == "live", what="Live screen")
-        sweep_id = app.runner.runs[1].queue_id
+        await wait_for(pilot, lambda: len(app.runner.runs) == 2, what="both entries")
+        sweep_id = next(r.queue_id for r in app.runner.runs if r.queue_id != run)
         await wait_for(pilot, lambda: app.runner.get(run).state == "running", what="the run")
         await pilot.pause(0.1)
         assert app.runner.get(sweep_id).state == "queued"  # one job at a time per device
         assert queue_states(app) == {"running", "sweep 0/4"}
 
-        run_gate.set()
-        await wait_for(pilot, lambda: app.runner.get(sweep_id).run_id, what="the first point")
+        await asyncio.to_thread(app.runner.cancel, run)
+        await wait_for(pilot, lambda: app.runner.get(sweep_id).run_id, timeout=60,
+                       what="the first point")  # fmt: skip
         assert app.runner.current.queue_id == sweep_id
         await pilot.press("c")
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.runner.get(sweep_id).state == "finished", what="end")
+        await wait_for(pilot, lambda: app.runner.get(sweep_id).state == "finished", timeout=60,
+                       what="end")  # fmt: skip
         sweep = app.runner.get(sweep_id)
         assert (sweep.status, sweep.done) == ("cancelled", 0)
-        assert len(FakeTrainer.created) == 2  # the run and the first point: no point after
-        assert FakeTrainer.created[1].status == "cancelled"
+        store = RunStore(runs)
+        assert store.get(sweep.run_id).status == "cancelled"  # the first point, cancelled
         await pilot.pause()
         assert "cancelled 0/4" in queue_states(app)
         assert not app.runner.active
@@ -214,7 +197,7 @@ async def test_a_sweep_waits_behind_a_run_and_cancel_stops_it(tmp_path, monkeypa
 
 @async_test
 async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
-    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs", trainer_factory=fake_factory())
+    app = CnnlabApp(data_root=tmp_path, runs_dir=tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         form = await open_new_run(app, pilot)
         fill_form(form, TINY_SWEEP_FORM)
@@ -222,6 +205,10 @@ async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
 
         async def error_of(key: str, text: str) -> str | None:
             form_field(form, key).set_value(text)
+            await pilot.pause()
+            await wait_for(pilot, lambda: not any(w.group == "form-check" and w.is_running
+                                                  for w in app.workers),
+                           timeout=20, what="the engine's check of the edit")  # fmt: skip
             await pilot.pause()
             return form_field(form, key).error
 
@@ -313,10 +300,11 @@ def test_form_sweep_keeps_the_preset_and_sweeps_a_list_option():
     from cnnlab_tui.screens.new_run_fields import preset_config
     from cnnlab_tui.sweep_launch import SweepForm, build_sweep, first_values, parse_axis
     from engine.sweeps import planned_configs
+    from engine.trainer.config import TrainConfig
 
-    config = preset_config("quick-shapes")
-    config.update(lr=0.01, device="cpu", seed=3)
-    axis = parse_axis("option-widths", "[4,8], [8,16]", config["model"])
+    config = TrainConfig(**{**preset_config("quick-shapes"), "lr": 0.01, "device": "cpu",
+                            "seed": 3})  # fmt: skip  # the form's one TrainConfig
+    axis = parse_axis("option-widths", "[4,8], [8,16]", config.model)
     assert (axis.grid_key, axis.values) == ("model.widths", [[4, 8], [8, 16]])
     form = SweepForm([axis], seeds=[3, 4])
     spec = build_sweep(first_values(config, form.axes), form)

@@ -1,11 +1,10 @@
-"""Helpers for the dashboard's Pilot tests: waiting with a deadline, tiny configs, and a
-fake trainer that publishes real engine events without training (for queue mechanics)."""
+"""Helpers for the dashboard's Pilot tests: waiting with a deadline, tiny configs, filling
+the New run form. Real background engines for them are in `tui_engine`."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,103 +63,6 @@ def tiny_config(data_root: Path | None = None, **overrides: Any) -> dict[str, An
     if data_root is not None:
         config["data_root"] = str(data_root)
     return config
-
-
-class FakeTrainer:
-    """Publishes RunStarted → (BatchProgress, EpochEnd)×epochs → RunFinished from `run()`.
-
-    `gate` (if given) is waited on before each epoch, so a test decides when a run advances;
-    `loading` (if given) is waited on before RunStarted, like data loading; `cancel()` ends
-    the run as cancelled at the next boundary, like the real trainer (no RunStarted when
-    cancelled while loading).
-    """
-
-    created: list[FakeTrainer] = []
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        runs_dir: Path,
-        gate: threading.Event | None,
-        loading: threading.Event | None = None,
-    ):
-        self.config = config
-        self.runs_dir = runs_dir
-        self.gate = gate
-        self.loading = loading
-        self.subscribers: list[Callable[[Any], None]] = []
-        self.cancelled = threading.Event()
-        self.status = "running"
-        self.run_id = f"fake-{len(FakeTrainer.created) + 1}"
-        FakeTrainer.created.append(self)
-
-    def subscribe(self, fn: Callable[[Any], None]) -> None:
-        self.subscribers.append(fn)
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        for event in (self.gate, self.loading):
-            if event is not None:
-                event.set()
-
-    def _publish(self, event: Any) -> None:
-        for fn in self.subscribers:
-            fn(event)
-
-    def run(self) -> None:
-        from engine.events import BatchProgress, EpochEnd, RunFinished, RunStarted
-
-        epochs = int(self.config.get("epochs", 2))
-        if self.loading is not None:
-            self.loading.wait(10)
-            if self.cancelled.is_set():
-                self.status = "cancelled"
-                self._publish(RunFinished(self.run_id, "cancelled", None, {}))
-                return
-        task = "dehaze" if self.config.get("dataset") in ("dehaze", "haze_synth") else "classify"
-        self._publish(
-            RunStarted(
-                self.run_id,
-                dict(self.config),
-                str(self.runs_dir / self.run_id),
-                task,
-                "cpu",
-                123,
-                ["a", "b"],
-                10,
-                4,
-                epochs,
-            )
-        )
-        for epoch in range(1, epochs + 1):
-            if self.gate is not None:
-                self.gate.wait(10)
-            if self.cancelled.is_set():
-                self.status = "cancelled"
-                self._publish(RunFinished(self.run_id, "cancelled", None, {}))
-                return
-            self._publish(BatchProgress(self.run_id, epoch, 1, 1, 1.0 / epoch, 100.0, 1.0))
-            metrics = {"epoch": epoch, "train_loss": 1.0 / epoch, "test_loss": 1.2 / epoch}
-            if task == "dehaze":
-                metrics.update(test_psnr=20.0 + epoch, test_ssim=0.5 + epoch / 10)
-            else:
-                metrics.update(train_acc=0.5 + epoch / 10, test_acc=0.4 + epoch / 10)
-            self._publish(EpochEnd(self.run_id, epoch, metrics))
-            time.sleep(0.01)
-        self.status = "completed"
-        self._publish(RunFinished(self.run_id, "completed", None, {}))
-
-
-def fake_factory(
-    gate: threading.Event | None = None, loading: threading.Event | None = None
-) -> Callable[..., FakeTrainer]:
-    """A `trainer_factory` for CnnlabApp that builds FakeTrainers sharing `gate`/`loading`."""
-    FakeTrainer.created = []
-
-    def factory(config: dict[str, Any], runs_dir: Path) -> FakeTrainer:
-        return FakeTrainer(config, runs_dir, gate, loading)
-
-    return factory
 
 
 async def type_into(pilot: Pilot, screen: Any, key: str, text: str) -> None:

@@ -31,6 +31,7 @@ from textual.widgets import (
 
 from cnnlab_tui.messages import RunsChanged, WorkerAnswer
 from cnnlab_tui.screens.folder_stamps import run_stamp
+from cnnlab_tui.screens.resume_dialog import ask_resume
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.errors_pane import ErrorsPane
@@ -93,6 +94,7 @@ class DetailScreen(Screen):
         Binding("escape", "back", "Back"),
         Binding("ctrl+t", "next_tab", "Next tab"),
         Binding("e", "rerun", "Re-run"),
+        Binding("r", "resume", "Resume"),
     ]
 
     class Loaded(WorkerAnswer):
@@ -316,6 +318,13 @@ class DetailScreen(Screen):
                 tabs.active = "tab-curves"
             self._hidden_tabs.add(tab)
             tabs.hide_tab(tab)
+
+    def action_resume(self) -> None:
+        """Ask how many epochs to add, then queue the resume in the background engine."""
+        if self.record is None:
+            self.notify("The run is still loading.", severity="warning")
+            return
+        ask_resume(self.app, self.record)
 
     def action_rerun(self) -> None:
         if self.record is None or not self.record.config:

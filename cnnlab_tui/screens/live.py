@@ -1,9 +1,14 @@
 """Live run: the followed run's curves, epoch progress, log, device line and the queue.
 
-Everything shown is read from the runner's `QueuedRun` state, which the app updates from
-engine events on the UI thread; this screen only redraws when an `EngineEvent` or
-`QueueChanged` message says something changed, so training never waits on drawing.
-A queued sweep shows the point training now; its queue row reads `sweep k/N`.
+Training runs in the background engine; everything shown is read from the runner's
+`QueuedRun` state, which the app folds from the engine's updates on the UI thread — the
+snapshot when this dashboard attaches replays every epoch and batch so far, so a run
+followed from a second dashboard, another SSH session or after reopening looks the same.
+This screen only redraws when an `EngineEvent` or `QueueChanged` says something changed,
+so training never waits on drawing. A queued sweep shows the point training now; its
+queue row reads `sweep k/N`. The queue table's keys act on the highlighted entry: move it
+up or down, drop it; `c` cancels the followed run. Each command goes to the engine from a
+thread worker.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 
-from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged
+from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged, WorkerAnswer
 from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.mode_bar import ModeBar
@@ -64,27 +70,23 @@ def curves(metrics: list[dict[str, Any]], keys: dict[str, str]) -> dict[str, tup
     return series
 
 
-def memory_text(device: str) -> str:
-    """Process memory (RSS) and, on CUDA, the device's allocated memory."""
-    parts = []
+def memory_text(pid: int | None) -> str:
+    """The training process's memory (the engine's RSS, read from /proc; '' elsewhere)."""
+    if not pid:
+        return ""
     try:
-        with open("/proc/self/statm") as statm:
+        with open(f"/proc/{int(pid)}/statm") as statm:
             rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        parts.append(f"RSS {rss / 2**20:,.0f} MiB")
     except (OSError, ValueError, AttributeError, IndexError):
-        import resource
+        return ""
+    return f"engine RSS {rss / 2**20:,.0f} MiB"
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        parts.append(f"peak RSS {peak / 1024:,.0f} MiB")
-    if device.startswith("cuda"):
-        import torch
 
-        if torch.cuda.is_available():
-            index = int(device.split(":")[1].split()[0]) if ":" in device else 0
-            allocated = torch.cuda.memory_allocated(index) / 2**20
-            reserved = torch.cuda.memory_reserved(index) / 2**20
-            parts.append(f"GPU {allocated:,.0f}/{reserved:,.0f} MiB alloc/reserved")
-    return " · ".join(parts)
+def idle_text(runner: Any) -> str:
+    """The run line when nothing is followed: where training would happen."""
+    if runner.attached:
+        return "No run in the engine — press f1 to set one up."
+    return "No engine running — press f1 to set up a run (it starts the engine)."
 
 
 class LiveScreen(Screen):
@@ -95,8 +97,17 @@ class LiveScreen(Screen):
     BINDINGS = [
         Binding("c", "cancel_run", "Cancel"),
         Binding("x", "remove_queued", "Drop"),
+        Binding("u", "move('up')", "Up"),
+        Binding("d", "move('down')", "Down"),
         Binding("o", "open_detail", "Detail"),
     ]
+
+    class CommandDone(WorkerAnswer):
+        """A queue command's outcome, for a person: what happened, or why not."""
+
+        def __init__(self, text: str, ok: bool = True) -> None:
+            super().__init__()
+            self.text, self.ok = text, ok
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,7 +117,7 @@ class LiveScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ModeBar("live")
-        yield Static("No run yet — press f1 to set one up.", id="run-line")
+        yield Static("Looking for the engine…", id="run-line")
         yield Static("", id="device-line", classes="muted")
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="epoch-progress")
@@ -122,7 +133,7 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)
-        table.add_columns("id", "state", "ep", "run")
+        table.add_columns("id", "state", "lane", "ep", "run")
         self.query_one("#ssim-chart").display = False
         self.set_interval(DEVICE_LINE_INTERVAL_S, self._show_device)
         self._refresh_all()
@@ -165,7 +176,9 @@ class LiveScreen(Screen):
     # -- drawing ------------------------------------------------------------------------------
     def _refresh_all(self) -> None:
         current = self.app.runner.current
-        if current is not None and (current.queue_id != self._shown or current.state != "queued"):
+        if current is None:
+            self.query_one("#run-line", Static).update(idle_text(self.app.runner))
+        elif current.queue_id != self._shown or current.state != "queued":
             self._show_run(current)
         self._show_queue()
 
@@ -207,13 +220,15 @@ class LiveScreen(Screen):
         run = self.app.runner.get(self._shown) if self._shown else None
         if run is None:
             return
-        parts = [f"device {run.device or run.device_key}"]
+        parts = [f"lane {run.lane or '?'}"]
+        if run.device:
+            parts.append(f"device {run.device}")
         if run.params is not None:
             parts.append(f"{run.params:,} params")
         if run.num_train:
             parts.append(f"{run.num_train:,} train / {run.num_test:,} test")
-        parts.append(memory_text(run.device or run.device_key))
-        self.query_one("#device-line", Static).update(" · ".join(parts))
+        parts.append(memory_text(self.app.runner.engine_info.get("pid")))
+        self.query_one("#device-line", Static).update(" · ".join(p for p in parts if p))
 
     def _show_progress(self, run: QueuedRun) -> None:
         bar = self.query_one("#epoch-progress", ProgressBar)
@@ -225,7 +240,8 @@ class LiveScreen(Screen):
             return
         if progress is None:
             bar.update(total=None)
-            text.update("waiting for its device…" if run.state == "queued" else "loading data…")
+            waiting = f"waiting for lane {run.lane or '?'} (#{run.position or '?'} in line)…"
+            text.update(waiting if run.state == "queued" else "loading data…")
             return
         bar.update(total=progress.num_batches, progress=progress.batch)
         # Fixed-size line (live.tcss): skip the layout pass on every batch.
@@ -252,7 +268,9 @@ class LiveScreen(Screen):
         table.clear()
         for run in self.app.runner.runs:
             label = Text(run.label)  # a sweep's label holds `[4,8]`: never markup
-            table.add_row(run.queue_id, run.state_text, run.epoch_text, label, key=run.queue_id)
+            table.add_row(
+                run.queue_id, run.state_text, run.lane, run.epoch_text, label, key=run.queue_id
+            )
         if selected is not None and self.app.runner.get(selected) is not None:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
 
@@ -266,28 +284,60 @@ class LiveScreen(Screen):
 
     def action_cancel_run(self) -> None:
         """Ask, then cancel the followed run (it is saved as cancelled)."""
-        runner = self.app.runner
-        run = runner.current
+        run = self.app.runner.current
         if run is None or run.state not in ACTIVE_STATES:
             self.notify("No run is training.", severity="warning")
             return
         from cnnlab_tui.screens.confirm import ConfirmScreen
 
         def answered(answer: bool | None) -> None:
-            if answer and runner.cancel(run.queue_id):
+            if answer:
                 self.notify(f"Cancelling {run.label}…", timeout=3, markup=False)
+                self._command("cancel", run.queue_id)
 
         question = f"Cancel {run.label} ({run.queue_id})? It is saved as cancelled."
         self.app.push_screen(
             ConfirmScreen(question, title="Cancel run?", yes_label="Cancel run"), answered
         )
 
-    def action_remove_queued(self) -> None:
+    def _selected_queued(self) -> QueuedRun | None:
         queue_id = self._selected_queue_id()
-        if queue_id and self.app.runner.remove(queue_id):
-            self.notify(f"Removed {queue_id} from the queue.", timeout=3)
-        else:
-            self.notify("Select a queued (not yet started) run to drop.", severity="warning")
+        run = self.app.runner.get(queue_id) if queue_id else None
+        if run is None or run.state != "queued":
+            self.notify("Select a queued (not yet started) entry first.", severity="warning")
+            return None
+        return run
+
+    def action_remove_queued(self) -> None:
+        run = self._selected_queued()
+        if run is not None:
+            self._command("cancel", run.queue_id)
+
+    def action_move(self, where: str) -> None:
+        run = self._selected_queued()
+        if run is not None:
+            self._command("move", run.queue_id, where)
+
+    @work(thread=True, group="queue-command")
+    def _command(self, what: str, queue_id: str, where: str = "") -> None:
+        from engine.errors import CnnlabError
+
+        runner = self.app.runner
+        try:
+            if what == "move":
+                position = runner.move(queue_id, where)
+                self.post_message(self.CommandDone(f"{queue_id} is #{position} in line."))
+            else:
+                was = runner.cancel(queue_id)
+                done = "Removed from the queue" if was == "queued" else "Cancelling"
+                self.post_message(self.CommandDone(f"{done}: {queue_id}."))
+        except CnnlabError as exc:
+            self.post_message(self.CommandDone(str(exc), ok=False))
+
+    @on(CommandDone)
+    def _command_done(self, answer: CommandDone) -> None:
+        severity = "information" if answer.ok else "error"
+        self.notify(answer.text, severity=severity, timeout=3 if answer.ok else 8, markup=False)
 
     def action_open_detail(self) -> None:
         queue_id = self._selected_queue_id() or self._shown

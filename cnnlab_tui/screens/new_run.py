@@ -1,16 +1,21 @@
-"""New run: the form that builds a TrainConfig, validates it as typed, and queues it.
+"""New run: the form that produces a TrainConfig, checks it as typed, and queues it in the
+background engine.
 
 Fields come from the engine (`config_fields`, the data set and model registries, each
-model's OptionSpecs); the engine's `TrainConfig.validate` supplies the messages shown under
-each field. A list in a numeric field (`1e-2, 1e-3`) or Seeds above one launches a sweep
-instead of a run (see `cnnlab_tui.sweep_launch`).
+model's OptionSpecs) and read their text with the engine's one parser (`parse_field_text`);
+`to_config()` is the form's one way out: a `TrainConfig` (the config it was filled with ←
+its fields, by `apply_overrides`), the sweep its lists describe, or the fields' errors. A
+list in a numeric field (`1e-2, 1e-3`) or Seeds above one launches a sweep instead of a run
+(`cnnlab_tui.sweep_launch`): its resolved base config and the parsed values, never text.
 
 The form needs the engine, so until `EngineLoaded` the screen says it is loading (and is
 recomposed then). What a field can say by itself (`must be a number`) shows at once; the
-slow checks — engine validation, the data set probe, the parameter count — run in
-exclusive thread workers (each start cancels the one before) and post their answers back
-as messages, so typing never waits on disk or torch and a late answer never overwrites a
-newer one (`WorkerAnswer.superseded`).
+slow check — the data set probe when its fields changed, then the engine's validation and
+the parameter count from the one model it builds — runs in an exclusive thread worker
+(each start cancels the one before) and posts its answers back as messages, so typing never
+waits on disk or torch and a late answer never overwrites a newer one
+(`WorkerAnswer.superseded`). Launching validates nothing here: the engine validates the
+submission once (a thread worker sends it) and answers with field messages or its entry.
 """
 
 from __future__ import annotations
@@ -39,14 +44,15 @@ from cnnlab_tui.screens.last_launch import (
     load_last_sweep_texts,
     save_last_config,
 )
+from cnnlab_tui.screens.new_run_reading import FormReading
 from cnnlab_tui.screens.preset_picker import PresetPicker
 from cnnlab_tui.widgets.forms import FormField
 from cnnlab_tui.widgets.mode_bar import ModeBar
 from cnnlab_tui.widgets.model_options import OPTION_PREFIX, ModelOptions
 
 log = logging.getLogger(__name__)
-SLOW_KEYS = {"dataset", "data_root", "image_size", "model"}
-SLOW_REFRESH_DELAY_S = 0.25  # the probe and the count wait until the typing stops
+PROBED_KEYS = {"dataset", "data_root"}  # what the data set probe reads
+PROBE_DELAY_S = 0.25  # a probe (disk) waits until the typing stops
 
 
 class NewRunScreen(Screen):
@@ -76,11 +82,11 @@ class NewRunScreen(Screen):
             self.model = model
 
     class FormChecked(WorkerAnswer):
-        """The engine's messages for the form (field key → message)."""
+        """The engine's verdict on `reading` (field key → message, the model's size)."""
 
-        def __init__(self, errors: dict[str, str]) -> None:
+        def __init__(self, reading: FormReading, check: checks.FormCheck) -> None:
             super().__init__()
-            self.errors = errors
+            self.reading, self.check = reading, check
 
     class DatasetProbed(WorkerAnswer):
         """The data set's status line, and its class count (None when unknown)."""
@@ -89,22 +95,32 @@ class NewRunScreen(Screen):
             super().__init__()
             self.text, self.ok, self.classes = text, ok, classes
 
-    class ParamsCounted(WorkerAnswer):
-        """The model's parameter count as text, or why it cannot be built."""
+    class Launched(WorkerAnswer):
+        """The engine queued the form's run or sweep: its entry's view."""
 
-        def __init__(self, text: str, ok: bool) -> None:
+        def __init__(self, view: dict[str, Any], what: str) -> None:
             super().__init__()
-            self.text, self.ok = text, ok
+            self.view, self.what = view, what
+
+    class Refused(WorkerAnswer):
+        """The engine refused the submission: field → message, or why in a sentence."""
+
+        def __init__(self, errors: dict[str, str], message: str = "") -> None:
+            super().__init__()
+            self.errors, self.message = errors, message
 
     def __init__(self) -> None:
         super().__init__()
         self._base: dict[str, Any] = {}  # config keys the form does not show are kept here
         self._field_errors: dict[str, str] = {}  # what the fields themselves found
         self._engine_errors: dict[str, str] = {}  # the engine's answer to the last check
+        self._checked: FormReading | None = None  # what that answer was about
         self._sweep = sweep_launch.SweepForm()
         self._description = ""  # the shown model's one-line description
         self._num_classes: int | None = None  # from the last data set probe
-        self._slow_timer: Timer | None = None
+        self._probe_due = True  # the data set fields changed since the last probe answered
+        self._check_timer: Timer | None = None
+        self._launching = False  # a submission is on its way to the engine
         self._waiting_fill: NewRunScreen.Fill | None = None  # arrived before the form
         self._model_coming: str | None = None  # load_config's rebuild of the options is queued
 
@@ -135,7 +151,7 @@ class NewRunScreen(Screen):
                 "model", "Model", kind="choice", choices=fields.model_choices(), value=None
             )
             yield Static("", id="model-status")
-            yield ModelOptions(id="model-options")
+            yield ModelOptions(parser_for=fields.option_parser, id="model-options")
             yield Static("", id="hdc-verdict")
             yield Static("Training", classes="section-title")
             yield Static(
@@ -161,8 +177,9 @@ class NewRunScreen(Screen):
             choices = fields.dataset_names()
         kind = "choice" if choices else fields.field_kind(spec)
         return FormField(
-            key, label, kind=kind, choices=choices, optional=spec.optional, help=spec.help
-        )
+            key, label, kind=kind, choices=choices, optional=spec.optional, help=spec.help,
+            parser=fields.text_parser(key),
+        )  # fmt: skip
 
     def on_mount(self) -> None:
         if self.form_ready:
@@ -282,9 +299,9 @@ class NewRunScreen(Screen):
             return
         self._description = info.description
         self.query_one("#model-status", Static).update(info.description)
-        self._revalidate(slow=True)
+        self._revalidate()
 
-    # -- validation ---------------------------------------------------------------------
+    # -- reading the form -----------------------------------------------------------------
     def _config_fields(self) -> list[FormField]:
         return [
             f
@@ -292,44 +309,56 @@ class NewRunScreen(Screen):
             if not f.key.startswith(OPTION_PREFIX) and f.key != sweep_launch.SEEDS_KEY
         ]
 
-    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """(config, field errors) from the form; unparseable fields keep their last value,
-        a field holding a list gives its first value."""
-        config, errors, _ = self.collect_sweep()
-        return config, errors
-
-    def collect_sweep(self) -> tuple[dict[str, Any], dict[str, str], sweep_launch.SweepForm]:
-        """`collect` plus the sweep the form describes (lists typed in fields, seeds)."""
-        config = dict(self._base)
+    def to_config(self) -> FormReading:
+        """The form as the engine takes it: a TrainConfig (the config it was filled with ←
+        its fields; a field holding a list gives its first value), the sweep its lists and
+        Seeds describe, and what the fields could not read (those keep the value they were
+        filled with, so the rest can still be checked; the form launches only without)."""
         values, errors, axes = sweep_launch.read_fields(self._config_fields())
-        config.update(values)
-        config["data_root"] = config.get("data_root") or None
         options, option_errors, option_axes = sweep_launch.read_fields(
             self._options.fields(), self._options.shown_model
         )
-        config["model_options"] = {k.removeprefix(OPTION_PREFIX): v for k, v in options.items()}
         errors.update(option_errors)
+        values["model_options"] = {k.removeprefix(OPTION_PREFIX): v for k, v in options.items()}
         form = sweep_launch.SweepForm(axes + option_axes)
+        seed = values.get("seed") if isinstance(values.get("seed"), int) else 0
         seeds = self.query_one(f"#field-{sweep_launch.SEEDS_KEY}", FormField).text
         try:
-            form.seeds = sweep_launch.parse_seeds_text(seeds, int(config.get("seed") or 0))
+            form.seeds = sweep_launch.parse_seeds_text(seeds, seed)
         except ValueError as exc:
             errors[sweep_launch.SEEDS_KEY] = str(exc)
-        return config, errors, form
+        try:
+            config = fields.config_over(self._base, values)
+        except ValueError as exc:  # ConfigError: a setting the form cannot hold
+            found = getattr(exc, "errors", None) or {"config": str(exc)}
+            return FormReading(None, form, {**errors, **found})
+        return FormReading(config, form, errors)
 
-    def _revalidate(self, *, slow: bool = False, edited: str | None = None) -> None:
-        """Show what the fields say now and ask the engine (a worker) for the rest; `slow`
-        also re-runs the probe and the count once the typing stops."""
-        config, self._field_errors, self._sweep = self.collect_sweep()
+    # -- checking as typed --------------------------------------------------------------
+    def _revalidate(self, *, edited: str | None = None) -> None:
+        """Show what the fields say now and ask the engine (a worker) for the rest: once the
+        typing stops when the data set must be probed again, else at once."""
+        reading = self.to_config()
+        self._field_errors, self._sweep = reading.errors, reading.sweep
         if edited is not None:  # its last verdict is void; the new one is on its way
             self._engine_errors.pop(edited, None)
         self._show_errors()
-        self._show_hdc(config)
-        self._check_form(config, self._sweep.axes)
-        if slow:
-            if self._slow_timer is not None:
-                self._slow_timer.stop()
-            self._slow_timer = self.set_timer(SLOW_REFRESH_DELAY_S, self._start_slow_checks)
+        self._show_hdc(reading)
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        if reading.config is None:
+            self.workers.cancel_group(self, "form-check")  # an older answer would mislead
+            return
+        if not self._probe_due:  # nothing slow to wait for (a 0 s timer is refused)
+            self._check_timer = None
+            self._start_check(reading)
+            return
+        self._check_timer = self.set_timer(PROBE_DELAY_S, lambda: self._start_check(reading))
+
+    def _start_check(self, reading: FormReading) -> None:
+        config = reading.config
+        probe = (config.dataset, config.data_root) if self._probe_due else None
+        self._check_form(reading, probe, self._num_classes)
 
     def _errors(self) -> dict[str, str]:
         """Every message now shown: the fields' own first, then the engine's."""
@@ -348,10 +377,11 @@ class NewRunScreen(Screen):
         plan = self._sweep.describe() if self._sweep.is_sweep and not errors else ""
         self._set_status("#launch-status", "; ".join(leftover) or plan, ok=not leftover)
 
-    def _show_hdc(self, config: dict[str, Any]) -> None:
+    def _show_hdc(self, reading: FormReading) -> None:
         verdict = self.query_one("#hdc-verdict", Static)
         verdict.display = bool(self.query(f"#field-{OPTION_PREFIX}dilations"))
-        text = checks.hdc_text(config["model_options"]) if verdict.display else ""
+        options = reading.config.model_options if reading.config is not None else {}
+        text = checks.hdc_text(options) if verdict.display else ""
         verdict.update(Text(text))
         verdict.set_class(bool(text) and not text.startswith("HDC ✓"), "-bad")
 
@@ -364,7 +394,9 @@ class NewRunScreen(Screen):
             if event.field.text != self._model_coming:
                 await self._show_model(event.field.text or None)
             return
-        self._revalidate(slow=key in SLOW_KEYS or key.startswith(OPTION_PREFIX), edited=key)
+        if key in PROBED_KEYS:
+            self._probe_due = True
+        self._revalidate(edited=key)
 
     def _sweep_texts(self, form: sweep_launch.SweepForm) -> dict[str, str]:
         """The typed text of every field that made this launch a sweep (lists, Seeds)."""
@@ -378,55 +410,33 @@ class NewRunScreen(Screen):
         widget.update(Text(text))  # engine messages may quote `[4,8]`: never markup
         widget.set_class(not ok, "-bad")
 
-    # -- the slow checks (exclusive thread workers) ----------------------------------------
+    # -- the slow check (an exclusive thread worker) ----------------------------------------
     @work(thread=True, exclusive=True, group="form-check")
-    def _check_form(self, config: dict[str, Any], axes: list[sweep_launch.GridAxis]) -> None:
-        self.post_message(self.FormChecked(checks.engine_errors(config, axes)))
-
-    @on(FormChecked)
-    def _form_checked(self, answer: FormChecked) -> None:
-        if not answer.superseded:
-            self._engine_errors = answer.errors
-            self._show_errors()
-
-    def _start_slow_checks(self) -> None:
-        config, _ = self.collect()
-        self._probe_dataset(config["dataset"], config["data_root"])
-        self._count_parameters(config)
-
-    @work(thread=True, exclusive=True, group="dataset-probe")
-    def _probe_dataset(self, dataset: str, data_root: str | None) -> None:
-        self.post_message(self.DatasetProbed(*checks.probe_dataset(dataset, data_root)))
+    def _check_form(
+        self, reading: FormReading, probe: tuple[str, str | None] | None, classes: int | None
+    ) -> None:
+        if probe is not None:  # first the data set: its class count sizes the model
+            text, ok, classes = checks.probe_dataset(*probe)
+            self.post_message(self.DatasetProbed(text, ok, classes))
+        check = checks.form_check(reading.config, reading.sweep.axes, classes)
+        self.post_message(self.FormChecked(reading, check))
 
     @on(DatasetProbed)
     def _dataset_probed(self, answer: DatasetProbed) -> None:
+        if not answer.superseded:
+            self._probe_due = False
+            self._num_classes = answer.classes
+            self._set_status("#dataset-status", answer.text, ok=answer.ok)
+
+    @on(FormChecked)
+    def _form_checked(self, answer: FormChecked) -> None:
         if answer.superseded:
             return
-        self._set_status("#dataset-status", answer.text, ok=answer.ok)
-        if answer.classes != self._num_classes:  # the classifier's size depends on it
-            self._num_classes = answer.classes
-            self._count_parameters(self.collect()[0])
-
-    @work(thread=True, exclusive=True, group="params")
-    def _count_parameters(self, config: dict[str, Any]) -> None:
-        image_size = config.get("image_size")
-        if not isinstance(image_size, int) or image_size < 1 or not config.get("model"):
-            return
-        classes = self._num_classes or checks.DEFAULT_CLASS_COUNT
-        try:
-            text = checks.count_parameters_text(
-                config["model"], config["model_options"], image_size, classes
-            )
-        except Exception as exc:  # ModelError: e.g. image too small for the layers
-            self.post_message(self.ParamsCounted(str(exc), False))
-            return
-        self.post_message(self.ParamsCounted(text, True))
-
-    @on(ParamsCounted)
-    def _params_counted(self, answer: ParamsCounted) -> None:
-        if not answer.superseded:
-            text = f"{self._description}\n{'' if answer.ok else '✗ '}{answer.text}"
-            self._set_status("#model-status", text, ok=answer.ok)
+        self._engine_errors, self._checked = answer.check.errors, answer.reading
+        self._show_errors()
+        check = answer.check
+        text = f"{self._description}\n{'' if check.params_ok else '✗ '}{check.params}"
+        self._set_status("#model-status", text, ok=check.params_ok)
 
     # -- launch ---------------------------------------------------------------------------
     @on(Button.Pressed, "#launch")
@@ -434,39 +444,73 @@ class NewRunScreen(Screen):
         self.action_launch()
 
     def action_launch(self) -> None:
-        """Queue the run, or say why not (never a crash)."""
+        """Send the form's run or sweep to the engine, or say why not (never a crash)."""
         if self._say_if_loading():
             return
-        config, self._field_errors, form = self.collect_sweep()
-        self._sweep = form
-        # Checked now, not on its way: a check still running would only repeat this one
-        # (and its answer would blank the verdict shown below).
-        self.workers.cancel_group(self, "form-check")
-        self._engine_errors = checks.engine_errors(config, form.axes)
+        if self._launching:
+            self.notify("Already sending it to the engine…", severity="warning", timeout=3)
+            return
+        reading = self.to_config()
+        self._field_errors, self._sweep = reading.errors, reading.sweep
+        if reading.config is not None and not reading.same_as(self._checked):
+            self._engine_errors = {}  # about another form: the engine will say it again
         self._show_errors()
-        errors = self._errors()
-        problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in errors.items()]
-        if not problems:
-            problem = checks.model_problem(config, self._num_classes)
-            problems += [f"model: {problem}"] if problem else []
+        problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in self._errors().items()]
         if problems:
             self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
             return
-        what = f"{config['model']} on {config['dataset']}"
-        try:
-            if form.is_sweep:
+        config, form = reading.config, reading.sweep
+        what = f"{config.model} on {config.dataset}"
+        spec = None
+        if form.is_sweep:
+            try:
                 spec = sweep_launch.build_sweep(config, form)
-                queue_id = self.app.runner.submit_sweep(spec, config)
-                what = f"{form.describe()} of {what}"
-            else:
-                queue_id = self.app.runner.submit(config)
-        except ValueError as exc:  # ConfigError and friends
-            self._refuse(f"Not launched — {exc}")
+            except ValueError as exc:  # ConfigError: a key the grid may not sweep
+                self._refuse(f"Not launched — {exc}")
+                return
+            what = f"{form.describe()} of {what}"
+        self._launching = True
+        self._set_status("#launch-status", "Sending it to the engine…", ok=True)
+        self._submit(reading, spec, self._sweep_texts(form), what)
+
+    @work(thread=True, group="launch")
+    def _submit(
+        self, reading: FormReading, spec: Any, sweep_texts: dict[str, str], what: str
+    ) -> None:
+        from engine.errors import CnnlabError, ConfigError
+
+        runner = self.app.runner
+        try:
+            view = runner.submit_sweep(spec) if spec else runner.submit_run(reading.config)
+        except ConfigError as exc:  # the engine's validation, field by field
+            self.post_message(self.Refused(dict(exc.errors)))
             return
-        save_last_config(self.app.runs_dir, config, self._sweep_texts(form))
+        except CnnlabError as exc:  # no engine, a refusal in a sentence
+            self.post_message(self.Refused({}, str(exc)))
+            return
+        save_last_config(self.app.runs_dir, reading.config.to_dict(), sweep_texts)
+        self.post_message(self.Launched(view, what))
+
+    @on(Launched)
+    def _launched(self, answer: Launched) -> None:
+        self._launching = False
+        queue_id = answer.view.get("queue_id")
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
-        self.notify(f"Queued {what} ({queue_id})", timeout=3, markup=False)
+        self.notify(f"Queued {answer.what} ({queue_id})", timeout=3, markup=False)
         self.app.switch_mode("live")
+
+    @on(Refused)
+    def _refused(self, answer: Refused) -> None:
+        self._launching = False
+        if answer.errors:
+            found = {sweep_launch.form_key_of(k): v for k, v in answer.errors.items()}
+            self._engine_errors, self._checked = found, None
+            self._show_errors()
+            first = next(iter(answer.errors.items()))
+            self._refuse(f"Not launched — the engine found {len(found)} problem(s): "
+                         f"{first[0]}: {first[1]}")  # fmt: skip
+        else:
+            self._refuse(f"Not launched — {answer.message}")
 
     def _refuse(self, reason: str) -> None:
         self._set_status("#launch-status", reason, ok=False)

@@ -1,13 +1,14 @@
 """The New run form's checks, as plain functions of what the form holds.
 
-The engine answers (`TrainConfig.validate`, `probe_dataset`, `parameter_count`,
-`hdc_check`); this module only turns its answers into the text the form shows. The slow
-ones (engine validation, the data set probe, the parameter count) are called from the
-screen's exclusive thread workers, so typing never waits on disk or torch.
+The engine answers (`check_config` — its validation and the parameter count of the model
+it built for it —, `probe_dataset`, `hdc_check`); this module only turns its answers into
+the text the form shows. The slow ones run in the screen's exclusive thread worker, once
+per change, so typing never waits on disk or torch and the model is built once per change.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnnlab_tui import sweep_launch
@@ -15,15 +16,34 @@ from cnnlab_tui import sweep_launch
 DEFAULT_CLASS_COUNT = 10
 
 
-def engine_errors(config: dict[str, Any], axes: list[sweep_launch.GridAxis]) -> dict[str, str]:
-    """Form key → the engine's message: what `config` gets wrong, then a listed value
-    (a sweep axis) the engine refuses, named under its own field."""
-    from cnnlab_tui.runner import validate_config
+@dataclass(frozen=True)
+class FormCheck:
+    """The engine's verdict on the form: form key → message, and the model's size as text
+    (or why it cannot be built)."""
 
-    errors = validate_config(config)
-    for key, message in sweep_launch.axis_errors(config, axes, errors).items():
+    errors: dict[str, str] = field(default_factory=dict)
+    params: str = ""
+    params_ok: bool = True
+
+
+def form_check(
+    config: Any, axes: list[sweep_launch.GridAxis], num_classes: int | None = None
+) -> FormCheck:
+    """Validate `config` (a TrainConfig) as the engine will, count its model's parameters
+    for `num_classes` classes in the same build, and name under its own field a listed value
+    (a sweep axis) the engine refuses."""
+    from engine.trainer.validation import check_config
+
+    classes = num_classes or DEFAULT_CLASS_COUNT
+    found, params = check_config(config, num_classes=classes)
+    errors = dict(found)
+    for key, message in sweep_launch.axis_errors(config, axes, found).items():
         errors.setdefault(key, message)
-    return errors
+    if params is not None:
+        text = f"{params:,} parameters ({config.image_size} px, {classes} classes)"
+        return FormCheck(errors, text, True)
+    why = next((found[k] for k in ("image_size", "model_options", "model") if k in found), "")
+    return FormCheck(errors, why or "cannot be built with these settings", False)
 
 
 def probe_dataset(dataset: str, data_root: str | None) -> tuple[str, bool, int | None]:
@@ -71,29 +91,6 @@ def hdc_text(options: dict[str, Any]) -> str:
         return describe_hdc(dilations, int(options.get("kernel_size", 3)))
     except (TypeError, ValueError) as exc:
         return f"HDC: {exc}"
-
-
-def model_problem(config: dict[str, Any], num_classes: int | None) -> str | None:
-    """Why the model cannot be built for `config`, or None. (Counted on torch's meta device:
-    instant, so launch never relies on a parameter count that is still on its way.)"""
-    try:
-        count_parameters_text(
-            config["model"], config["model_options"], config["image_size"],
-            num_classes or DEFAULT_CLASS_COUNT,
-        )  # fmt: skip
-    except Exception as exc:  # ModelError, or a model that cannot be built at all
-        return str(exc)
-    return None
-
-
-def count_parameters_text(
-    model: str, options: dict[str, Any], image_size: int, num_classes: int
-) -> str:
-    """'123,456 parameters (32 px, 3 classes)'; engine errors propagate as CnnlabError."""
-    from engine.models import parameter_count
-
-    count = parameter_count(model, num_classes=num_classes, image_size=image_size, **options)
-    return f"{count:,} parameters ({image_size} px, {num_classes} classes)"
 
 
 def format_list(values: list[int]) -> str:

@@ -42,6 +42,39 @@ def config_field_specs() -> dict[str, Any]:
     return {f.name: f for f in config_fields()}
 
 
+def text_parser(key: str) -> Any:
+    """What a field of config key `key` reads its text with: the engine's one parser
+    (`parse_field_text`), so the form says what a flag or a grid says for the same text."""
+    from cnnlab_tui.widgets.forms import FieldError
+    from engine.errors import ConfigError
+    from engine.trainer.config import parse_field_text
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_field_text(key, text)
+        except ConfigError as exc:
+            raise FieldError("; ".join(exc.errors.values())) from None
+
+    return parse
+
+
+def option_parser(spec: Any) -> Any:
+    """What a model option's field reads its text with: the engine's parser, then the
+    model's own OptionSpec (its type and range), as `--model-opt` does."""
+    from cnnlab_tui.widgets.forms import FieldError
+    from engine.errors import CnnlabError
+    from engine.trainer.config import MODEL_PREFIX, parse_field_text
+
+    def parse(text: str) -> Any:
+        try:
+            return spec.parse(parse_field_text(MODEL_PREFIX + spec.name, text))
+        except CnnlabError as exc:  # ConfigError (the text) or ModelError (the value)
+            errors = getattr(exc, "errors", None)
+            raise FieldError("; ".join(errors.values()) if errors else str(exc)) from None
+
+    return parse
+
+
 def field_kind(spec: Any) -> str:
     """The form kind for an engine ConfigField."""
     if spec.choices:
@@ -54,6 +87,15 @@ def default_config() -> dict[str, Any]:
     from engine.trainer.config import TrainConfig
 
     return TrainConfig().to_dict()
+
+
+def config_over(base: dict[str, Any], values: dict[str, Any]) -> Any:
+    """The TrainConfig of the form: the config it was filled with (`base`, which holds the
+    settings the form does not show) ← what its fields hold, by the engine's one merge rule
+    (`apply_overrides`). Builds, never validates."""
+    from engine.trainer.config import TrainConfig, apply_overrides
+
+    return apply_overrides(TrainConfig.from_dict(base), values)
 
 
 def dataset_names() -> list[str]:

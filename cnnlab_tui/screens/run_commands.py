@@ -1,4 +1,5 @@
-"""Command palette entries for the runs in the store: "Open run …" and "Re-run …".
+"""Command palette entries for the runs in the store: "Open run …", "Re-run …" and, for an
+interrupted or cancelled run, "Resume run …" (asks how many epochs to add).
 
 Typing part of a run id (or its data set / model) after ctrl+p jumps straight to it, from
 the Runs, Run detail and Compare screens — faster than scrolling a long table over SSH.
@@ -13,9 +14,12 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from cnnlab_tui.screens.resume_dialog import ask_resume
+
 log = logging.getLogger(__name__)
 
 MAX_DISCOVERY_HITS = 5
+RESUMABLE = ("interrupted", "cancelled")  # offered in the palette (`r` tries any run)
 
 
 class RunCommands(Provider):
@@ -46,6 +50,9 @@ class RunCommands(Provider):
             if record.config:
                 rerun = partial(self.app.edit_and_rerun, dict(record.config))
                 commands.append((f"Re-run {record.run_id}", rerun, f"edit its config · {info}"))
+            if record.status in RESUMABLE:
+                resume = partial(ask_resume, self.app, record)
+                commands.append((f"Resume run {record.run_id}", resume, f"add epochs · {info}"))
         return commands
 
     async def discover(self) -> Hits:

@@ -6,7 +6,9 @@ fingerprint of the runs folder is polled while the screen is visible; the store 
 in a worker thread only when it changed (or when the app says `RunsChanged`).
 
 `w` compares the highlighted run's sweep (grouped by setting); `x` writes the lab report
-of the marked runs — or, with none marked, of the highlighted run's sweep (or that run).
+of the marked runs — or, with none marked, of the highlighted run's sweep (or that run);
+`r` resumes the highlighted run (an interrupted or cancelled one: how many epochs to add,
+then the background engine queues it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cnnlab_tui.messages import RunsChanged, WorkerAnswer
 from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.folder_stamps import folder_fingerprint
+from cnnlab_tui.screens.resume_dialog import ask_resume
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.screens.run_rows import COLUMNS, FORMATTERS, SORTABLE, matches_filter, run_row
 from cnnlab_tui.widgets.mode_bar import ModeBar
@@ -48,11 +51,12 @@ class RunsScreen(Screen):
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("e", "rerun", "Re-run"),
+        Binding("r", "resume", "Resume"),
         Binding("w", "compare_sweep", "Sweep", show=False),  # named in the info line
         Binding("x", "export", "Report"),
         Binding("d,delete", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
-        Binding("r", "reverse", "Reverse", show=False),  # announced by the sort notice
+        Binding("R", "reverse", "Reverse", show=False),  # announced by the sort notice
         Binding("slash", "focus_filter", "Filter"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
@@ -273,6 +277,12 @@ class RunsScreen(Screen):
             return
         self.app.edit_and_rerun(dict(record.config))
 
+    def action_resume(self) -> None:
+        """Ask how many epochs to add to the highlighted run, then queue its resume."""
+        record = self._selected()
+        if record is not None:
+            ask_resume(self.app, record)
+
     def action_delete(self) -> None:
         record = self._selected()
         if record is None:
@@ -328,7 +338,7 @@ class RunsScreen(Screen):
         table = self.table
         direction = "descending" if table.sort_reverse else "ascending"
         column = dict(COLUMNS)[table.sort_column]
-        self.notify(f"Sorted by {column} ({direction}; r reverses)", timeout=2)
+        self.notify(f"Sorted by {column} ({direction}; R reverses)", timeout=2)
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -3,7 +3,8 @@
 It replaces Textual's Header (a title and a clock) so the five mode keys live in one place
 that is always visible; the footer below then has its 80 columns for the screen's own keys
 (mode keys in the footer used to push those off the edge at 80×24). Each label is also
-clickable.
+clickable. While the background engine has runs, the line's end says so ("● 2 runs in
+engine": they go on when the dashboard closes) instead of the palette and quit keys.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ MODE_KEYS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def mode_line(current: str) -> Text:
-    """'cnnlab  F1 New  F2 Live …  ^p commands' with `current` highlighted."""
+def mode_line(current: str, engine_status: str = "") -> Text:
+    """'cnnlab  F1 New  F2 Live …  ^p commands ^q quit' with `current` highlighted; with
+    `engine_status` ("● 2 runs in engine") in place of the last two keys."""
     line = Text.from_markup("[b]cnnlab[/b] ")
     for mode, key, label in MODE_KEYS:
         style = "reverse bold" if mode == current else ""
@@ -32,7 +34,10 @@ def mode_line(current: str) -> Text:
         )
         line.append_text(part)
         line.append(" ")
-    line.append_text(Text.from_markup("  [dim]^p commands ^q quit[/dim]"))
+    if engine_status:
+        line.append(f"  {engine_status}", style="bold")
+    else:
+        line.append_text(Text.from_markup("  [dim]^p commands ^q quit[/dim]"))
     return line
 
 
@@ -51,3 +56,10 @@ class ModeBar(Static):
     def __init__(self, mode: str, **kwargs) -> None:
         super().__init__(mode_line(mode), **kwargs)
         self.mode = mode
+
+    def on_mount(self) -> None:
+        if hasattr(self.app, "engine_status"):  # the cnnlab app (not a bare test app)
+            self.watch(self.app, "engine_status", self._show_engine_status)
+
+    def _show_engine_status(self, status: str) -> None:
+        self.update(mode_line(self.mode, status))

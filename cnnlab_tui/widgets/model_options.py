@@ -6,6 +6,7 @@ another model and coming back never loses a carefully typed dilation list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.containers import Vertical
@@ -25,8 +26,16 @@ class ModelOptions(Vertical):
 
     DEFAULT_CSS = "ModelOptions { height: auto; }"
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(
+        self,
+        *,
+        parser_for: Callable[[Any], Callable[[str], Any]] | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's name
+    ) -> None:
+        """`parser_for(spec)`: how a field of that option reads its text (the New run form
+        gives the engine's parser); by default the option spec's own `parse`."""
         super().__init__(id=id)
+        self._parser_for = parser_for or (lambda spec: spec.parse)
         self._memory: dict[str, dict[str, Any]] = {}
         self.shown_model: str | None = None
         self._building = False
@@ -78,7 +87,7 @@ class ModelOptions(Vertical):
                     value=typed.get(spec.name, info.options.get(spec.name)),
                     choices=spec.choices,
                     help=f"{spec.help} [{spec.describe()}]",
-                    parser=spec.parse,
+                    parser=self._parser_for(spec),
                 )
                 for spec in info.option_specs
             )

@@ -240,10 +240,13 @@ class EngineClient:
         idle_timeout: float | None = None,
         timeout: float = START_TIMEOUT,
         client: str = "cnnlab",
+        abandon: threading.Event | None = None,
     ) -> EngineClient:
         """Connect to the engine of `runs_dir` (default $CNNLAB_RUNS or ./runs); with
         `start`, start one detached when none runs. EngineNotRunning without `start`;
-        EngineError (with the engine log's last lines) when one would not start."""
+        EngineError (with the engine log's last lines) when one would not start. Setting
+        `abandon` (from another thread) ends the wait for a starting engine with an
+        EngineError at once — a dashboard that quits meanwhile — and leaves it starting."""
         from engine.service.spawn import log_tail, start_detached
 
         paths = EnginePaths.of(runs_dir or default_runs_dir())
@@ -257,6 +260,8 @@ class EngineClient:
             process, started = start_detached(paths, idle_timeout), True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if abandon is not None and abandon.is_set():
+                raise EngineError(f"stopped waiting for the engine of {paths.runs_dir}")
             lines = _open(paths)
             if lines is not None:
                 return cls._greet(paths, lines, client, notice=notice, started=started)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ModelError
 from engine.trainer.config import field_type
 
+DEFAULT_CLASSES = 10  # what the model is built with when the data set's classes are unknown
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -170,21 +172,24 @@ def _check_task(config: TrainConfig, errors: dict[str, str], task: str | None) -
         )
 
 
-def _check_model(config: TrainConfig, errors: dict[str, str], task: str | None) -> None:
+def _check_model(
+    config: TrainConfig, errors: dict[str, str], task: str | None, num_classes: int
+) -> int | None:
     """Model name, its task against the data set's, its options, and the smallest image
-    its layers take (counted on the meta device, so nothing is allocated)."""
+    its layers take (counted on the meta device, so nothing is allocated); returns that
+    count of parameters (for `num_classes` classes), None when the model was not built."""
     if "model_options" in errors or "model" in errors:
-        return
+        return None
     if not config.model:
         errors["model"] = "choose a model"
-        return
+        return None
     from engine.models import get_model_info, parameter_count, resolve_options
 
     try:
         info = get_model_info(config.model)
     except ModelError as exc:
         errors["model"] = str(exc)
-        return
+        return None
     if task and info.task != task:
         errors["model"] = (
             f"{config.model} is a {info.task} model but {config.dataset} is a {task} data set"
@@ -193,21 +198,34 @@ def _check_model(config: TrainConfig, errors: dict[str, str], task: str | None) 
         resolve_options(config.model, config.model_options)
     except ModelError as exc:
         errors["model_options"] = str(exc)
-        return
+        return None
     if "image_size" in errors:
-        return
+        return None
     try:
-        parameter_count(config.model, image_size=config.image_size, **config.model_options)
+        return parameter_count(
+            config.model, num_classes=num_classes, image_size=config.image_size,
+            **config.model_options,
+        )  # fmt: skip
     except ModelError as exc:
         errors["image_size"] = str(exc)
+        return None
 
 
-def validate_config(config: TrainConfig) -> dict[str, str]:
-    """Field → message for every invalid field of `config` (empty when valid)."""
+def check_config(
+    config: TrainConfig, *, num_classes: int = DEFAULT_CLASSES
+) -> tuple[dict[str, str], int | None]:
+    """`validate_config`'s messages and the parameter count of the model it built to check
+    the image size (for `num_classes` classes; None when it could not be built): a form
+    showing both builds the model once per change, not twice."""
     errors = field_problems(config)
     _check_sizes(config, errors)
     _check_device(config, errors)
     task = _check_dataset(config, errors)
     _check_task(config, errors, task)
-    _check_model(config, errors, task)
-    return errors
+    params = _check_model(config, errors, task, num_classes)
+    return errors, params
+
+
+def validate_config(config: TrainConfig) -> dict[str, str]:
+    """Field → message for every invalid field of `config` (empty when valid)."""
+    return check_config(config)[0]
