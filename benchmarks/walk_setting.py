@@ -5,8 +5,13 @@ that receives the value (as text in argv, as the float, or inside a namespace, d
 `TrainConfig`), until the optimiser is built. A structural measure, not a speed one: fewer
 hand-offs mean fewer places that could parse, merge or check the value differently.
 
+The dashboard and `train --detach` hand the config to the background engine, which builds
+the optimiser in its own process; their walks end when `EngineClient.submit_run` returns
+(what the engine does with the config is the same for both from there on).
+
     python benchmarks/walk_setting.py            # the list, then calls and files
-    python benchmarks/walk_setting.py --form     # typed into New run, launched (ctrl+s)
+    python benchmarks/walk_setting.py --detach   # cnnlab train --lr … --detach, to the engine
+    python benchmarks/walk_setting.py --form     # typed into New run, launched, to the engine
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import inspect
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,11 +51,14 @@ def _carries(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def walk(argv: list[str]) -> list[tuple[str, str]]:
+OPTIMISER, HANDOVER = "build_optimizer", "EngineClient.submit_run"
+
+
+def walk(argv: list[str], until: str = OPTIMISER) -> list[tuple[str, str]]:
     """(file, function) of each call that received the value, in call order."""
     from engine.cli import main
 
-    return trace(lambda: main(argv))
+    return trace(lambda: main(argv), until=until)
 
 
 def walk_form(runs_dir: Path) -> list[tuple[str, str]]:
@@ -69,15 +78,17 @@ def walk_form(runs_dir: Path) -> list[tuple[str, str]]:
             await pilot.pause(1.0)  # the checks of the typing have answered
             start.set()
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: bool(app.runner.runs) and not app.runner.active,
-                           timeout=300, what="the run")  # fmt: skip
+            await wait_for(pilot, lambda: bool(app.runner.submitted), timeout=300,
+                           what="the engine to take the run")  # fmt: skip
 
-    return trace(lambda start: asyncio.run(launch(start)), wait_for_start=True)
+    return trace(lambda start: asyncio.run(launch(start)), wait_for_start=True, until=HANDOVER)
 
 
-def trace(drive: Callable[..., Any], *, wait_for_start: bool = False) -> list[tuple[str, str]]:
+def trace(
+    drive: Callable[..., Any], *, wait_for_start: bool = False, until: str = OPTIMISER
+) -> list[tuple[str, str]]:
     """Run `drive` with every thread profiled; record the calls once `start` is set (at
-    once, or when `drive(start)` sets it) until `build_optimizer` returns."""
+    once, or when `drive(start)` sets it) until the function named `until` returns."""
     import engine
 
     start = threading.Event()
@@ -100,7 +111,7 @@ def trace(drive: Callable[..., Any], *, wait_for_start: bool = False) -> list[tu
         if where.parts[0] not in ("engine", "cnnlab_tui"):
             return
         if event == "return":
-            done = code.co_name == "build_optimizer"
+            done = code.co_qualname == until
             return
         count = code.co_argcount + code.co_kwonlyargcount
         count += bool(code.co_flags & inspect.CO_VARARGS)
@@ -119,12 +130,36 @@ def trace(drive: Callable[..., Any], *, wait_for_start: bool = False) -> list[tu
     return calls
 
 
+def stop_engine(runs: Path, timeout: float = 60.0) -> None:
+    """Stop the engine a walk started (cancelling its run) and wait until it has gone, so
+    that its temporary runs folder can be removed."""
+    from engine.service.client import EngineClient, EngineNotRunning
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with EngineClient.connect(runs, client="walk_setting") as engine:
+                engine.stop(cancel=True)
+        except EngineNotRunning:
+            return
+        time.sleep(0.5)
+
+
 def main() -> int:
-    form = "--form" in sys.argv[1:]
-    with tempfile.TemporaryDirectory() as runs:
-        argv = ["train", "--lr", TEXT, "--epochs", "1", "--max-train-batches", "1",
-                "--image-size", "16", "--device", "cpu", "--quiet", "--runs-dir", runs]  # fmt: skip
-        calls = walk_form(Path(runs) / "runs") if form else walk(argv)
+    form, detach = "--form" in sys.argv[1:], "--detach" in sys.argv[1:]
+    with tempfile.TemporaryDirectory() as folder:
+        runs = Path(folder) / "runs"
+        argv = ["train", "--lr", TEXT, "--epochs", "1", "--max-train-batches", "1", "--quiet",
+                "--image-size", "16", "--device", "cpu", "--runs-dir", str(runs)]  # fmt: skip
+        try:
+            if form:
+                calls = walk_form(runs)
+            elif detach:
+                calls = walk([*argv, "--detach"], until=HANDOVER)
+            else:
+                calls = walk(argv)
+        finally:
+            stop_engine(runs)
     for number, (path, name) in enumerate(calls, start=1):
         print(f"{number:3d}  {path}:{name}")
     checks = [call for call in calls if call[0].endswith("validation.py")]
