@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, RadioButton
 from tui_helpers import (
     async_test,
@@ -65,7 +66,10 @@ def queue_states(app: CnnlabApp) -> set[str]:
     """The state cells of the Live screen's queue table right now."""
     if not isinstance(app.screen, LiveScreen):
         return set()
-    table = app.screen.query_one("#queue", DataTable)
+    try:
+        table = app.screen.query_one("#queue", DataTable)
+    except NoMatches:  # the Live screen is still composing its widgets
+        return set()
     return {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
 
 
@@ -206,9 +210,8 @@ async def test_lists_and_seeds_are_checked_under_their_fields(tmp_path):
         async def error_of(key: str, text: str) -> str | None:
             form_field(form, key).set_value(text)
             await pilot.pause()
-            await wait_for(pilot, lambda: not any(w.group == "form-check" and w.is_running
-                                                  for w in app.workers),
-                           timeout=20, what="the engine's check of the edit")  # fmt: skip
+            await wait_for(pilot, lambda: not form.checking, timeout=20,
+                           what="the engine's check of the edit")  # fmt: skip
             await pilot.pause()
             return form_field(form, key).error
 

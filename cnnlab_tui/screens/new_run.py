@@ -346,6 +346,7 @@ class NewRunScreen(Screen):
         self._show_hdc(reading)
         if self._check_timer is not None:
             self._check_timer.stop()
+            self._check_timer = None
         if reading.config is None:
             self.workers.cancel_group(self, "form-check")  # an older answer would mislead
             return
@@ -355,7 +356,16 @@ class NewRunScreen(Screen):
             return
         self._check_timer = self.set_timer(PROBE_DELAY_S, lambda: self._start_check(reading))
 
+    @property
+    def checking(self) -> bool:
+        """True while the check of the form as typed is still to come (waiting for the
+        typing to stop, or running in its worker): what the fields show is not final."""
+        return self._check_timer is not None or any(
+            w.group == "form-check" and not w.is_finished for w in self.workers
+        )
+
     def _start_check(self, reading: FormReading) -> None:
+        self._check_timer = None
         config = reading.config
         probe = (config.dataset, config.data_root) if self._probe_due else None
         self._check_form(reading, probe, self._num_classes)
