@@ -44,16 +44,21 @@ def connect(
     start: bool,
     idle_timeout: float | None = None,
     client: str = "cnnlab-cli",
+    devices: str | None = None,
+    cpu_lanes: int | None = None,
 ):
     """An EngineClient for the args' runs folder; prints a dead engine's notice and that a
-    new one was started. EngineNotRunning (a CnnlabError) without `start` when none runs."""
+    new one was started. EngineNotRunning (a CnnlabError) without `start` when none runs.
+    `devices` / `cpu_lanes` shape the lanes of an engine this starts (None: its
+    environment's $CNNLAB_ENGINE_DEVICES / $CNNLAB_CPU_LANES)."""
     from engine.service.client import EngineClient
 
     if start and not _running(args):
         console.print("[dim]starting the engine…[/]")
     engine = EngineClient.connect(
-        runs_dir_of(args), start=start, idle_timeout=idle_timeout, client=client
-    )
+        runs_dir_of(args), start=start, idle_timeout=idle_timeout, client=client,
+        devices=devices, cpu_lanes=cpu_lanes,
+    )  # fmt: skip
     if engine.notice:
         console.print(f"[yellow]{engine.notice}[/]", markup=True, highlight=False)
     if engine.started:
@@ -64,6 +69,18 @@ def connect(
             f"{engine.paths.log})[/]"
         )
     return engine
+
+
+def lanes_text(lanes: list[dict[str, Any]]) -> str:
+    """'cpu-1 (1 thread, running q3), cpu-2 (1 thread, free)'."""
+    shown = []
+    for lane in lanes:
+        notes = []
+        if lane.get("threads"):
+            notes.append(f"{lane['threads']} thread{'s' if lane['threads'] != 1 else ''}")
+        notes.append(f"running {lane['busy']}" if lane.get("busy") else "free")
+        shown.append(f"{lane['name']} ({', '.join(notes)})")
+    return ", ".join(shown)
 
 
 def _running(args: argparse.Namespace) -> bool:

@@ -59,6 +59,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan and stop")
     add_cache_flag(parser)
+    parser.add_argument(
+        "--detach", action="store_true",
+        help="queue the sweep in the background engine (started if needed) and return; its "
+        "points fan out over the engine's free lanes (one per GPU, or --cpu-lanes)",
+    )  # fmt: skip
     parser.set_defaults(func=run_sweep)
 
     listing = subparsers.add_parser("sweeps", help="list sweeps and their progress")
@@ -108,6 +113,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     use_cache_flag(args)
+    if args.detach:
+        return _detach(console, args)
     try:
         spec = build_spec_from_args(args)
         runner = SweepRunner(spec, args.runs_dir, parallel=args.parallel)
@@ -141,6 +148,38 @@ def run_sweep(args: argparse.Namespace) -> int:
         return EXIT_INCOMPLETE
     _print_summary(console, runner)
     return 0 if result.status == "completed" else EXIT_INCOMPLETE
+
+
+def _detach(console: Console, args: argparse.Namespace) -> int:
+    """Queue the sweep in the engine of the runs folder and say how to follow it."""
+    from engine.cli.engine_common import connect
+
+    try:
+        spec = build_spec_from_args(args)
+        sweep = spec.to_dict()
+        _absolute_data_root(sweep["base"])
+        with connect(args, console, start=True) as engine:
+            entry = engine.submit_sweep(sweep)
+    except ConfigError as exc:
+        _print_errors(console, exc)
+        return EXIT_USAGE
+    except CnnlabError as exc:
+        _print_errors(console, exc)
+        return EXIT_INCOMPLETE
+    console.print(
+        f"queued [bold]{entry['queue_id']}[/] on lane {entry.get('lane')}: {entry.get('label')}"
+    )
+    console.print(f"follow it: cnnlab watch {entry['queue_id']}    the queue: cnnlab queue")
+    return 0
+
+
+def _absolute_data_root(config: dict[str, Any]) -> None:
+    """The engine may run in another folder: a relative data root means this one."""
+    import os
+
+    root = config.get("data_root")
+    if isinstance(root, str) and root and not os.path.isabs(os.path.expanduser(root)):
+        config["data_root"] = os.path.abspath(os.path.expanduser(root))
 
 
 class SweepPrinter:

@@ -241,12 +241,15 @@ class EngineClient:
         timeout: float = START_TIMEOUT,
         client: str = "cnnlab",
         abandon: threading.Event | None = None,
+        devices: str | None = None,
+        cpu_lanes: int | None = None,
     ) -> EngineClient:
         """Connect to the engine of `runs_dir` (default $CNNLAB_RUNS or ./runs); with
-        `start`, start one detached when none runs. EngineNotRunning without `start`;
-        EngineError (with the engine log's last lines) when one would not start. Setting
-        `abandon` (from another thread) ends the wait for a starting engine with an
-        EngineError at once — a dashboard that quits meanwhile — and leaves it starting."""
+        `start`, start one detached when none runs (on `devices`, with `cpu_lanes`; None:
+        its environment's defaults). EngineNotRunning without `start`; EngineError (with
+        the engine log's last lines) when one would not start. Setting `abandon` (from
+        another thread) ends the wait for a starting engine with an EngineError at once —
+        a dashboard that quits meanwhile — and leaves it starting."""
         from engine.service.spawn import log_tail, start_detached
 
         paths = EnginePaths.of(runs_dir or default_runs_dir())
@@ -257,7 +260,8 @@ class EngineClient:
         if not lock.held(paths):
             if not start:
                 raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
-            process, started = start_detached(paths, idle_timeout), True
+            process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
+            started = True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if abandon is not None and abandon.is_set():
