@@ -19,6 +19,7 @@ OUTCOME_CODES = {
     "incomplete": 1,
     "cancelled": 130,
     "interrupted": 75,  # EX_TEMPFAIL: resumable, try again
+    "pruned": 0,  # a search stopped it on purpose: a finished trial
 }
 
 

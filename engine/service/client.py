@@ -321,8 +321,14 @@ class EngineClient:
     def submit_sweep(
         self, spec: dict[str, Any], *, device: str | None = None, label: str | None = None
     ) -> dict[str, Any]:
-        """Queue a sweep (`SweepSpec.to_dict()`); it runs its points one after another."""
+        """Queue a sweep (`SweepSpec.to_dict()`); its points fan out over free lanes."""
         return self._submit("sweep", sweep=spec, device=device, label=label)
+
+    def submit_search(
+        self, spec: dict[str, Any], *, device: str | None = None, label: str | None = None
+    ) -> dict[str, Any]:
+        """Queue a search (`SearchSpec.to_dict()`); its trials fan out over free lanes."""
+        return self._submit("search", sweep=spec, device=device, label=label)
 
     def submit_resume(
         self, run_id: str, epochs: int, overrides: dict[str, Any] | None = None

@@ -56,6 +56,24 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
         entry.sweep, entry.config = spec.to_dict(), spec.base.to_dict()
         entry.device = spec.base.device
         entry.label = entry.label or f"sweep {spec.sweep_id} ({len(points)} runs)"
+    elif entry.kind == "search":
+        from engine.sweeps.search import SearchSpec, build_search
+
+        try:
+            given = SearchSpec.from_dict(dict(entry.sweep or {}))
+        except (TypeError, ValueError, KeyError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError({"search": f"not a search spec ({exc})"}) from None
+        spec = build_search(
+            given.base, given.space, trials=given.trials, objective=given.objective,
+            sampler=given.sampler, prune=given.prune,
+        )  # fmt: skip
+        entry.sweep, entry.config = spec.to_dict(), spec.base.to_dict()
+        entry.device = spec.base.device
+        entry.label = entry.label or (
+            f"{spec.sampler} search {spec.search_id} ({spec.trials} trials, {spec.objective})"
+        )
     elif entry.kind == "resume":
         from engine.trainer.resume import prepare_resume
 
@@ -70,7 +88,7 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
             f"resume {plan.run_dir.name} from epoch {plan.done} to {config.epochs}"
         )
     else:
-        raise ConfigError({"kind": f"one of run, sweep, resume; got {entry.kind!r}"})
+        raise ConfigError({"kind": f"one of run, sweep, resume, search; got {entry.kind!r}"})
     return entry
 
 
@@ -96,6 +114,12 @@ def build_job(
     if entry.kind == "resume":
         run_id = str((entry.resume or {}).get("run_id"))
         return Trainer(resume_config(entry, runs_dir), runs_dir=runs_dir, resume=run_id)
+    if entry.kind == "search":
+        from engine.sweeps.search import SearchSpec
+        from engine.sweeps.search_runner import SearchRunner
+
+        search = SearchSpec.from_dict(dict(entry.sweep or {}))
+        return SearchRunner(search, runs_dir, slots=slots, on_slot_free=on_slot_free)
     from engine.sweeps import SweepRunner, SweepSpec
 
     spec = SweepSpec.from_dict(dict(entry.sweep or {}))
@@ -128,8 +152,8 @@ class ActiveJob:
 
     @property
     def fans_out(self) -> bool:
-        """Whether this entry can run on several lanes at once (a sweep)."""
-        return self.entry.kind == "sweep"
+        """Whether this entry can run on several lanes at once (a sweep, a search)."""
+        return self.entry.kind in ("sweep", "search")
 
     def wants_lanes(self) -> bool:
         """Could one more lane start work for this entry now?"""
@@ -196,6 +220,8 @@ class ActiveJob:
             return ("cancelled" if stopping == "cancel" else REQUEUE), None, []
         try:
             outcome = job.run()
+        except CnnlabError as exc:  # e.g. a search another process is running
+            return "failed", str(exc), []
         except Exception as exc:  # Trainer.run never raises; a sweep's bug must not either
             log.exception("entry %s crashed", self.queue_id)
             return "failed", f"unexpected error: {exc}", []

@@ -582,19 +582,20 @@ def _entry_from(message: dict[str, Any]) -> QueueEntry:
     if kind not in KINDS:
         raise _Refused("bad_request", f"submit what? kind is one of {', '.join(KINDS)}")
     device = message.get("device")
-    payload = message.get({"run": "config", "sweep": "sweep", "resume": "resume"}[kind])
+    payload_key = {"run": "config", "sweep": "sweep", "search": "sweep", "resume": "resume"}[kind]
+    payload = message.get(payload_key)
     if not isinstance(payload, dict):
         raise _Refused("bad_request", f"a {kind} submission needs its {kind} settings")
     payload = json.loads(json.dumps(payload))  # a private copy
     if isinstance(device, str) and device:
         if kind == "run":
             payload["device"] = device
-        elif kind == "sweep" and isinstance(payload.get("base"), dict):
+        elif kind in ("sweep", "search") and isinstance(payload.get("base"), dict):
             payload["base"]["device"] = device
         elif kind == "resume":
             payload.setdefault("overrides", {})["device"] = device
     entry = QueueEntry(queue_id="", kind=kind, label=str(message.get("label") or "")[:200])
-    setattr(entry, {"run": "config", "sweep": "sweep", "resume": "resume"}[kind], payload)
+    setattr(entry, payload_key, payload)
     return entry
 
 

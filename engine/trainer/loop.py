@@ -112,7 +112,8 @@ class Trainer:
         self.error: BaseException | None = None
         self.summary: dict[str, Any] | None = None
         self._cancel = threading.Event()
-        self._stop_reason: str | None = None  # set by interrupt(): the run ends interrupted
+        self._stop_reason: str | None = None  # interrupt() / prune(): why the run stopped
+        self._stop_status = "cancelled"  # … and how it ends: interrupted or pruned
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
@@ -150,6 +151,15 @@ class Trainer:
         shutting down): the run ends `interrupted`, with `reason` as its error, and its
         last finished epoch's checkpoint stays to resume from."""
         if not self._cancel.is_set():
+            self._stop_status, self._stop_reason = "interrupted", reason
+        self._cancel.set()
+
+    def prune(self, reason: str) -> None:
+        """Stop like `cancel` because a search judged the run not worth finishing (called
+        at an epoch boundary, from an EpochEnd subscriber): the run ends `pruned`, with
+        `reason` as its error, keeping that epoch's checkpoint."""
+        if not self._cancel.is_set():
+            self._stop_status = "pruned"
             self._stop_reason = reason
         self._cancel.set()
 
@@ -310,9 +320,10 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
 
     def _stopped(self) -> tuple[str, str | None]:
-        """How a run stopped on request ends: cancelled, or interrupted with its reason."""
+        """How a run stopped on request ends: cancelled, or interrupted / pruned with its
+        reason."""
         if self._stop_reason is not None:
-            return "interrupted", self._stop_reason
+            return self._stop_status, self._stop_reason
         return "cancelled", None
 
     def _publish(self, event: Any) -> None:
