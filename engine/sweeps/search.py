@@ -73,6 +73,7 @@ def _space_from_dict(data: Mapping[str, Any]) -> Space:
 
 def space_text(space: Mapping[str, Any]) -> str:
     """`lr=1e-04..0.1:log batch_size=32,64,128` (as typed)."""
+
     def shown(value: Any) -> str:
         if isinstance(value, FieldRange):
             return value.text()
