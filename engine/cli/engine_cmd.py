@@ -20,7 +20,7 @@ import time
 
 from rich.console import Console
 
-from engine.cli.engine_common import add_runs_dir, connect, lanes_text, runs_dir_of
+from engine.cli.engine_common import add_runs_dir, connect, gpu_lines, lanes_text, runs_dir_of
 
 EXIT_NOT_RUNNING = 3
 STOP_TIMEOUT = 180.0  # seconds `stop` (without --wait) waits for the engine to exit
@@ -87,6 +87,7 @@ def _status(console: Console, args: argparse.Namespace) -> int:
         return EXIT_NOT_RUNNING
     with engine:
         status = engine.status()
+        gpus = gpu_lines(engine.telemetry())
     idle = status.get("idle_timeout")
     lanes = lanes_text(status.get("lanes", []))
     up = time.time() - float(status.get("started_at") or time.time())
@@ -101,6 +102,7 @@ def _status(console: Console, args: argparse.Namespace) -> int:
         ("clients", status.get("clients")),
         ("idle exit", "never" if not idle else f"after {idle:g} s idle"),
     ]
+    rows += [("gpus" if i == 0 else "", line) for i, line in enumerate(gpus)]
     if status.get("stopping"):
         rows.append(("stopping", status["stopping"]))
     for name, value in rows:

@@ -84,6 +84,28 @@ def lanes_text(lanes: list[dict[str, Any]]) -> str:
     return ", ".join(shown)
 
 
+def gpu_lines(telemetry: dict[str, Any]) -> list[str]:
+    """One line per GPU ('0 NVIDIA H200 · 87% · 40.1/139.8 GiB · 61°C · 450 W · 2 processes'),
+    or the one line saying why there is none."""
+    if not telemetry.get("available"):
+        return [str(telemetry.get("message") or "no GPU telemetry")]
+    lines = []
+    for gpu in telemetry.get("gpus") or []:
+        parts = [f"{gpu['index']} {gpu.get('name')}"]
+        if gpu.get("utilisation") is not None:
+            parts.append(f"{gpu['utilisation']:.0f}%")
+        if gpu.get("memory_used") is not None and gpu.get("memory_total"):
+            parts.append(f"{gpu['memory_used'] / 2**30:.1f}/{gpu['memory_total'] / 2**30:.1f} GiB")
+        if gpu.get("temperature") is not None:
+            parts.append(f"{gpu['temperature']:.0f}°C")
+        if gpu.get("power") is not None:
+            parts.append(f"{gpu['power']:.0f} W")
+        processes = gpu.get("processes") or []
+        parts.append(f"{len(processes)} process{'es' if len(processes) != 1 else ''}")
+        lines.append(" · ".join(parts))
+    return lines
+
+
 def _running(args: argparse.Namespace) -> bool:
     from engine.service.client import engine_info
 

@@ -364,14 +364,19 @@ class EngineClient:
     def configure(self, *, idle_timeout: float) -> dict[str, Any]:
         return self.request("configure", idle_timeout=idle_timeout)
 
-    def subscribe(self, ref: str | None = None) -> Subscription:
-        """Events of every entry (or of one: a queue id or run id), snapshot first."""
+    def telemetry(self) -> dict[str, Any]:
+        """The GPUs now: {available, message, gpus, history, memory_history, taken_at}."""
+        return self.request("telemetry")
+
+    def subscribe(self, ref: str | None = None, *, telemetry: bool = False) -> Subscription:
+        """Events of every entry (or of one: a queue id or run id), snapshot first; with
+        `telemetry`, GpuTelemetry events too (about once a second when there are GPUs)."""
         lines = _open(self.paths)
         if lines is None:
             raise EngineDisconnected("the engine is gone")
         try:
             _handshake(lines, f"{self.client} (events)")
-            lines.send({"op": "subscribe", "id": 1, "ref": ref})
+            lines.send({"op": "subscribe", "id": 1, "ref": ref, "telemetry": telemetry})
             reply = lines.receive(timeout=REQUEST_TIMEOUT)
         except Exception:
             lines.close()

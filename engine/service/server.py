@@ -34,6 +34,7 @@ from engine.service.events import (
     EngineStopping,
     EntryFinished,
     EntryStarted,
+    GpuTelemetry,
     QueueState,
     SnapshotEnd,
 )
@@ -94,6 +95,7 @@ class Engine:
         self._stop_reason: str | None = None
         self._stopped: asyncio.Event | None = None
         self._idle_since: float | None = None
+        self.gpus: Any = None  # the process's GpuSampler (engine.telemetry)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,6 +115,7 @@ class Engine:
                 None, machine_lanes, self.devices, self.cpu_lanes
             )
             self.lanes.configure(specs, on_demand=self.devices.strip().lower() == "auto")
+            self.gpus = await self._loop.run_in_executor(None, _start_telemetry)
             server = await self._bind()
             self._write_info()
             self._install_signals()
@@ -123,12 +126,18 @@ class Engine:
             )  # fmt: skip
             self._schedule()
             watcher = asyncio.create_task(self._watch_idle())
+            telemetry = asyncio.create_task(self._send_telemetry())
             await self._stopped.wait()
             watcher.cancel()
+            telemetry.cancel()
             await self._close(server)
             log.info("engine %d stopped (%s)", os.getpid(), self._stop_reason)
             return EXIT_OK
         finally:
+            if self.gpus is not None:
+                from engine.telemetry import release_sampler
+
+                release_sampler()
             self._remove_files()
             lock.release(fd)
 
@@ -207,6 +216,22 @@ class Engine:
             if now - self._idle_since >= self.idle_timeout:
                 log.info("idle for %.0f s: exiting", self.idle_timeout)
                 self._begin_stop("idle", grace=False)
+
+    async def _send_telemetry(self) -> None:
+        """Every sampler interval, the GPUs to the subscribers that asked for them."""
+        from engine.telemetry.sampler import INTERVAL
+
+        while True:
+            await asyncio.sleep(INTERVAL)
+            wanted = any(s.telemetry and s.subscribed for s in self.sessions)
+            if wanted and self.gpus is not None and self.gpus.available:
+                self._broadcast(None, self.telemetry_event())
+
+    def telemetry_event(self) -> GpuTelemetry:
+        if self.gpus is None:
+            return GpuTelemetry(False, "GPU telemetry has not started")
+        snapshot = self.gpus.snapshot().to_dict()
+        return GpuTelemetry(**snapshot)
 
     def _note_previous_engine(self) -> None:
         """engine.json left behind by an engine that did not exit cleanly: keep it as
@@ -360,6 +385,7 @@ class Engine:
         ref = message.get("ref")
         only = self.resolve(ref) if ref else None
         session.send(reply_ok(message.get("id"), {"queue_id": only}))
+        session.telemetry = bool(message.get("telemetry"))
         self._send_snapshot(session, only)
         session.only, session.subscribed = only, True
         return _REPLIED
@@ -378,6 +404,8 @@ class Engine:
                 session.send(event_message(queue_id, chunk))
             if replay.run_id is not None:
                 session.floors[replay.run_id] = floor
+        if session.telemetry:
+            session.send(event_message(None, self.telemetry_event()))
         session.send(event_message(None, SnapshotEnd(shown)))
 
     async def op_stop(self, session: ClientSession, message: dict) -> dict:
@@ -397,6 +425,11 @@ class Engine:
         assert self._loop is not None
         self._loop.call_soon(lambda: self._begin_stop("stop", grace=cancel))
         return {"active": len(active), "queued": queued, "cancelled": cancel}
+
+    async def op_telemetry(self, session: ClientSession, message: dict) -> dict:
+        """The GPUs now, with their last minute (see GpuTelemetry)."""
+        event = self.telemetry_event()
+        return {k: getattr(event, k) for k in GpuTelemetry.__dataclass_fields__}
 
     async def op_configure(self, session: ClientSession, message: dict) -> dict:
         value = message.get("idle_timeout")
@@ -573,6 +606,7 @@ _OPS = {
     "subscribe": Engine.op_subscribe,
     "stop": Engine.op_stop,
     "configure": Engine.op_configure,
+    "telemetry": Engine.op_telemetry,
 }
 
 
@@ -614,6 +648,13 @@ def _warm_up() -> None:
     from engine.trainer.device import auto_device
 
     auto_device()
+
+
+def _start_telemetry() -> Any:
+    """The process's GPU sampler (a one-line message inside when there is no GPU)."""
+    from engine.telemetry import shared_sampler
+
+    return shared_sampler()
 
 
 def idle_timeout_default() -> float:

@@ -51,6 +51,7 @@ from engine.trainer.evaluation import (
     predict,
 )
 from engine.trainer.failures import describe_failure, diverged_message
+from engine.trainer.gpu_stats import EpochGpuStats
 from engine.trainer.pseudo import pseudo_label_epoch, training_pool
 from engine.trainer.resources import check_resources
 from engine.trainer.resume import prepare_resume, resumed_history
@@ -118,6 +119,7 @@ class Trainer:
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._resuming = resume is not None
+        self._gpu: EpochGpuStats | None = None  # per-epoch GPU figures (CUDA runs)
         # The one summary of this run: fed every event here (`_publish`), read by the writer
         # for summary.json and by RunFinished — so disk and events never disagree.
         task = DATASETS[self.config.dataset].task
@@ -185,6 +187,8 @@ class Trainer:
             message, trace = describe_failure(exc, self.config)
             self._log("error", message if trace is None else f"training failed:\n{trace}")
         finally:
+            if self._gpu is not None:
+                self._gpu.close()
             self.status = status
             self.summary = self._tracker.finish(status, message)
             self._log("info", f"finished: {status}" + (f" ({message})" if message else ""))
@@ -246,7 +250,9 @@ class Trainer:
         )
         if not getattr(model, "trainable", True):
             return self._evaluate_only(parts, data)
+        self._gpu = EpochGpuStats(device)
         for epoch in range(start + 1, config.epochs + 1):
+            self._gpu.begin()
             train_x, train_y = data.train
             if pseudo_label_epoch(epoch, config.epochs, config.pseudo_label):
                 train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
@@ -263,6 +269,7 @@ class Trainer:
                 return self._stopped()
             if not losses_finite(metrics):
                 return "diverged", diverged_message(config, epoch, "the end of the epoch")
+            metrics.update(self._gpu.end())
             self._publish(EpochEnd(self.run_id, epoch, metrics))
             self._publish_samples(parts, data, epoch)
             best = self._checkpoint(parts, epoch, metrics, best)
