@@ -170,6 +170,11 @@ class TrainConfig:
     compile: bool = setting(
         False, "torch.compile the model (slow first batches, then faster steps)"
     )
+    sync_bn: bool = setting(
+        False,
+        "one run over several processes (--nproc-per-node): BatchNorm statistics over the "
+        "whole batch of all of them (SyncBatchNorm, CUDA only)",
+    )
     max_train_batches: int | None = setting(
         None, "stop each epoch after this many batches", low=1, high=10**9
     )
