@@ -172,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     use_cache_flag(args)
-    if getattr(args, "nproc_per_node", None):
+    if getattr(args, "nproc_per_node", None) is not None:
         from engine.cli.train_distributed import launch
 
         return launch(args)

@@ -144,7 +144,7 @@ def launch(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if not getattr(args, "verbose", False):
         logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # said below
-    failure = _run_ranks(args, _worker_argv(list(args.argv), run_id))
+    failure, first = _run_ranks(args, _worker_argv(list(args.argv), run_id))
     if run_id is None:  # another node: node 0 records the run
         if failure:
             errors.print(f"[red]failed:[/] {escape(failure)}")
@@ -152,7 +152,7 @@ def launch(args: argparse.Namespace) -> int:
     from engine.runs import RunStore
 
     run_dir = RunStore(args.runs_dir).root / run_id
-    status = _ending(run_dir, failure)
+    status, failure = _ending(run_dir, failure, first)
     if failure:
         errors.print(f"[red]failed:[/] {escape(failure)}")
         if run_dir.is_dir():
@@ -162,9 +162,9 @@ def launch(args: argparse.Namespace) -> int:
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
 
 
-def _run_ranks(args: argparse.Namespace, worker: list[str]) -> str | None:
-    """Run torchrun with the ranks' command; None when every rank exited 0, else what
-    went wrong first (the rank, and its exit code or signal)."""
+def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None, int | None]:
+    """Run torchrun with the ranks' command: (None, None) when every rank exited 0, else
+    (what went wrong first — the rank, and its exit code or signal —, that rank)."""
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
@@ -189,12 +189,12 @@ def _run_ranks(args: argparse.Namespace, worker: list[str]) -> str | None:
     try:
         torchrun.run(torchrun.parse_args(options))
     except ChildFailedError as exc:
-        return _describe(exc)
+        return _describe(exc), exc.get_first_failure()[0]
     except KeyboardInterrupt:
-        return "stopped with Ctrl-C"
+        return "stopped with Ctrl-C", None
     except Exception as exc:  # the rendezvous failed: a wrong endpoint, a node that never came
-        return f"the processes could not be started ({type(exc).__name__}: {exc})"
-    return None
+        return f"the processes could not be started ({type(exc).__name__}: {exc})", None
+    return None, None
 
 
 def _describe(exc: Any) -> str:
@@ -208,22 +208,26 @@ def _describe(exc: Any) -> str:
     return f"rank {rank} (pid {failure.pid}) {how}; the run was stopped"
 
 
-def _ending(run_dir: Path, failure: str | None) -> str:
-    """The run's final status; a run that a rank's failure cut short is recorded `failed`
-    with what happened (rank 0 may have been killed before it could write anything, or
-    have written what its peers' going away did to it)."""
+def _ending(run_dir: Path, failure: str | None, first: int | None) -> tuple[str, str | None]:
+    """(the run's final status, what its failure is recorded as): a run that a rank's
+    failure cut short is recorded `failed` with which rank and how (rank 0 may have been
+    killed before it could write anything, or have written what its peers' going away did
+    to it — then run.log keeps its words); when rank 0 itself failed, its own reason."""
     from engine.runs import read_run
     from engine.runs.writer import record_ending
 
     if not run_dir.is_dir():
-        return "failed"
+        return "failed", failure
     record = read_run(run_dir)
     if failure is None:
-        return record.status
+        return record.status, None
+    earlier = record.summary.get("error")
+    if first == 0 and record.status == "failed" and earlier:  # rank 0 failed, and said why
+        failure = f"rank 0 failed: {earlier}"
     if record.status in ("running", "interrupted", "failed"):  # rank 0's own words: run.log
         record_ending(run_dir, "failed", failure)
-        return "failed"
-    return record.status
+        return "failed", failure
+    return record.status, failure
 
 
 def start_rank(args: argparse.Namespace):

@@ -115,7 +115,8 @@ class Distributed:
             dist.destroy_process_group()
 
     def describe(self) -> str:
-        return f"{self.world_size} processes ({self.backend})"
+        plural = "es" if self.world_size > 1 else ""
+        return f"{self.world_size} process{plural} ({self.backend})"
 
     # ------------------------------------------------------------------ agreeing on things
 
