@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 from engine_helpers import collect, finished, running_engine, tiny_config, wait_for
 
 from engine.runs import RunStore
@@ -147,3 +148,25 @@ def test_two_cpu_lanes_train_two_runs_at_once_and_fan_a_sweep_out(tmp_path, one_
     assert [len(p.attempts) for p in state.points] == [1, 1, 1]
     store = RunStore(runs)
     assert all(store.get(p.run_id).status == "completed" for p in state.points)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_lanes_train_a_sweep_on_every_gpu_and_record_gpu_figures(tmp_path):
+    runs, count = tmp_path / "runs", torch.cuda.device_count()
+    with running_engine(runs, devices="all") as client:
+        lanes = [lane["name"] for lane in client.status()["lanes"]]
+        assert lanes == [f"cuda:{i}" for i in range(count)]
+        spec = build_spec(
+            TrainConfig(**tiny_config(device="cuda", max_train_batches=20)),
+            {"lr": [1e-3 * (i + 1) for i in range(2 * count)]}, [0],
+        )  # fmt: skip
+        with client.subscribe() as updates:
+            sweep = client.submit_sweep(spec.to_dict())["queue_id"]
+            got = collect(updates, finished(sweep))
+    assert {u.event.lane for u in got if isinstance(u.event, PointStarted)} == set(lanes)
+    store = RunStore(runs)
+    for point in load_state(runs, spec.sweep_id).points:
+        run = store.get(point.run_id)
+        assert run.status == "completed"
+        rows = (run.path / "metrics.jsonl").read_text().splitlines()
+        assert all('"gpu_memory_peak_mib"' in row for row in rows), rows
