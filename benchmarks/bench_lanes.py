@@ -47,7 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="threads of the 1-lane engine's runs (default: every core)",
     )  # fmt: skip
     parser.add_argument(
-        "--batches", type=int, default=None, help="train batches per epoch (default: all 75)"
+        "--batches", type=int, default=None, help="train batches per epoch (default: all 38)"
+    )
+    parser.add_argument(
+        "--widths",
+        type=lambda text: [int(w) for w in text.split(",")],
+        default=[16, 32, 64],
+        help="the conv net's channels (default 16,32,64)",
     )
     args = parser.parse_args(argv)
     for name in ("points", "lanes", "rounds", "epochs", "one_lane_threads"):
@@ -56,14 +62,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def sweep_spec(points: int, epochs: int, batches: int | None):
-    """`points` learning rates of a small conv net on shapes (a few seconds each)."""
+def sweep_spec(points: int, epochs: int, batches: int | None, widths: list[int]):
+    """`points` learning rates of the lab's conv net on shapes at 32 px (seconds each). The
+    lanes of one engine are threads of one process: points must spend their time in torch's
+    kernels (which release the GIL), not in Python, for two of them to run at once."""
     from engine.sweeps import build_spec
     from engine.trainer.config import TrainConfig
 
     base = TrainConfig(
-        dataset="shapes", image_size=24, model="conv", model_options={"widths": [8, 16, 32]},
-        epochs=epochs, batch_size=32, device="cpu", max_train_batches=batches,
+        dataset="shapes", image_size=32, model="conv", model_options={"widths": widths},
+        epochs=epochs, batch_size=64, device="cpu", max_train_batches=batches,
     )  # fmt: skip
     return build_spec(base, {"lr": [1e-3 * (i + 1) for i in range(points)]}, [0])
 
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = machine_cores()
     if args.lanes > cores:
         raise SystemExit(f"--lanes {args.lanes} needs as many cores; this machine has {cores}")
-    spec = sweep_spec(args.points, args.epochs, args.batches)
+    spec = sweep_spec(args.points, args.epochs, args.batches, args.widths)
     print(machine_header(f"bench_lanes: a {args.points}-point sweep, {args.lanes} lanes vs 1"))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     times: dict[int, list[float]] = {1: [], args.lanes: []}

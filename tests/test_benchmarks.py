@@ -151,7 +151,7 @@ def test_bench_lanes_checks_its_arguments(bench, capsys):
         with pytest.raises(SystemExit):
             bench_lanes.parse_args(bad)
     assert "must be ≥ 1" in capsys.readouterr().err
-    spec = bench_lanes.sweep_spec(4, 2, None)
+    spec = bench_lanes.sweep_spec(4, 2, None, [4, 8])
     lrs = [point.setting["lr"] for point in spec.points()]
     assert lrs == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3])
 
@@ -164,7 +164,7 @@ def test_bench_lanes_times_both_engines_and_prints_the_ratio(bench, capsys):
     if machine_cores() < 2:
         pytest.skip("two lanes need two cores")
     code = bench("bench_lanes").main(["--points", "2", "--epochs", "1", "--batches", "2",
-                                      "--rounds", "1"])  # fmt: skip
+                                      "--rounds", "1", "--widths", "4,8"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     two = next(line for line in out.splitlines() if line.startswith("2 "))
