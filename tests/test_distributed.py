@@ -254,3 +254,21 @@ def test_nccl_world_size_one_trains_a_run_on_the_gpu(tmp_path):
     assert code == 0, text
     (run,) = RunStore(runs).list_runs()
     assert run.status == "completed" and "1 process (nccl)" in run.summary["device"]
+
+
+def test_each_rank_gets_the_launcher_s_flags_without_the_launch_ones():
+    from engine.cli.train_distributed import _worker_argv
+
+    argv = ["-v", "train", "--lr", "1e-3", "--nproc-per-node", "2", "--nnodes=2",
+            "--rdzv-endpoint", "h:1", "--node-rank", "1", "--epochs", "3"]  # fmt: skip
+    assert _worker_argv(argv, "RUN") == [
+        "-v",
+        "train",
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "3",
+        "--run-id",
+        "RUN",
+    ]
+    assert _worker_argv(["train", "--nproc-per-node=2"], None) == ["train"]

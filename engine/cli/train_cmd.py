@@ -191,8 +191,8 @@ def run_train(args: argparse.Namespace) -> int:
             from engine.cli.train_distributed import start_rank
 
             rank = start_rank(args)
-            if not rank.is_main:  # rank 0 alone speaks
-                console = errors = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
+            if not rank.is_main:  # rank 0 alone speaks; the others only of their failure
+                console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
         trainer = build_trainer(args, distributed=rank)
     except ConfigError as exc:
         _print_config_errors(errors, exc.errors)
@@ -201,13 +201,13 @@ def run_train(args: argparse.Namespace) -> int:
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
     try:
-        return _train_here(args, trainer, console, errors, distributed=rank is not None)
+        return _train_here(args, trainer, console, errors, rank=rank)
     finally:
         if rank is not None:
             rank.close()
 
 
-def _train_here(args: argparse.Namespace, trainer, console, errors, distributed=False) -> int:
+def _train_here(args: argparse.Namespace, trainer, console, errors, rank=None) -> int:
     from engine.cli.train_signals import interrupt_on_signals
 
     events: queue.Queue = queue.Queue()
@@ -218,10 +218,10 @@ def _train_here(args: argparse.Namespace, trainer, console, errors, distributed=
         trainer.start()
         finished = _pump(trainer, events, printer, (console, errors), signals)
         printer.close()
-        if distributed and finished is not None and finished.status == "failed":
+        if rank is not None and finished is not None and finished.status == "failed":
             # one line: the launcher says which rank failed and records the run
             first = str(finished.error).strip().splitlines()[0] if finished.error else ""
-            errors.print(f"rank 0 stopped: {first}", markup=False)
+            errors.print(f"rank {rank.rank} stopped: {first}", markup=False)
             return EXIT_FAILED
         code = _report_end(console, errors, trainer, finished)
     if signals and (finished is None or finished.status == "interrupted"):

@@ -58,9 +58,12 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _worker_argv(argv: list[str], run_id: str | None) -> list[str]:
-    """The launcher's own arguments without the launch flags (each rank gets the rest)."""
+    """The launcher's own arguments without the launch flags (each rank gets the rest):
+    the options before `train` (`-v`) stay before it."""
+    where = argv.index("train") if "train" in argv else -1
+    before, after = argv[: where + 1], argv[where + 1 :]
     kept, skip = [], False
-    for item in argv:
+    for item in after:
         if skip:
             skip = False
             continue
@@ -69,9 +72,9 @@ def _worker_argv(argv: list[str], run_id: str | None) -> list[str]:
             skip = "=" not in item
             continue
         kept.append(item)
-    if kept and kept[0] == "train":
-        kept = kept[1:]
-    return ["train", *kept, *(["--run-id", run_id] if run_id else [])]
+    if not before or before[-1] != "train":
+        before = [*before, "train"]
+    return [*before, *kept, *(["--run-id", run_id] if run_id else [])]
 
 
 def _preflight(args: argparse.Namespace, world: int) -> str | None:

@@ -239,7 +239,8 @@ class Trainer:
         if self._dist:
             model = self._dist.prepare_model(model, config)
         data = to_device(bundle, device)
-        check_resources(config, bundle, device, self.run_dir)  # refuse what cannot fit
+        # refuse what cannot fit (only rank 0 of a distributed run writes checkpoints)
+        check_resources(config, bundle, device, self.run_dir if self._main else None)
         self._speed_up(model, data, device, amp)
         if data.task == "dehaze":
             self._log("info", input_baseline_text(data))
