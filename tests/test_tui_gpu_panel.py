@@ -1,0 +1,57 @@
+"""The GPU panel (for Live): the engine's telemetry as one line per GPU over a sparkline
+of its utilisation, or one line when there is no GPU — fed real `Snapshot`s of readings
+(a stand-in only where hardware is missing: the values a GPU would report)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.widgets import Sparkline, Static
+from tui_helpers import async_test
+
+from cnnlab_tui.widgets.gpu_panel import NO_TELEMETRY, GpuPanel
+from engine.telemetry.nvml import GpuReading
+from engine.telemetry.sampler import Snapshot
+
+GIB = 2**30
+
+
+def _gpu(index: int, util: float) -> GpuReading:
+    return GpuReading(index, f"GPU-{index}", "NVIDIA H200", util, 40 * GIB, 140 * GIB, 61.0,
+                      450.0, [{"pid": 42, "memory": GIB}])  # fmt: skip
+
+
+class PanelApp(App):
+    def compose(self) -> ComposeResult:
+        yield GpuPanel(id="gpus")
+
+
+def _lines(app: App) -> list[str]:
+    return [str(w.render()) for w in app.query_one(GpuPanel).query(Static)]
+
+
+@async_test
+async def test_each_gpu_gets_its_line_and_sparkline_and_no_gpu_is_one_line():
+    app = PanelApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        panel = app.query_one(GpuPanel)
+        assert _lines(app) == [NO_TELEMETRY]
+        two = Snapshot(True, None, [_gpu(0, 87.0), _gpu(1, 5.0)],
+                       history={0: [10.0, None, 87.0], 1: [5.0]})  # fmt: skip
+        panel.show(two.to_dict())
+        await pilot.pause()
+        lines = _lines(app)
+        assert len(lines) == 2 and len(panel.query(Sparkline)) == 2
+        assert lines[0] == "0 NVIDIA H200 · 87% · 40.0/140.0 GiB · 61°C · 450 W · 1 process"
+        assert lines[1].startswith("1 NVIDIA H200 · 5% ·")
+        assert panel.histories == [[10.0, 87.0], [5.0]]  # a missed reading is left out
+
+        one = Snapshot(True, None, [_gpu(0, 50.0)], history={0: [10.0, 87.0, 50.0]})
+        panel.show(one.to_dict())  # a GPU gone: its row goes
+        await pilot.pause()
+        assert len(_lines(app)) == 1 and panel.histories == [[10.0, 87.0, 50.0]]
+
+        none = Snapshot(False, "no NVIDIA GPU to watch (NVML Shared Library Not Found)")
+        panel.show(none.to_dict())
+        await pilot.pause()
+        assert _lines(app) == ["no NVIDIA GPU to watch (NVML Shared Library Not Found)"]
+        assert not panel.query(Sparkline)
