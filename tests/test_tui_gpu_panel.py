@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 from textual.widgets import Sparkline, Static
-from tui_helpers import async_test
+from tui_helpers import async_test, wait_for
 
 from cnnlab_tui.widgets.gpu_panel import NO_TELEMETRY, GpuPanel
 from engine.telemetry.nvml import GpuReading
@@ -55,3 +55,29 @@ async def test_each_gpu_gets_its_line_and_sparkline_and_no_gpu_is_one_line():
         await pilot.pause()
         assert _lines(app) == ["no NVIDIA GPU to watch (NVML Shared Library Not Found)"]
         assert not panel.query(Sparkline)
+
+
+class PolledApp(App):
+    def __init__(self, source) -> None:
+        super().__init__()
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        yield GpuPanel(source=self.source, id="gpus")
+
+
+@async_test
+async def test_a_panel_with_a_source_reads_it_in_a_worker_and_says_when_it_fails():
+    answers = [Snapshot(True, None, [_gpu(0, 30.0)], history={0: [30.0]}).to_dict()]
+
+    def source():
+        if not answers:
+            raise ConnectionError("the engine went away")
+        return answers.pop()
+
+    app = PolledApp(source)
+    async with app.run_test(size=(100, 20)) as pilot:
+        panel = app.query_one(GpuPanel)
+        await wait_for(pilot, lambda: panel.lines[0].startswith("0 NVIDIA H200 · 30%"), what="read")
+        await wait_for(pilot, lambda: "the engine went away" in panel.lines[0], what="the failure")
+        assert panel.lines == ["no GPU telemetry: the engine went away"]

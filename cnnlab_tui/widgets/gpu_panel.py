@@ -5,19 +5,25 @@ no NVIDIA GPU or no `nvidia-ml-py`, the one line saying so.
 It draws the engine's telemetry as it travels (`engine.telemetry` `Snapshot.to_dict()`: the
 `telemetry` request's reply and each `GpuTelemetry` event), with the same current-values
 line `cnnlab engine status` prints (`engine.cli.engine_common.gpu_lines`), and Textual's own
-`Sparkline` for the history. Feeding it is the screen's business (`show(telemetry)`), so it
-knows nothing of where the readings come from.
+`Sparkline` for the history. Given a `source` (a function returning such a dict, called in
+a thread worker about once a second: Live asks the engine), it feeds itself; else the
+screen calls `show(telemetry)`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from cnnlab_tui.messages import WorkerAnswer
+
 NO_TELEMETRY = "no GPU telemetry yet"
+POLL_SECONDS = 1.0  # the engine samples about once a second
 
 
 class GpuPanel(Vertical):
@@ -29,12 +35,37 @@ class GpuPanel(Vertical):
     GpuPanel Sparkline { height: 1; margin-bottom: 1; }
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    class Read(WorkerAnswer):
+        def __init__(self, telemetry: dict[str, Any]) -> None:
+            super().__init__()
+            self.telemetry = telemetry
+
+    def __init__(self, source: Callable[[], dict[str, Any]] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.lines: list[str] = [NO_TELEMETRY]
+        self._source = source
 
     def compose(self) -> ComposeResult:
         yield Static(NO_TELEMETRY, classes="gpu-line", markup=False)
+
+    def on_mount(self) -> None:
+        if self._source is not None:
+            self.set_interval(POLL_SECONDS, self._read)
+            self._read()
+
+    @work(thread=True, exclusive=True, group="gpu-telemetry")
+    def _read(self) -> None:
+        assert self._source is not None
+        try:
+            telemetry = self._source()
+        except Exception as exc:  # no engine yet, or it went away: say so, keep polling
+            telemetry = {"available": False, "message": f"no GPU telemetry: {exc}"}
+        self.post_message(self.Read(telemetry))
+
+    @on(Read)
+    def _got(self, answer: Read) -> None:
+        if not answer.superseded:
+            self.show(answer.telemetry)
 
     def show(self, telemetry: dict[str, Any]) -> None:
         """Draw one telemetry snapshot (a GPU that left is dropped, a new one added)."""
