@@ -207,6 +207,13 @@ class RunQueue:
         self._app.post_message(EntrySubmitted(view, spec=spec))
         return view
 
+    def telemetry(self) -> dict[str, Any]:
+        """The engine's GPU telemetry (`engine.telemetry` snapshot dict); without an
+        attached engine, one line saying so — asking never starts an engine."""
+        if not self.attached:
+            return {"available": False, "message": "GPUs: waiting for the engine"}
+        return self.link.request(lambda engine: engine.telemetry())
+
     def submit_resume(self, run_id: str, epochs: int) -> dict[str, Any]:
         """Queue the continuation of run `run_id` up to `epochs` epochs in all."""
         view = self.link.request(lambda engine: engine.submit_resume(run_id, epochs))

@@ -1,6 +1,7 @@
-"""The GPU panel (for Live): the engine's telemetry as one line per GPU over a sparkline
-of its utilisation, or one line when there is no GPU — fed real `Snapshot`s of readings
-(a stand-in only where hardware is missing: the values a GPU would report)."""
+"""The GPU panel in Live: the engine's telemetry as one line per GPU over a sparkline of
+its utilisation, or one line when there is no GPU — fed real `Snapshot`s of readings (a
+stand-in only where hardware is missing: the values a GPU would report), and in Live by
+the dashboard's real engine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import Sparkline, Static
 from tui_helpers import async_test, wait_for
 
+from cnnlab_tui.app import CnnlabApp
+from cnnlab_tui.screens.live import LiveScreen
 from cnnlab_tui.widgets.gpu_panel import NO_TELEMETRY, GpuPanel
 from engine.telemetry.nvml import GpuReading
 from engine.telemetry.sampler import Snapshot
@@ -81,3 +84,24 @@ async def test_a_panel_with_a_source_reads_it_in_a_worker_and_says_when_it_fails
         await wait_for(pilot, lambda: panel.lines[0].startswith("0 NVIDIA H200 · 30%"), what="read")
         await wait_for(pilot, lambda: "the engine went away" in panel.lines[0], what="the failure")
         assert panel.lines == ["no GPU telemetry: the engine went away"]
+
+
+@async_test
+async def test_live_shows_the_engine_s_gpus_or_one_line_saying_why_not(tmp_path, runs):
+    """Live asks the dashboard's engine (a real one) for its telemetry; on a machine
+    without an NVIDIA GPU that is the one line `cnnlab engine status` prints too."""
+    from engine.cli.engine_common import gpu_lines
+    from engine.service.client import EngineClient
+
+    with EngineClient.connect(runs, client="test") as engine:
+        expected = gpu_lines(engine.telemetry())
+    app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
+        panel = app.screen.query_one(GpuPanel)
+        if expected[0].startswith("no "):  # no GPU here: one line, no sparkline
+            await wait_for(pilot, lambda: panel.lines == expected, what="the engine's answer")
+            assert not panel.query(Sparkline)
+        else:
+            await wait_for(pilot, lambda: len(panel.histories) == len(expected), what="GPUs")
