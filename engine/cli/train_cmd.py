@@ -193,7 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
             rank = start_rank(args)
             if not rank.is_main:  # rank 0 alone speaks; the others only of their failure
                 console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
-        trainer = build_trainer(args, distributed=rank)
+        trainer = build_trainer(args) if rank is None else build_trainer(args, distributed=rank)
     except ConfigError as exc:
         _print_config_errors(errors, exc.errors)
         return EXIT_CONFIG
