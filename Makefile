@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.cnnlab-installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt torch torchvision
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,export,tensorboard]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,export,tensorboard,search,gpu]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -274,7 +274,8 @@ class QueuedSweep(QueuedRun):
 
 
 def queued_item(queue_id: str, kind: str) -> QueuedRun:
-    """A new item for an entry of `kind` (run | resume | sweep)."""
-    if kind == "sweep":
+    """A new item for an entry of `kind` (run | resume | sweep | search: a sweep of
+    trials)."""
+    if kind in ("sweep", "search"):
         return QueuedSweep(queue_id)
     return QueuedRun(queue_id, kind=kind)

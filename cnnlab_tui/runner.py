@@ -6,7 +6,7 @@ same runs. The runner keeps what the screens read — one `QueuedRun` per entry 
 has had since this dashboard attached (`queue_items`) — folded from the engine's updates
 on the UI thread (`apply`, called by the app for each `EngineEvent` the link posts).
 
-Its commands (`submit_run`, `submit_sweep`, `submit_resume`, `cancel`, `move`,
+Its commands (`submit_run`, `submit_sweep`, `submit_search`, `submit_resume`, `cancel`, `move`,
 `cancel_all`) talk to the engine: call them from thread workers only, never the UI thread.
 A submission takes a `TrainConfig` (or a `SweepSpec`): the engine validates it once and
 answers with field → message errors (`ConfigError`) or the queued entry.
@@ -163,9 +163,13 @@ class RunQueue:
         if message.config is not None and not run.config:
             run.config = message.config.to_dict()
         if message.spec is not None and isinstance(run, QueuedSweep):
-            run.config = run.config or message.spec.base.to_dict()
-            run.sweep_id = message.spec.sweep_id
-            run.total = run.total or len(message.spec.points())
+            spec = message.spec
+            run.config = run.config or spec.base.to_dict()
+            if hasattr(spec, "search_id"):  # a search: its trials are the points
+                run.sweep_id, run.total = spec.search_id, run.total or spec.trials
+            else:
+                run.sweep_id = spec.sweep_id
+                run.total = run.total or len(spec.points())
         return run
 
     def attached_to(self, info: dict[str, Any]) -> None:
@@ -195,6 +199,20 @@ class RunQueue:
         view = self.link.request(lambda engine: engine.submit_sweep(spec.to_dict()))
         self._app.post_message(EntrySubmitted(view, spec=spec))
         return view
+
+    def submit_search(self, spec: Any) -> dict[str, Any]:
+        """Queue the search `spec` (an engine SearchSpec, checked by `build_search`) as one
+        entry: the engine runs its trials as a sweep's points, on its free lanes."""
+        view = self.link.request(lambda engine: engine.submit_search(spec.to_dict()))
+        self._app.post_message(EntrySubmitted(view, spec=spec))
+        return view
+
+    def telemetry(self) -> dict[str, Any]:
+        """The engine's GPU telemetry (`engine.telemetry` snapshot dict); without an
+        attached engine, one line saying so — asking never starts an engine."""
+        if not self.attached:
+            return {"available": False, "message": "GPUs: waiting for the engine"}
+        return self.link.request(lambda engine: engine.telemetry())
 
     def submit_resume(self, run_id: str, epochs: int) -> dict[str, Any]:
         """Queue the continuation of run `run_id` up to `epochs` epochs in all."""

@@ -16,7 +16,9 @@ from typing import Any
 
 # How a run can end (`RunFinished.status`); the failed ones are those a sweep counts as failed.
 # `interrupted`: stopped from outside (SIGTERM, SIGHUP, the engine shutting down), resumable.
-FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged", "interrupted")
+# `pruned`: stopped at an epoch boundary by a search that judged it not worth finishing
+# (a finished trial of the search, not a failure; its epochs and checkpoint stay).
+FINISHED_STATUSES = ("completed", "cancelled", "failed", "diverged", "interrupted", "pruned")
 FAILED_STATUSES = ("failed", "diverged")
 # Every status a run folder can show: running while its writer lives, interrupted also when
 # that process is gone without finishing, damaged when its files cannot be read.
@@ -99,11 +101,11 @@ class Log:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run ended: status is completed, cancelled, failed, diverged or interrupted.
+    """The run ended: status is completed, cancelled, failed, diverged, interrupted or pruned.
 
     `error` is the message for a person (None when completed or cancelled; the reason, such
-    as "interrupted by SIGTERM", when interrupted); `summary` is the final summary.json
-    content.
+    as "interrupted by SIGTERM", when interrupted; why, when pruned); `summary` is the final
+    summary.json content.
     """
 
     run_id: str

@@ -71,9 +71,12 @@ def stop_engine(runs: Path) -> None:
 
 
 @contextmanager
-def running_engine(runs: Path, idle_timeout: float = 0) -> Iterator[EngineClient]:
-    """A client of a freshly started engine for `runs`; the engine is stopped afterwards."""
-    client = EngineClient.connect(runs, start=True, idle_timeout=idle_timeout, client="test")
+def running_engine(runs: Path, idle_timeout: float = 0, **lanes: Any) -> Iterator[EngineClient]:
+    """A client of a freshly started engine for `runs` (`lanes`: devices=, cpu_lanes=); the
+    engine is stopped afterwards."""
+    client = EngineClient.connect(
+        runs, start=True, idle_timeout=idle_timeout, client="test", **lanes
+    )
     try:
         yield client
     finally:

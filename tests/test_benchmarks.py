@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,31 @@ def test_bench_startup_data_root_is_what_the_probes_read(bench, tmp_path):
         "dehaze": ("found", 200),
         "cifar10": ("found", 200),
     }
+
+
+def test_bench_lanes_checks_its_arguments(bench, capsys):
+    bench_lanes = bench("bench_lanes")
+    for bad in (["--points", "0"], ["--lanes", "0"], ["--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            bench_lanes.parse_args(bad)
+    assert "must be ≥ 1" in capsys.readouterr().err
+    spec = bench_lanes.sweep_spec(4, 2, None, [4, 8])
+    lrs = [point.setting["lr"] for point in spec.points()]
+    assert lrs == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_bench_lanes_times_both_engines_and_prints_the_ratio(bench, capsys):
+    from engine.service.lanes import machine_cores
+
+    if machine_cores() < 2:
+        pytest.skip("two lanes need two cores")
+    code = bench("bench_lanes").main(["--points", "2", "--epochs", "1", "--batches", "2",
+                                      "--rounds", "1", "--widths", "4,8"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    two = next(line for line in out.splitlines() if line.startswith("2 "))
+    threads = [int(n) for n in re.findall(r"cpu-\d: (\d+) threads", two)]
+    assert len(threads) == 2 and sum(threads) <= machine_cores()  # no over-subscription
+    assert float(out.split("ratio (2 lanes / 1 lane):")[1].split()[0]) > 0

@@ -19,7 +19,13 @@ ARCHITECTURE = ENGINE.parent / "docs" / "architecture.md"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "engine.errors", "engine.events", "engine.trainer.config", "engine.halfblocks"),
     ("engine.ops",),
-    ("engine.datasets", "engine.recipes", "engine.models", "engine.trainer.device"),
+    (
+        "engine.datasets",
+        "engine.recipes",
+        "engine.models",
+        "engine.trainer.device",
+        "engine.telemetry",
+    ),  # fmt: skip
     ("engine.trainer.validation", "engine.presets"),
     ("engine.runs",),
     ("engine.trainer",),

@@ -7,6 +7,9 @@ functions behind `cnnlab compare`, so the CLI and the dashboard never disagree.
 Opened from Runs (marked runs) it starts on the curves; opened with F4 it starts on a
 picker listing every sweep and run in the store. Picking or unpicking updates everything.
 
+A picked search (Optuna) also fills the Search tab: best trial, objective per trial,
+parameter importance (`widgets.search_panel`).
+
 Runs that repeat a setting over seeds (a sweep) are grouped by setting: one mean curve with
 a dotted ±std band each, and final metrics as mean ± std (`compare_groups`); `g` switches
 between that and one column per run. `x` writes the lab report of what is compared.
@@ -43,12 +46,13 @@ from cnnlab_tui.screens.folder_stamps import folder_fingerprint
 from cnnlab_tui.screens.run_commands import RunCommands
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from cnnlab_tui.widgets.search_panel import SearchPanel, picked_search
 from cnnlab_tui.widgets.tables import fill_table, status_text
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
-TABS = ["tab-pick", "tab-curves", "tab-diff", "tab-final"]
+TABS = ["tab-pick", "tab-curves", "tab-diff", "tab-final", "tab-search"]
 _STAMP = re.compile(r"^\d{8}-\d{6}-")
 
 
@@ -114,11 +118,13 @@ class CompareScreen(Screen):
                 yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Final metrics", id="tab-final"):
                 yield DataTable(id="final-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Search", id="tab-search"):
+                yield SearchPanel(Path(self.app.runs_dir), id="search-panel")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        if self._started_with_runs:
-            self._show_curves_tab()
+        if self._started_with_runs:  # once the tabs are mounted (they may not be yet)
+            self.call_after_refresh(self._show_curves_tab)
         self._timer = self.set_interval(POLL_SECONDS, self._poll)
         self._load()
 
@@ -207,6 +213,7 @@ class CompareScreen(Screen):
             return
         from engine.runs.compare import differing_fields, final_metrics
 
+        self.query_one(SearchPanel).show(picked_search(self.selected_ids))
         records = self.selected_records
         grouped = compare_groups.grouped_view(records) if self.group_by_setting else None
         self.grouped = grouped

@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged, WorkerAnswer
 from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
 from cnnlab_tui.widgets.charts import MetricChart
+from cnnlab_tui.widgets.gpu_panel import GpuPanel
 from cnnlab_tui.widgets.mode_bar import ModeBar
 from engine.events import BatchProgress, EpochEnd, Log, Samples
 
@@ -119,6 +120,7 @@ class LiveScreen(Screen):
         yield ModeBar("live")
         yield Static("Looking for the engine…", id="run-line")
         yield Static("", id="device-line", classes="muted")
+        yield GpuPanel(source=self.app.runner.telemetry, id="gpu-panel")
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="epoch-progress")
             yield Static("", id="progress-text")

@@ -34,7 +34,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Static
 
-from cnnlab_tui import sweep_launch
+from cnnlab_tui import search_launch, sweep_launch
 from cnnlab_tui.engine_import import LOADING_TEXT
 from cnnlab_tui.messages import EngineLoaded, WorkerAnswer
 from cnnlab_tui.screens import new_run_checks as checks
@@ -116,6 +116,7 @@ class NewRunScreen(Screen):
         self._engine_errors: dict[str, str] = {}  # the engine's answer to the last check
         self._checked: FormReading | None = None  # what that answer was about
         self._sweep = sweep_launch.SweepForm()
+        self._search: search_launch.SearchForm | None = None  # Trials filled: a search
         self._description = ""  # the shown model's one-line description
         self._num_classes: int | None = None  # from the last data set probe
         self._probe_due = True  # the data set fields changed since the last probe answered
@@ -166,6 +167,7 @@ class NewRunScreen(Screen):
                         sweep_launch.SEEDS_KEY, "Seeds",
                         placeholder="1 · 3 = three seeds from Seed on · 0,5,7 = those seeds",
                     )  # fmt: skip
+            yield from search_launch.form_fields()
         with Horizontal(id="launch-bar"):
             yield Button("Launch (ctrl+s)", id="launch", variant="primary", compact=True)
             yield Static("", id="launch-status")
@@ -306,7 +308,8 @@ class NewRunScreen(Screen):
         return [
             f
             for f in self.query(FormField)
-            if not f.key.startswith(OPTION_PREFIX) and f.key != sweep_launch.SEEDS_KEY
+            if not f.key.startswith(OPTION_PREFIX)
+            and f.key not in (sweep_launch.SEEDS_KEY, *search_launch.FORM_KEYS)
         ]
 
     def to_config(self) -> FormReading:
@@ -327,12 +330,19 @@ class NewRunScreen(Screen):
             form.seeds = sweep_launch.parse_seeds_text(seeds, seed)
         except ValueError as exc:
             errors[sweep_launch.SEEDS_KEY] = str(exc)
+        values, search = search_launch.read_form(
+            values, errors, form, [*self._config_fields(), *self._options.fields()],
+            self._form_text, self._options.shown_model,
+        )  # fmt: skip
         try:
             config = fields.config_over(self._base, values)
         except ValueError as exc:  # ConfigError: a setting the form cannot hold
             found = getattr(exc, "errors", None) or {"config": str(exc)}
-            return FormReading(None, form, {**errors, **found})
-        return FormReading(config, form, errors)
+            return FormReading(None, form, {**errors, **found}, search)
+        return FormReading(config, form, errors, search)
+
+    def _form_text(self, key: str) -> str:
+        return self.query_one(f"#field-{key}", FormField).text
 
     # -- checking as typed --------------------------------------------------------------
     def _revalidate(self, *, edited: str | None = None) -> None:
@@ -340,6 +350,7 @@ class NewRunScreen(Screen):
         typing stops when the data set must be probed again, else at once."""
         reading = self.to_config()
         self._field_errors, self._sweep = reading.errors, reading.sweep
+        self._search = reading.search
         if edited is not None:  # its last verdict is void; the new one is on its way
             self._engine_errors.pop(edited, None)
         self._show_errors()
@@ -385,6 +396,8 @@ class NewRunScreen(Screen):
             shown.add(field.key)
         leftover = [f"{k}: {v}" for k, v in errors.items() if k not in shown]
         plan = self._sweep.describe() if self._sweep.is_sweep and not errors else ""
+        if self._search is not None and not errors:
+            plan = self._search.describe()
         self._set_status("#launch-status", "; ".join(leftover) or plan, ok=not leftover)
 
     def _show_hdc(self, reading: FormReading) -> None:
@@ -409,7 +422,11 @@ class NewRunScreen(Screen):
         self._revalidate(edited=key)
 
     def _sweep_texts(self, form: sweep_launch.SweepForm) -> dict[str, str]:
-        """The typed text of every field that made this launch a sweep (lists, Seeds)."""
+        """The typed text of every field that made this launch a sweep (lists, Seeds) or
+        a search (its ranges and lists, Trials, Objective)."""
+        if self._search is not None:
+            keys = {*self._search.form_keys.values(), *search_launch.FORM_KEYS}
+            return {f.key: f.text for f in self.query(FormField) if f.key in keys and f.text}
         if not form.is_sweep:
             return {}
         keys = {axis.form_key for axis in form.axes} | {sweep_launch.SEEDS_KEY}
@@ -462,6 +479,7 @@ class NewRunScreen(Screen):
             return
         reading = self.to_config()
         self._field_errors, self._sweep = reading.errors, reading.sweep
+        self._search = reading.search
         if reading.config is not None and not reading.same_as(self._checked):
             self._engine_errors = {}  # about another form: the engine will say it again
         self._show_errors()
@@ -472,7 +490,17 @@ class NewRunScreen(Screen):
         config, form = reading.config, reading.sweep
         what = f"{config.model} on {config.dataset}"
         spec = None
-        if form.is_sweep:
+        if reading.search is not None:
+            try:
+                spec = search_launch.build_search_spec(config, reading.search)
+            except ValueError as exc:  # ConfigError: under the fields it names
+                self._engine_errors = search_launch.field_errors(exc, reading.search)
+                self._show_errors()
+                key, message = next(iter(self._engine_errors.items()))
+                self._refuse(f"Not launched — {key.removeprefix('search-')}: {message}")
+                return
+            what = f"{reading.search.describe()} of {what}"
+        elif form.is_sweep:
             try:
                 spec = sweep_launch.build_sweep(config, form)
             except ValueError as exc:  # ConfigError: a key the grid may not sweep
@@ -491,7 +519,10 @@ class NewRunScreen(Screen):
 
         runner = self.app.runner
         try:
-            view = runner.submit_sweep(spec) if spec else runner.submit_run(reading.config)
+            if reading.search is not None:
+                view = runner.submit_search(spec)
+            else:
+                view = runner.submit_sweep(spec) if spec else runner.submit_run(reading.config)
         except ConfigError as exc:  # the engine's validation, field by field
             self.post_message(self.Refused(dict(exc.errors)))
             return

@@ -16,11 +16,13 @@ class FormReading:
     """`config`: the form's TrainConfig (a sweep's first setting; a field that cannot be
     read keeps the value the form was filled with; None when no config can be built);
     `sweep`: lists typed in fields and the seeds; `errors`: form key → what the fields
-    themselves found wrong (the form launches only without)."""
+    themselves found wrong (the form launches only without); `search`: the search the
+    ranges, lists and Trials describe (`search_launch`), else None."""
 
     config: Any
     sweep: SweepForm = field(default_factory=SweepForm)
     errors: dict[str, str] = field(default_factory=dict)
+    search: Any = None  # search_launch.SearchForm when Trials is filled
 
     @property
     def grid(self) -> dict[str, list[Any]]:
@@ -34,4 +36,5 @@ class FormReading:
             and self.config == other.config
             and self.grid == other.grid
             and self.sweep.seeds == other.sweep.seeds
+            and self.search == other.search
         )

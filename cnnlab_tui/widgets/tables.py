@@ -24,6 +24,7 @@ STATUS_STYLES: dict[str, str] = {
     "queued": "cyan",
     "cancelled": "yellow",
     "interrupted": "yellow",
+    "pruned": "blue",
     "failed": "bold red",
     "diverged": "magenta",
     "damaged": "red",

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run one command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed (a launcher repeats it)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

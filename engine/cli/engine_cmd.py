@@ -2,6 +2,8 @@
 
     cnnlab engine status                     # running? its pid, lanes, queue, clients
     cnnlab engine start --idle-timeout 3600  # start it (or change its idle timeout)
+    cnnlab engine start --devices cuda:0,cuda:2   # one lane per GPU named (all: every GPU)
+    cnnlab engine start --cpu-lanes 2        # no GPU: two runs at a time, half the cores each
     cnnlab engine stop [--wait | --cancel]   # exit; --wait after the active runs finish,
                                              # --cancel cancels them (resumable)
 
@@ -18,7 +20,7 @@ import time
 
 from rich.console import Console
 
-from engine.cli.engine_common import add_runs_dir, connect, runs_dir_of
+from engine.cli.engine_common import add_runs_dir, connect, gpu_lines, lanes_text, runs_dir_of
 
 EXIT_NOT_RUNNING = 3
 STOP_TIMEOUT = 180.0  # seconds `stop` (without --wait) waits for the engine to exit
@@ -38,6 +40,16 @@ def register(subparsers) -> None:
     start.add_argument(
         "--idle-timeout", type=float, default=None, metavar="S",
         help="exit after S seconds idle (0: never; default $CNNLAB_ENGINE_IDLE or 600)",
+    )  # fmt: skip
+    start.add_argument(
+        "--devices", default=None, metavar="D",
+        help="auto (every GPU, else the CPU), all (every GPU), cpu, or a list such as "
+        "cuda:0,cuda:2: one lane per GPU (default $CNNLAB_ENGINE_DEVICES or auto)",
+    )  # fmt: skip
+    start.add_argument(
+        "--cpu-lanes", type=int, default=None, metavar="N",
+        help="split the CPU cores between N runs at a time, each with cores/N threads "
+        "(default $CNNLAB_CPU_LANES or 1)",
     )  # fmt: skip
     add_runs_dir(start, sub=True)
     stop = actions.add_parser("stop", help="stop it; queued entries stay for the next start")
@@ -75,23 +87,22 @@ def _status(console: Console, args: argparse.Namespace) -> int:
         return EXIT_NOT_RUNNING
     with engine:
         status = engine.status()
+        gpus = gpu_lines(engine.telemetry())
     idle = status.get("idle_timeout")
-    lanes = ", ".join(
-        f"{lane['name']} ({'running ' + lane['busy'] if lane.get('busy') else 'free'})"
-        for lane in status.get("lanes", [])
-    )
+    lanes = lanes_text(status.get("lanes", []))
     up = time.time() - float(status.get("started_at") or time.time())
     console.print(f"[green]engine running[/] (pid {status.get('pid')}, up {up / 60:.0f} min)")
     rows = [
         ("runs folder", status.get("runs_dir")),
         ("socket", status.get("socket")),
         ("log", str(engine.paths.log)),
-        ("lanes", lanes or "none yet (made on first use)"),
+        ("lanes", lanes or "none"),
         ("running", status.get("active")),
         ("queued", status.get("queued")),
         ("clients", status.get("clients")),
         ("idle exit", "never" if not idle else f"after {idle:g} s idle"),
     ]
+    rows += [("gpus" if i == 0 else "", line) for i, line in enumerate(gpus)]
     if status.get("stopping"):
         rows.append(("stopping", status["stopping"]))
     for name, value in rows:
@@ -103,13 +114,24 @@ def _start(console: Console, args: argparse.Namespace) -> int:
     from engine.service.client import engine_info
 
     already = engine_info(runs_dir_of(args)) is not None
-    with connect(args, console, start=True, idle_timeout=args.idle_timeout) as engine:
+    with connect(
+        args, console, start=True, idle_timeout=args.idle_timeout,
+        devices=args.devices, cpu_lanes=args.cpu_lanes,
+    ) as engine:  # fmt: skip
         if already and args.idle_timeout is not None:
             engine.configure(idle_timeout=args.idle_timeout)
+        lanes = lanes_text(engine.status().get("lanes", []))
         if already:
             timeout = args.idle_timeout if args.idle_timeout is not None else None
             changed = f"; idle timeout now {timeout:g} s" if timeout is not None else ""
             console.print(f"engine already running (pid {engine.engine.get('pid')}){changed}")
+            if args.devices is not None or args.cpu_lanes is not None:
+                console.print(
+                    "[yellow]its lanes stay as they are[/] (lanes are set when it starts: "
+                    "cnnlab engine stop --wait, then start it again with --devices / "
+                    "--cpu-lanes)"
+                )
+        console.print(f"lanes: {lanes}")
     return 0
 
 

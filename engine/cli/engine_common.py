@@ -19,6 +19,7 @@ OUTCOME_CODES = {
     "incomplete": 1,
     "cancelled": 130,
     "interrupted": 75,  # EX_TEMPFAIL: resumable, try again
+    "pruned": 0,  # a search stopped it on purpose: a finished trial
 }
 
 
@@ -44,16 +45,21 @@ def connect(
     start: bool,
     idle_timeout: float | None = None,
     client: str = "cnnlab-cli",
+    devices: str | None = None,
+    cpu_lanes: int | None = None,
 ):
     """An EngineClient for the args' runs folder; prints a dead engine's notice and that a
-    new one was started. EngineNotRunning (a CnnlabError) without `start` when none runs."""
+    new one was started. EngineNotRunning (a CnnlabError) without `start` when none runs.
+    `devices` / `cpu_lanes` shape the lanes of an engine this starts (None: its
+    environment's $CNNLAB_ENGINE_DEVICES / $CNNLAB_CPU_LANES)."""
     from engine.service.client import EngineClient
 
     if start and not _running(args):
         console.print("[dim]starting the engine…[/]")
     engine = EngineClient.connect(
-        runs_dir_of(args), start=start, idle_timeout=idle_timeout, client=client
-    )
+        runs_dir_of(args), start=start, idle_timeout=idle_timeout, client=client,
+        devices=devices, cpu_lanes=cpu_lanes,
+    )  # fmt: skip
     if engine.notice:
         console.print(f"[yellow]{engine.notice}[/]", markup=True, highlight=False)
     if engine.started:
@@ -64,6 +70,40 @@ def connect(
             f"{engine.paths.log})[/]"
         )
     return engine
+
+
+def lanes_text(lanes: list[dict[str, Any]]) -> str:
+    """'cpu-1 (1 thread, running q3), cpu-2 (1 thread, free)'."""
+    shown = []
+    for lane in lanes:
+        notes = []
+        if lane.get("threads"):
+            notes.append(f"{lane['threads']} thread{'s' if lane['threads'] != 1 else ''}")
+        notes.append(f"running {lane['busy']}" if lane.get("busy") else "free")
+        shown.append(f"{lane['name']} ({', '.join(notes)})")
+    return ", ".join(shown)
+
+
+def gpu_lines(telemetry: dict[str, Any]) -> list[str]:
+    """One line per GPU ('0 NVIDIA H200 · 87% · 40.1/139.8 GiB · 61°C · 450 W · 2 processes'),
+    or the one line saying why there is none."""
+    if not telemetry.get("available"):
+        return [str(telemetry.get("message") or "no GPU telemetry")]
+    lines = []
+    for gpu in telemetry.get("gpus") or []:
+        parts = [f"{gpu['index']} {gpu.get('name')}"]
+        if gpu.get("utilisation") is not None:
+            parts.append(f"{gpu['utilisation']:.0f}%")
+        if gpu.get("memory_used") is not None and gpu.get("memory_total"):
+            parts.append(f"{gpu['memory_used'] / 2**30:.1f}/{gpu['memory_total'] / 2**30:.1f} GiB")
+        if gpu.get("temperature") is not None:
+            parts.append(f"{gpu['temperature']:.0f}°C")
+        if gpu.get("power") is not None:
+            parts.append(f"{gpu['power']:.0f} W")
+        processes = gpu.get("processes") or []
+        parts.append(f"{len(processes)} process{'es' if len(processes) != 1 else ''}")
+        lines.append(" · ".join(parts))
+    return lines
 
 
 def _running(args: argparse.Namespace) -> bool:

@@ -86,4 +86,8 @@ def print_queue(console: Console, entries: list[dict]) -> None:
             progress_text(view),
             age_text(view.get("submitted_at")) + " ago",
         )
+        runs = view.get("runs") or []
+        for run in runs if len(runs) > 1 else []:  # a sweep training on several lanes
+            done = f"epoch {run.get('epoch', 0)}/{run.get('epochs')} done"
+            table.add_row("", "", str(run.get("lane") or "—"), "  ↳", run["run_id"], done, "")
     console.print(table)

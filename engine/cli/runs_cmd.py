@@ -21,6 +21,7 @@ STATUS_STYLE = {
     "failed": "red",
     "diverged": "magenta",
     "interrupted": "yellow",
+    "pruned": "blue",
     "damaged": "red",
 }
 

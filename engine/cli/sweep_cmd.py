@@ -1,6 +1,9 @@
-"""`cnnlab sweep` (run a grid × seeds as one resumable sweep) and `cnnlab sweeps` (list them).
+"""`cnnlab sweep` (run a grid × seeds as one resumable sweep, or a search that learns) and
+`cnnlab sweeps` (list them; `cnnlab sweeps SEARCH` shows a search's trials).
 
     cnnlab sweep --preset lab-conv --grid lr=1e-2,1e-3,1e-4 --grid batch-size=32,128 --seeds 3
+    cnnlab sweep --search tpe --trials 20 --objective val_acc --val-fraction 0.2 \
+                 --grid lr=1e-4..1e-1:log --grid batch-size=32,64,128
 
 Typing the same command again resumes the sweep: points with a completed run are skipped,
 interrupted or failed ones run again. Exit codes: 0 every point completed, 1 some did not,
@@ -50,6 +53,23 @@ def register(subparsers) -> None:
         "--seeds", default="1",
         help="how many seeds (from --seed, default 0) or a list such as 0,1,2 (default 1)",
     )  # fmt: skip
+    search = parser.add_argument_group(
+        "search (Optuna): --grid KEY=LOW..HIGH[:log] ranges or KEY=V1,V2 lists"
+    )
+    search.add_argument(
+        "--search", choices=("tpe", "random"), default=None,
+        help="search the space instead of running every combination: tpe learns from the "
+        "trials so far (Optuna's TPE sampler), random draws",
+    )  # fmt: skip
+    search.add_argument("--trials", type=int, default=10, help="trials to run (default 10)")
+    search.add_argument(
+        "--objective", default="val_acc",
+        help="what a trial is judged by: val_acc, val_loss, test_psnr, … (default val_acc)",
+    )  # fmt: skip
+    search.add_argument(
+        "--no-prune", action="store_true",
+        help="never stop a trial early (default: the median rule at each epoch's end)",
+    )  # fmt: skip
     parser.add_argument(
         "--parallel", type=int, default=1, metavar="N",
         help="runs at a time, one per CUDA device (needs several GPUs)",
@@ -59,9 +79,17 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan and stop")
     add_cache_flag(parser)
+    parser.add_argument(
+        "--detach", action="store_true",
+        help="queue the sweep in the background engine (started if needed) and return; its "
+        "points fan out over the engine's free lanes (one per GPU, or --cpu-lanes)",
+    )  # fmt: skip
     parser.set_defaults(func=run_sweep)
 
-    listing = subparsers.add_parser("sweeps", help="list sweeps and their progress")
+    listing = subparsers.add_parser(
+        "sweeps", help="list sweeps and searches (a search's best trial), or show one search"
+    )
+    listing.add_argument("search_id", nargs="?", metavar="SEARCH", help="show this search")
     listing.add_argument("--runs-dir", type=Path, default=None)
     listing.set_defaults(func=run_list)
 
@@ -78,6 +106,30 @@ def build_spec_from_args(args: argparse.Namespace):
     grid = parse_grid([parse_grid_arg(text) for text in args.grid], base.model)
     _refuse_twice(overrides, grid)
     return build_spec(base, grid, parse_seeds(args.seeds, base_seed=base.seed))
+
+
+def build_search_from_args(args: argparse.Namespace):
+    """The SearchSpec the flags describe (ConfigError on anything malformed)."""
+    from engine.cli.train_cmd import flag_overrides
+    from engine.presets import resolve_config
+    from engine.sweeps.grid import parse_grid_arg, parse_space
+    from engine.sweeps.search import build_search
+
+    overrides = flag_overrides(args)
+    base = resolve_config(args.preset, overrides)
+    space = parse_space([parse_grid_arg(text) for text in args.grid], base.model)
+    _refuse_twice(overrides, space)
+    if str(args.seeds) != "1":
+        raise ConfigError({"seeds": "a search trains each trial once, with --seed; drop --seeds"})
+    if args.parallel != 1:
+        raise ConfigError(
+            {"parallel": "a search runs several trials at once on the engine's lanes: use "
+             "--detach (and cnnlab engine start --devices / --cpu-lanes)"}
+        )  # fmt: skip
+    return build_search(
+        base, space, trials=args.trials, objective=args.objective, sampler=args.search,
+        prune=not args.no_prune,
+    )  # fmt: skip
 
 
 def _refuse_twice(overrides: dict[str, Any], grid: dict[str, Any]) -> None:
@@ -108,6 +160,10 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     use_cache_flag(args)
+    if args.detach:
+        return _detach(console, args)
+    if args.search:
+        return run_search(console, args)
     try:
         spec = build_spec_from_args(args)
         runner = SweepRunner(spec, args.runs_dir, parallel=args.parallel)
@@ -143,11 +199,45 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0 if result.status == "completed" else EXIT_INCOMPLETE
 
 
+def _detach(console: Console, args: argparse.Namespace) -> int:
+    """Queue the sweep in the engine of the runs folder and say how to follow it."""
+    from engine.cli.engine_common import connect
+
+    try:
+        spec = build_search_from_args(args) if args.search else build_spec_from_args(args)
+        sweep = spec.to_dict()
+        _absolute_data_root(sweep["base"])
+        with connect(args, console, start=True) as engine:
+            submit = engine.submit_search if args.search else engine.submit_sweep
+            entry = submit(sweep)
+    except ConfigError as exc:
+        _print_errors(console, exc)
+        return EXIT_USAGE
+    except CnnlabError as exc:
+        _print_errors(console, exc)
+        return EXIT_INCOMPLETE
+    console.print(
+        f"queued [bold]{entry['queue_id']}[/] on lane {entry.get('lane')}: {entry.get('label')}"
+    )
+    console.print(f"follow it: cnnlab watch {entry['queue_id']}    the queue: cnnlab queue")
+    return 0
+
+
+def _absolute_data_root(config: dict[str, Any]) -> None:
+    """The engine may run in another folder: a relative data root means this one."""
+    import os
+
+    root = config.get("data_root")
+    if isinstance(root, str) and root and not os.path.isabs(os.path.expanduser(root)):
+        config["data_root"] = os.path.abspath(os.path.expanduser(root))
+
+
 class SweepPrinter:
     """Prints one line per finished point and a live bar for the runs in progress."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, metric: str | None = None):
         self.console = console
+        self.metric = metric  # the metric each finished point shows (default: test's)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=console, transient=True,
@@ -182,9 +272,10 @@ class SweepPrinter:
             self._point_finished(event)
         elif isinstance(event, SweepFinished):
             style = "green" if event.status == "completed" else "yellow"
+            what = "trials finished" if event.sweep_id.startswith("search-") else "runs completed"
             self.console.print(
-                f"[{style}]sweep {event.status}: {event.completed}/{event.total} runs completed"
-                + (f", {event.failed} failed" if event.failed else "")
+                f"[{style}]{event.sweep_id.split('-')[0]} {event.status}: {event.completed}/"
+                f"{event.total} {what}" + (f", {event.failed} failed" if event.failed else "")
             )
 
     def _point_finished(self, event) -> None:
@@ -194,15 +285,15 @@ class SweepPrinter:
         if task is not None:
             self.progress.remove_task(task)
         label = self._labels.pop(event.run_id, None) or f"point {event.index}"
-        metric = "test_psnr" if "test_psnr" in event.final else "test_acc"
+        metric = self.metric or ("test_psnr" if "test_psnr" in event.final else "test_acc")
         value = event.final.get(metric)
         shown = ""
         if isinstance(value, (int, float)):
             shown = f"{metric} {value * metric_scale(metric):.{metric_digits(metric)}f}"
-        style = "green" if event.status == "completed" else "red"
+        style = {"completed": "green", "pruned": "blue"}.get(event.status, "red")
         line = f"[{style}]{event.status:>9}[/] [{event.done}/{event.total}] {label} {shown}"
         if event.error:
-            line += f"\n          [red]{event.error}"
+            line += f"\n          [{'dim' if event.status == 'pruned' else 'red'}]{event.error}"
         self.console.print(line)
 
 
@@ -251,14 +342,118 @@ def _print_summary(console: Console, runner) -> None:
     console.print(f"report: cnnlab report {runner.sweep_id} --out report/{runner.sweep_id}")
 
 
+def run_search(console: Console, args: argparse.Namespace) -> int:
+    """A search in the foreground: trials one after another, the best one at the end."""
+    from engine.sweeps.search_runner import SearchRunner
+
+    try:
+        spec = build_search_from_args(args)
+    except ConfigError as exc:
+        _print_errors(console, exc)
+        return EXIT_USAGE
+    runner = SearchRunner(spec, args.runs_dir)
+    from engine.sweeps.search import space_text
+
+    console.print(
+        f"[bold]{spec.search_id}[/]: {spec.sampler} search of {space_text(spec.space)}, "
+        f"{spec.trials} trials, {spec.direction} {spec.objective}"
+        + ("" if spec.prune else ", no pruning")
+    )
+    if args.dry_run:
+        return 0
+    printer = SweepPrinter(console, metric=spec.objective)
+    runner.subscribe(printer)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = runner.run()
+        except CnnlabError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    with printer:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(timeout=0.2)
+        except KeyboardInterrupt:
+            console.print("[yellow]cancelling the search (the trial stops within a batch)…")
+            runner.cancel()
+            worker.join()
+            return EXIT_INTERRUPTED
+    if "error" in outcome:
+        _print_errors(console, outcome["error"])
+        return EXIT_INCOMPLETE
+    result = outcome.get("result")
+    if result is None:
+        console.print("[bold red]the search stopped with an error; see the log above")
+        return EXIT_INCOMPLETE
+    _print_search(console, runner.runs_dir, spec.search_id, importance=True)
+    return 0 if result.status == "completed" else EXIT_INCOMPLETE
+
+
+def _print_search(console: Console, runs_dir, search_id: str, *, importance: bool) -> None:
+    """The trials table, the best trial and the settings' importance."""
+    from engine.runs.describe import metric_text as format_metric
+    from engine.sweeps.search_results import read_search
+
+    result = read_search(runs_dir, search_id, importance=importance)
+    objective = result.spec.objective
+    table = Table("trial", "status", objective, "setting", "run", title=f"{search_id}")
+    for row in result.trials:
+        value = format_metric(objective, row.value)
+        style = {"completed": "green", "pruned": "blue", "failed": "red"}.get(row.state, "")
+        table.add_row(
+            str(row.number), f"[{style}]{row.state}[/]" if style else row.state, value,
+            _params_text(row.params), row.run_id or "–",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{result.progress_text} done")
+    if result.best is not None:
+        best = result.best
+        console.print(
+            f"[bold green]best trial #{best.number}[/]: {objective} "
+            f"{format_metric(objective, best.value)} with {_params_text(best.params)} "
+            f"(run {best.run_id})"
+        )
+    if result.importance:
+        shares = ", ".join(f"{key} {value:.2f}" for key, value in result.importance.items())
+        console.print(f"parameter importance: {shares}")
+    elif importance and result.importance_note:
+        console.print(f"[dim]{result.importance_note}[/]")
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    from engine.trainer.config import format_value
+
+    return " ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={format_value(value)}"
+        for key, value in params.items()
+    )
+
+
 def run_list(args: argparse.Namespace) -> int:
     from engine.runs import RunStore
     from engine.sweeps import list_sweeps, setting_label, sweep_progress
 
     store = RunStore(args.runs_dir)
+    console = Console(highlight=False)
+    if args.search_id:
+        _print_search(console, store.root, _search_named(store.root, args.search_id),
+                      importance=True)  # fmt: skip
+        return 0
     states = list_sweeps(store.root)
-    if not states:
+    searches = _search_rows(store.root)
+    if not states and not searches:
         print(f"no sweeps in {store.root}", file=sys.stderr)
+        return 0
+    if searches:
+        table = Table("search", "preset", "space", "objective", "progress", "best trial")
+        for row in searches:
+            table.add_row(*[Text(str(cell)) for cell in row])  # file text is never markup
+        console.print(table)
+    if not states:
         return 0
     table = Table("sweep", "preset", "grid", "seeds", "progress")
     for state in states:
@@ -269,5 +464,41 @@ def run_list(args: argparse.Namespace) -> int:
             ",".join(str(s) for s in state.spec.seeds), progress.text,
         )  # fmt: skip
         table.add_row(*[Text(str(cell)) for cell in cells])  # file text is never markup
-    Console(highlight=False).print(table)
+    console.print(table)
     return 0
+
+
+def _search_named(runs_dir, ref: str) -> str:
+    from engine.errors import RunStoreError
+    from engine.sweeps.search import list_searches
+
+    ids = [s.search_id for s in list_searches(runs_dir)]
+    matches = [i for i in ids if i == ref] or [i for i in ids if i.startswith(ref)]
+    if len(matches) != 1:
+        found = f"{len(matches)} match" if matches else "none matches"
+        raise RunStoreError(f"no single search {ref!r} in {runs_dir} ({found})")
+    return matches[0]
+
+
+def _search_rows(runs_dir) -> list[tuple[str, ...]]:
+    """One row per search: id, preset, space, objective, progress, best trial."""
+    from engine.runs.describe import metric_text as format_metric
+    from engine.sweeps.search import list_searches, space_text
+    from engine.sweeps.search_results import read_search
+
+    rows = []
+    for saved in list_searches(runs_dir):
+        spec = saved.spec
+        try:
+            result = read_search(runs_dir, saved.search_id)
+        except CnnlabError as exc:
+            rows.append((saved.search_id, spec.preset or "–", space_text(spec.space),
+                         spec.objective, "unreadable", str(exc)))  # fmt: skip
+            continue
+        best = "–"
+        if result.best is not None:
+            value = format_metric(spec.objective, result.best.value)
+            best = f"#{result.best.number} {value} {_params_text(result.best.params)}"
+        rows.append((saved.search_id, spec.preset or "–", space_text(spec.space),
+                     f"{spec.direction} {spec.objective}", result.progress_text, best))  # fmt: skip
+    return rows

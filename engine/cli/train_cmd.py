@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import queue
 from typing import Any
 
@@ -99,6 +100,9 @@ def register(subparsers) -> None:
         "it keeps training when the terminal closes. Follow it with cnnlab watch",
     )
     add_config_flags(parser)
+    from engine.cli.train_distributed import add_distributed_flags
+
+    add_distributed_flags(parser)
     parser.epilog = _presets_epilog()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=run_train)
@@ -142,15 +146,22 @@ def config_from_args(args: argparse.Namespace):
     return resume_config(args.resume, RunStore(args.runs_dir).root, overrides)
 
 
-def build_trainer(args: argparse.Namespace):
-    """The Trainer the flags describe (raises ConfigError / RunStoreError for a person)."""
+def build_trainer(args: argparse.Namespace, distributed=None):
+    """The Trainer the flags describe (raises ConfigError / RunStoreError for a person);
+    `distributed`: this process is one rank of a run over several."""
     from engine.runs import RunStore
     from engine.trainer.loop import Trainer
 
     config = config_from_args(args)
     if args.resume is not None:
-        return Trainer(config, runs_dir=RunStore(args.runs_dir).root, resume=args.resume)
-    return Trainer(config, runs_dir=args.runs_dir)
+        return Trainer(
+            config, runs_dir=RunStore(args.runs_dir).root, resume=args.resume,
+            distributed=distributed,
+        )  # fmt: skip
+    return Trainer(
+        config, runs_dir=args.runs_dir, distributed=distributed,
+        run_id=getattr(args, "run_id", None),
+    )  # fmt: skip
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -161,6 +172,10 @@ def run_train(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     use_cache_flag(args)
+    if getattr(args, "nproc_per_node", None) is not None:
+        from engine.cli.train_distributed import launch
+
+        return launch(args)
     if getattr(args, "detach", False):
         from engine.cli.train_detach import submit_detached
 
@@ -168,23 +183,46 @@ def run_train(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         # The printer shows the trainer's Log events; its logging records would repeat them.
         logging.getLogger("engine.trainer.loop").setLevel(logging.CRITICAL)
+    from engine.trainer.distributed import launched
+
+    rank = None
     try:
-        trainer = build_trainer(args)
+        if launched():  # a rank torchrun started (cnnlab train --nproc-per-node)
+            from engine.cli.train_distributed import start_rank
+
+            rank = start_rank(args)
+            if not rank.is_main:  # rank 0 alone speaks; the others only of their failure
+                console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
+        trainer = build_trainer(args) if rank is None else build_trainer(args, distributed=rank)
     except ConfigError as exc:
         _print_config_errors(errors, exc.errors)
         return EXIT_CONFIG
     except CnnlabError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
+    try:
+        return _train_here(args, trainer, console, errors, rank=rank)
+    finally:
+        if rank is not None:
+            rank.close()
+
+
+def _train_here(args: argparse.Namespace, trainer, console, errors, rank=None) -> int:
     from engine.cli.train_signals import interrupt_on_signals
 
     events: queue.Queue = queue.Queue()
     trainer.subscribe(events.put)
-    printer = TrainPrinter(console, args.quiet)
+    quiet = args.quiet or not trainer.writes_run
+    printer = TrainPrinter(console, quiet)
     with interrupt_on_signals(trainer, (console, errors)) as signals:
         trainer.start()
         finished = _pump(trainer, events, printer, (console, errors), signals)
         printer.close()
+        if rank is not None and finished is not None and finished.status == "failed":
+            # one line: the launcher says which rank failed and records the run
+            first = str(finished.error).strip().splitlines()[0] if finished.error else ""
+            errors.print(f"rank {rank.rank} stopped: {first}", markup=False)
+            return EXIT_FAILED
         code = _report_end(console, errors, trainer, finished)
     if signals and (finished is None or finished.status == "interrupted"):
         return 128 + signals[0]

@@ -240,6 +240,7 @@ STATUS_NAMES = {
         "diverged": "发散",
         "cancelled": "已取消",
         "interrupted": "中断",
+        "pruned": "已剪枝",
         "running": "运行中",
         "damaged": "损坏",
     },

@@ -222,3 +222,22 @@ def _batch_row(event: BatchProgress) -> dict[str, Any]:
 def _log_line(event: Log) -> str:
     stamp = datetime.now().isoformat(timespec="seconds")
     return f"{stamp} {event.level.upper():7} {event.message}\n"
+
+
+def record_ending(run_dir: Path | str, status: str, error: str | None) -> None:
+    """Rewrite the summary of a run whose own writer could not end it — a distributed run
+    whose rank 0 was stopped by another rank's death: the launcher records how it ended
+    (and says so in run.log). The rest of the summary stays as the writer left it."""
+    from engine.runs.files import read_json
+    from engine.runs.summary import now_iso
+
+    run_dir = Path(run_dir)
+    try:
+        summary = read_json(run_dir / SUMMARY_FILE)
+    except (OSError, ValueError):
+        summary = {"run_id": run_dir.name}
+    finished = now_iso()
+    summary.update(status=status, error=error, finished_at=finished, updated_at=finished)
+    write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    with open(run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+        handle.write(_log_line(Log(run_dir.name, "error", f"{status}: {error}")))

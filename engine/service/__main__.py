@@ -1,4 +1,5 @@
-"""`python -m engine.service --runs-dir DIR [--idle-timeout S]`: run the engine of DIR here.
+"""`python -m engine.service --runs-dir DIR [--idle-timeout S] [--devices D] [--cpu-lanes N]`:
+run the engine of DIR here.
 
 Clients start it detached (engine.service.spawn); run by hand it is the same process in the
 foreground (Ctrl-C stops it like SIGTERM). Exit codes: 0 stopped cleanly, 2 bad arguments,
@@ -25,6 +26,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"exit after S seconds with nothing to do and no client (0: never; default "
         f"${IDLE_ENV} or 600)",
     )  # fmt: skip
+    parser.add_argument(
+        "--devices", default=None, metavar="D",
+        help="what to train on: auto (every GPU, else the CPU), all (every GPU), cpu, or a "
+        "list such as cuda:0,cuda:2 — one lane per GPU (default $CNNLAB_ENGINE_DEVICES or auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cpu-lanes", type=int, default=None, metavar="N",
+        help="split the CPU cores between N runs at a time (default $CNNLAB_CPU_LANES or 1)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.idle_timeout is not None and not args.idle_timeout >= 0:
         parser.error("--idle-timeout must be ≥ 0")
@@ -32,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.service.lanes import lanes_from_environment
     from engine.service.paths import EnginePaths
     from engine.service.server import Engine, idle_timeout_default
 
@@ -45,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("engine.trainer").setLevel(logging.WARNING)
     try:
         idle = args.idle_timeout if args.idle_timeout is not None else idle_timeout_default()
-        engine = Engine(EnginePaths.of(args.runs_dir), idle_timeout=idle)
+        devices, cpu_lanes = lanes_from_environment()
+        engine = Engine(
+            EnginePaths.of(args.runs_dir),
+            idle_timeout=idle,
+            devices=args.devices or devices,
+            cpu_lanes=args.cpu_lanes if args.cpu_lanes is not None else cpu_lanes,
+        )
         return asyncio.run(engine.serve())
     except CnnlabError as exc:
         logging.getLogger("engine.service").error("%s", exc)

@@ -241,12 +241,15 @@ class EngineClient:
         timeout: float = START_TIMEOUT,
         client: str = "cnnlab",
         abandon: threading.Event | None = None,
+        devices: str | None = None,
+        cpu_lanes: int | None = None,
     ) -> EngineClient:
         """Connect to the engine of `runs_dir` (default $CNNLAB_RUNS or ./runs); with
-        `start`, start one detached when none runs. EngineNotRunning without `start`;
-        EngineError (with the engine log's last lines) when one would not start. Setting
-        `abandon` (from another thread) ends the wait for a starting engine with an
-        EngineError at once — a dashboard that quits meanwhile — and leaves it starting."""
+        `start`, start one detached when none runs (on `devices`, with `cpu_lanes`; None:
+        its environment's defaults). EngineNotRunning without `start`; EngineError (with
+        the engine log's last lines) when one would not start. Setting `abandon` (from
+        another thread) ends the wait for a starting engine with an EngineError at once —
+        a dashboard that quits meanwhile — and leaves it starting."""
         from engine.service.spawn import log_tail, start_detached
 
         paths = EnginePaths.of(runs_dir or default_runs_dir())
@@ -257,7 +260,8 @@ class EngineClient:
         if not lock.held(paths):
             if not start:
                 raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
-            process, started = start_detached(paths, idle_timeout), True
+            process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
+            started = True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if abandon is not None and abandon.is_set():
@@ -317,8 +321,14 @@ class EngineClient:
     def submit_sweep(
         self, spec: dict[str, Any], *, device: str | None = None, label: str | None = None
     ) -> dict[str, Any]:
-        """Queue a sweep (`SweepSpec.to_dict()`); it runs its points one after another."""
+        """Queue a sweep (`SweepSpec.to_dict()`); its points fan out over free lanes."""
         return self._submit("sweep", sweep=spec, device=device, label=label)
+
+    def submit_search(
+        self, spec: dict[str, Any], *, device: str | None = None, label: str | None = None
+    ) -> dict[str, Any]:
+        """Queue a search (`SearchSpec.to_dict()`); its trials fan out over free lanes."""
+        return self._submit("search", sweep=spec, device=device, label=label)
 
     def submit_resume(
         self, run_id: str, epochs: int, overrides: dict[str, Any] | None = None
@@ -354,14 +364,19 @@ class EngineClient:
     def configure(self, *, idle_timeout: float) -> dict[str, Any]:
         return self.request("configure", idle_timeout=idle_timeout)
 
-    def subscribe(self, ref: str | None = None) -> Subscription:
-        """Events of every entry (or of one: a queue id or run id), snapshot first."""
+    def telemetry(self) -> dict[str, Any]:
+        """The GPUs now: {available, message, gpus, history, memory_history, taken_at}."""
+        return self.request("telemetry")
+
+    def subscribe(self, ref: str | None = None, *, telemetry: bool = False) -> Subscription:
+        """Events of every entry (or of one: a queue id or run id), snapshot first; with
+        `telemetry`, GpuTelemetry events too (about once a second when there are GPUs)."""
         lines = _open(self.paths)
         if lines is None:
             raise EngineDisconnected("the engine is gone")
         try:
             _handshake(lines, f"{self.client} (events)")
-            lines.send({"op": "subscribe", "id": 1, "ref": ref})
+            lines.send({"op": "subscribe", "id": 1, "ref": ref, "telemetry": telemetry})
             reply = lines.receive(timeout=REQUEST_TIMEOUT)
         except Exception:
             lines.close()

@@ -58,6 +58,22 @@ class SnapshotEnd:
 
 
 @dataclass(frozen=True)
+class GpuTelemetry:
+    """The GPUs now (about once a second), only to subscribers that asked (`subscribe
+    {telemetry: true}`): `available` False with `message` saying why there are none;
+    `gpus` = [{index, uuid, name, utilisation %, memory_used, memory_total (bytes),
+    temperature °C, power W, processes: [{pid, memory}]}], `history` / `memory_history`:
+    per GPU index (as text) its last minute of utilisation / memory used, oldest first."""
+
+    available: bool
+    message: str | None = None
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    memory_history: dict[str, list[Any]] = field(default_factory=dict)
+    taken_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class EngineStopping:
     """The engine is shutting down (`reason`: idle, stop, SIGTERM…); runs still active end
     as `interrupted` (SIGTERM) or `cancelled` (stop --cancel) before it exits."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import CnnlabError, ConfigError
 from engine.service.queue_store import QueueEntry
+from engine.sweeps.slots import Slot
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,24 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
         entry.sweep, entry.config = spec.to_dict(), spec.base.to_dict()
         entry.device = spec.base.device
         entry.label = entry.label or f"sweep {spec.sweep_id} ({len(points)} runs)"
+    elif entry.kind == "search":
+        from engine.sweeps.search import SearchSpec, build_search
+
+        try:
+            given = SearchSpec.from_dict(dict(entry.sweep or {}))
+        except (TypeError, ValueError, KeyError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError({"search": f"not a search spec ({exc})"}) from None
+        spec = build_search(
+            given.base, given.space, trials=given.trials, objective=given.objective,
+            sampler=given.sampler, prune=given.prune,
+        )  # fmt: skip
+        entry.sweep, entry.config = spec.to_dict(), spec.base.to_dict()
+        entry.device = spec.base.device
+        entry.label = entry.label or (
+            f"{spec.sampler} search {spec.search_id} ({spec.trials} trials, {spec.objective})"
+        )
     elif entry.kind == "resume":
         from engine.trainer.resume import prepare_resume
 
@@ -69,7 +88,7 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
             f"resume {plan.run_dir.name} from epoch {plan.done} to {config.epochs}"
         )
     else:
-        raise ConfigError({"kind": f"one of run, sweep, resume; got {entry.kind!r}"})
+        raise ConfigError({"kind": f"one of run, sweep, resume, search; got {entry.kind!r}"})
     return entry
 
 
@@ -78,9 +97,15 @@ def _run_label(config: dict[str, Any]) -> str:
     return f"{name}{config.get('model')} on {config.get('dataset')}, {config.get('epochs')} epochs"
 
 
-def build_job(entry: QueueEntry, runs_dir: Path) -> Any:
+def build_job(
+    entry: QueueEntry,
+    runs_dir: Path,
+    slots: list[Slot] | None = None,
+    on_slot_free: Callable[[Slot], None] | None = None,
+) -> Any:
     """The object that runs `entry` (subscribe / run / cancel / interrupt), made on its
-    lane's thread: building validates again and may load a model on the meta device."""
+    lane's thread: building validates again and may load a model on the meta device. A
+    sweep gets the engine's `slots` (its lanes) and hands each back by `on_slot_free`."""
     from engine.trainer.config import TrainConfig
     from engine.trainer.loop import Trainer
 
@@ -89,20 +114,67 @@ def build_job(entry: QueueEntry, runs_dir: Path) -> Any:
     if entry.kind == "resume":
         run_id = str((entry.resume or {}).get("run_id"))
         return Trainer(resume_config(entry, runs_dir), runs_dir=runs_dir, resume=run_id)
+    if entry.kind == "search":
+        from engine.sweeps.search import SearchSpec
+        from engine.sweeps.search_runner import SearchRunner
+
+        search = SearchSpec.from_dict(dict(entry.sweep or {}))
+        return SearchRunner(search, runs_dir, slots=slots, on_slot_free=on_slot_free)
     from engine.sweeps import SweepRunner, SweepSpec
 
-    return SweepRunner(SweepSpec.from_dict(dict(entry.sweep or {})), runs_dir)
+    spec = SweepSpec.from_dict(dict(entry.sweep or {}))
+    return SweepRunner(spec, runs_dir, slots=slots, on_slot_free=on_slot_free)
 
 
 class ActiveJob:
-    """One entry on its lane, from the moment the lane takes it up until it ends."""
+    """One entry on its lane(s), from the moment a lane takes it up until it ends.
 
-    def __init__(self, entry: QueueEntry, lane: str) -> None:
+    `slot` is the lane that took it up; a sweep may be offered more (`offer`) while it
+    wants them (`wants_lanes`), and calls `release(job, lane name)` for each it is done
+    with (from a worker thread).
+    `lanes` lists the lanes it holds (kept by the engine's loop thread)."""
+
+    def __init__(
+        self,
+        entry: QueueEntry,
+        slot: Slot,
+        release: Callable[[ActiveJob, str], None] | None = None,
+    ) -> None:
         self.entry = entry
-        self.lane = lane
+        self.slot = slot
+        self.lane = slot.name
+        self.lanes: list[str] = []
         self.stopping: str | None = None  # "cancel" or the interrupt's reason
+        self._release = release
         self._lock = threading.Lock()
         self._job: Any = None
+        self._offered: list[Slot] = []  # slots offered before the sweep was built
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether this entry can run on several lanes at once (a sweep, a search)."""
+        return self.entry.kind in ("sweep", "search")
+
+    def wants_lanes(self) -> bool:
+        """Could one more lane start work for this entry now?"""
+        if not self.fans_out or self.stopping is not None:
+            return False
+        with self._lock:
+            job = self._job
+        return job is None or bool(job.wants_slots())
+
+    def offer(self, slot: Slot) -> None:
+        """One more lane for a sweep's points (before it is built: it starts with them)."""
+        with self._lock:
+            job = self._job
+            if job is None:
+                self._offered.append(slot)
+                return
+        job.offer_slot(slot)
+
+    def _slot_free(self, slot: Slot) -> None:
+        if self._release is not None:
+            self._release(self, slot.name)
 
     @property
     def queue_id(self) -> str:
@@ -126,8 +198,11 @@ class ActiveJob:
         """Build and run the job here (the lane's thread); returns (status, error, run ids).
         Never raises: every outcome is a status. Stopped before it began: `cancelled`, or
         `REQUEUE` when interrupted (the engine puts it back in the queue)."""
+        with self._lock:
+            slots = [self.slot, *self._offered] if self.fans_out else None
+            self._offered = []
         try:
-            job = build_job(self.entry, runs_dir)
+            job = build_job(self.entry, runs_dir, slots, self._slot_free)
         except CnnlabError as exc:
             return "failed", str(exc), []
         except Exception as exc:  # a bug must not kill the lane
@@ -137,10 +212,16 @@ class ActiveJob:
         with self._lock:
             self._job = job
             stopping = self.stopping
+            late = self._offered  # offered while it was being built
+            self._offered = []
+        for slot in late:
+            job.offer_slot(slot)
         if stopping is not None:
             return ("cancelled" if stopping == "cancel" else REQUEUE), None, []
         try:
             outcome = job.run()
+        except CnnlabError as exc:  # e.g. a search another process is running
+            return "failed", str(exc), []
         except Exception as exc:  # Trainer.run never raises; a sweep's bug must not either
             log.exception("entry %s crashed", self.queue_id)
             return "failed", f"unexpected error: {exc}", []

@@ -16,6 +16,7 @@ from engine.events import BatchProgress, EpochEnd, Log, RunFinished, RunStarted
 from engine.runs.files import read_json_lines
 from engine.runs.writer import BATCHES_FILE
 from engine.service.events import BatchHistory
+from engine.sweeps.events import PointStarted
 
 LOG_LINES_KEPT = 200  # the last log lines replayed to a client that attaches
 BATCH_ROWS_PER_MESSAGE = 2000  # keeps a BatchHistory message far below the size limit
@@ -34,6 +35,8 @@ class EntryReplay:
         self.last_batch: BatchProgress | None = None
         self.epochs_done = 0
         self.epochs = 0
+        self.run_lanes: dict[str, str] = {}  # a sweep's run → the lane it trains on
+        self.running: dict[str, dict[str, Any]] = {}  # run id → {lane, epoch, epochs}
 
     def record(self, event: object) -> None:
         if isinstance(event, BatchProgress):
@@ -43,17 +46,29 @@ class EntryReplay:
             self.logs.append(event)
             return
         self.events.append(event)
-        if isinstance(event, RunStarted):
+        if isinstance(event, PointStarted) and event.run_id and event.lane:
+            self.run_lanes[event.run_id] = event.lane
+        elif isinstance(event, RunStarted):
             self.run_id = event.run_id
             if event.run_id not in self.run_ids:
                 self.run_ids.append(event.run_id)
             self.run_dirs[event.run_id] = Path(event.run_dir)
             self.epochs, self.epochs_done = event.epochs, event.start_epoch
             self.last_batch = None
+            self.running[event.run_id] = {
+                "run_id": event.run_id,
+                "lane": self.run_lanes.get(event.run_id),
+                "epoch": event.start_epoch,
+                "epochs": event.epochs,
+            }
         elif isinstance(event, EpochEnd):
             self.epochs_done = event.epoch
-        elif isinstance(event, RunFinished) and event.run_id == self.run_id:
-            self.last_batch = None
+            if event.run_id in self.running:
+                self.running[event.run_id]["epoch"] = event.epoch
+        elif isinstance(event, RunFinished):
+            self.running.pop(event.run_id, None)
+            if event.run_id == self.run_id:
+                self.last_batch = None
 
     def progress(self) -> dict[str, Any]:
         """What a queue listing shows of it: the current run and how far it is."""
@@ -66,6 +81,7 @@ class EntryReplay:
             "batch": batch.batch if batch else None,
             "num_batches": batch.num_batches if batch else None,
             "loss": batch.loss if batch else None,
+            "runs": [dict(run) for run in self.running.values()],
         }
 
     def replay(self) -> Iterator[object]:

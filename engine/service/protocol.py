@@ -34,6 +34,7 @@ from engine.service.events import (
     EngineStopping,
     EntryFinished,
     EntryStarted,
+    GpuTelemetry,
     QueueState,
     SnapshotEnd,
 )
@@ -43,13 +44,17 @@ from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, Swe
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB per line, newline included
 # Requests a client may send after the handshake (see engine.service.server for each).
-OPS = ("ping", "status", "list", "submit", "cancel", "move", "subscribe", "stop", "configure")
+OPS = (
+    "ping", "status", "list", "submit", "cancel", "move", "subscribe", "stop", "configure",
+    "telemetry",
+)  # fmt: skip
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         RunStarted, BatchProgress, EpochEnd, Samples, Log, RunFinished,
         SweepStarted, PointStarted, PointFinished, SweepFinished,
         QueueState, EntryStarted, EntryFinished, BatchHistory, SnapshotEnd, EngineStopping,
+        GpuTelemetry,
     )
 }  # fmt: skip
 

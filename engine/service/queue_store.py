@@ -25,7 +25,7 @@ from engine.runs.files import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-KINDS = ("run", "sweep", "resume")
+KINDS = ("run", "sweep", "resume", "search")
 MOVES = ("up", "down", "top", "bottom")
 FILE_VERSION = 1
 HISTORY_KEPT = 200
@@ -36,9 +36,10 @@ class QueueEntry:
     """One job waiting for its lane.
 
     `kind` run: `config` is a TrainConfig dict; sweep: `sweep` is `SweepSpec.to_dict()` (and
-    `config` its base, for display); resume: `resume` = {"run_id", "overrides"} (epochs and
-    any other field a resume may change). `device` is the device asked for ("auto", "cpu",
-    "cuda:1"): it decides the lane. `label` is what lists show.
+    `config` its base, for display); search: `sweep` is `SearchSpec.to_dict()`; resume:
+    `resume` = {"run_id", "overrides"} (epochs and any other field a resume may change).
+    `device` is the device asked for ("auto", "cpu", "cuda:1"): it decides the lane; `label`
+    is what lists show.
     """
 
     queue_id: str

@@ -34,11 +34,12 @@ from engine.service.events import (
     EngineStopping,
     EntryFinished,
     EntryStarted,
+    GpuTelemetry,
     QueueState,
     SnapshotEnd,
 )
 from engine.service.jobs import REQUEUE, ActiveJob, check_entry
-from engine.service.lanes import LaneSet
+from engine.service.lanes import LaneSet, machine_lanes
 from engine.service.live import EntryReplay
 from engine.service.paths import EngineError, EnginePaths
 from engine.service.protocol import (
@@ -71,9 +72,17 @@ class _Refused(Exception):
 class Engine:
     """The engine of one runs folder (`serve()` runs it to the end; returns an exit code)."""
 
-    def __init__(self, paths: EnginePaths, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        paths: EnginePaths,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        *,
+        devices: str = "auto",
+        cpu_lanes: int = 1,
+    ) -> None:
         self.paths = paths
         self.idle_timeout = float(idle_timeout)
+        self.devices, self.cpu_lanes = devices, int(cpu_lanes)
         self.store = QueueStore(paths.queue)
         self.lanes = LaneSet(self._run_job, self._job_done)
         self.active: dict[str, ActiveJob] = {}
@@ -86,6 +95,7 @@ class Engine:
         self._stop_reason: str | None = None
         self._stopped: asyncio.Event | None = None
         self._idle_since: float | None = None
+        self.gpus: Any = None  # the process's GpuSampler (engine.telemetry)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -101,21 +111,33 @@ class Engine:
             self._note_previous_engine()
             self.store = QueueStore.load(self.paths.queue)
             await self._loop.run_in_executor(None, _warm_up)
+            specs = await self._loop.run_in_executor(
+                None, machine_lanes, self.devices, self.cpu_lanes
+            )
+            self.lanes.configure(specs, on_demand=self.devices.strip().lower() == "auto")
+            self.gpus = await self._loop.run_in_executor(None, _start_telemetry)
             server = await self._bind()
             self._write_info()
             self._install_signals()
             log.info(
-                "engine %d serving %s on %s (idle exit after %s)",
+                "engine %d serving %s on %s (idle exit after %s); lanes: %s",
                 os.getpid(), self.paths.runs_dir, self.socket_path, self._idle_text(),
+                self._lanes_text(),
             )  # fmt: skip
             self._schedule()
             watcher = asyncio.create_task(self._watch_idle())
+            telemetry = asyncio.create_task(self._send_telemetry())
             await self._stopped.wait()
             watcher.cancel()
+            telemetry.cancel()
             await self._close(server)
             log.info("engine %d stopped (%s)", os.getpid(), self._stop_reason)
             return EXIT_OK
         finally:
+            if self.gpus is not None:
+                from engine.telemetry import release_sampler
+
+                release_sampler()
             self._remove_files()
             lock.release(fd)
 
@@ -195,6 +217,22 @@ class Engine:
                 log.info("idle for %.0f s: exiting", self.idle_timeout)
                 self._begin_stop("idle", grace=False)
 
+    async def _send_telemetry(self) -> None:
+        """Every sampler interval, the GPUs to the subscribers that asked for them."""
+        from engine.telemetry.sampler import INTERVAL
+
+        while True:
+            await asyncio.sleep(INTERVAL)
+            wanted = any(s.telemetry and s.subscribed for s in self.sessions)
+            if wanted and self.gpus is not None and self.gpus.available:
+                self._broadcast(None, self.telemetry_event())
+
+    def telemetry_event(self) -> GpuTelemetry:
+        if self.gpus is None:
+            return GpuTelemetry(False, "GPU telemetry has not started")
+        snapshot = self.gpus.snapshot().to_dict()
+        return GpuTelemetry(**snapshot)
+
     def _note_previous_engine(self) -> None:
         """engine.json left behind by an engine that did not exit cleanly: keep it as
         previous.json, for the record (the client that started this engine has said so)."""
@@ -226,10 +264,18 @@ class Engine:
             "started_at": self.started_at,
             "idle_timeout": self.idle_timeout,
             "cwd": os.getcwd(),
+            "devices": self.devices,
+            "cpu_lanes": self.cpu_lanes,
         }
 
     def _idle_text(self) -> str:
         return "never" if self.idle_timeout <= 0 else f"{self.idle_timeout:g} s idle"
+
+    def _lanes_text(self) -> str:
+        return ", ".join(
+            lane.name + (f" ({lane.spec.threads} threads)" if lane.spec.threads else "")
+            for lane in self.lanes.lanes.values()
+        )
 
     # ------------------------------------------------------------------ clients
 
@@ -293,6 +339,9 @@ class Engine:
             raise _Refused("refused", str(exc)) from None
         if entry.kind == "resume":
             self._refuse_second_resume(str(entry.resume["run_id"]))
+        refusal = self.lanes.refusal(entry.device)
+        if refusal:
+            raise _Refused("refused", refusal)
         entry.queue_id = self.store.new_id()
         self.store.add(entry)
         log.info("queued %s: %s", entry.queue_id, entry.label)
@@ -336,6 +385,7 @@ class Engine:
         ref = message.get("ref")
         only = self.resolve(ref) if ref else None
         session.send(reply_ok(message.get("id"), {"queue_id": only}))
+        session.telemetry = bool(message.get("telemetry"))
         self._send_snapshot(session, only)
         session.only, session.subscribed = only, True
         return _REPLIED
@@ -354,6 +404,8 @@ class Engine:
                 session.send(event_message(queue_id, chunk))
             if replay.run_id is not None:
                 session.floors[replay.run_id] = floor
+        if session.telemetry:
+            session.send(event_message(None, self.telemetry_event()))
         session.send(event_message(None, SnapshotEnd(shown)))
 
     async def op_stop(self, session: ClientSession, message: dict) -> dict:
@@ -373,6 +425,11 @@ class Engine:
         assert self._loop is not None
         self._loop.call_soon(lambda: self._begin_stop("stop", grace=cancel))
         return {"active": len(active), "queued": queued, "cancelled": cancel}
+
+    async def op_telemetry(self, session: ClientSession, message: dict) -> dict:
+        """The GPUs now, with their last minute (see GpuTelemetry)."""
+        event = self.telemetry_event()
+        return {k: getattr(event, k) for k in GpuTelemetry.__dataclass_fields__}
 
     async def op_configure(self, session: ClientSession, message: dict) -> dict:
         value = message.get("idle_timeout")
@@ -402,26 +459,56 @@ class Engine:
         raise _Refused("not_found", f"no queued or running entry {ref!r} (cnnlab queue lists them)")
 
     def _schedule(self) -> None:
-        """Give every free lane the first queued entry that waits for it."""
+        """Give every free lane work, first come first served: a running sweep that can use
+        another lane gets it before entries queued after it; then each queued entry, in
+        order, takes a free lane it may run on (a pinned entry waits for its own lane
+        without holding up the others)."""
         if self._draining:
             return
+        for job in list(self.active.values()):
+            self._grow(job)
         for entry in list(self.store.entries):
-            lane = self.lanes.get(self.lanes.place(entry.device))
-            if lane.busy:
+            lane = self.lanes.free_for(entry.device)
+            if lane is None:
                 continue
             self.store.take(entry.queue_id, lane.name)
-            job = ActiveJob(entry, lane.name)
+            job = ActiveJob(entry, lane.spec.slot(), self._lane_done)
             self.active[entry.queue_id] = job
             self.replays[entry.queue_id] = EntryReplay()
-            lane.start(job)
+            self.lanes.start(job, lane)
             log.info("%s started on lane %s", entry.queue_id, lane.name)
             started = EntryStarted(entry.queue_id, entry.kind, lane.name, entry.label)
             self._broadcast(entry.queue_id, started)
+            self._grow(job)
+            self._queue_changed()
+
+    def _grow(self, job: ActiveJob) -> None:
+        """Offer a running sweep each free lane it may use while it wants more."""
+        grown = False
+        while job.wants_lanes():
+            lane = self.lanes.free_for(job.entry.device)
+            if lane is None:
+                break
+            self.lanes.hold(lane, job)
+            job.offer(lane.spec.slot())
+            log.info("%s also runs on lane %s", job.queue_id, lane.name)
+            grown = True
+        if grown:
             self._queue_changed()
 
     def _run_job(self, job: ActiveJob) -> tuple[str, str | None, list[str]]:
         """On the lane's thread: run the job, handing each event to the loop."""
         return job.run(self.paths.runs_dir, lambda event: self._to_loop(self._on_event, job, event))
+
+    def _lane_done(self, job: ActiveJob, lane: str) -> None:
+        """A sweep has no point left for `lane` (called on its worker's thread)."""
+        self._to_loop(self._free_lane, job, lane)
+
+    def _free_lane(self, job: ActiveJob, lane: str) -> None:
+        if self.lanes.release(lane, job):
+            log.info("%s is done with lane %s", job.queue_id, lane)
+            self._queue_changed()
+            self._schedule()
 
     def _job_done(self, job: ActiveJob, status: str, error: str | None, run_ids: list) -> None:
         self._to_loop(self._on_done, job, status, error, run_ids)
@@ -445,9 +532,7 @@ class Engine:
         queue_id = job.queue_id
         self.active.pop(queue_id, None)
         self.replays.pop(queue_id, None)
-        lane = self.lanes.lanes.get(job.lane)
-        if lane is not None and lane.job is job:
-            lane.job = None
+        self.lanes.release_all(job)
         if status == REQUEUE:  # interrupted before it began: first in line next time
             self.store.put_back(job.entry)
             log.info("%s put back in the queue", queue_id)
@@ -474,11 +559,14 @@ class Engine:
         }
         if job is not None:
             state = "stopping" if job.stopping else "running"
-            view.update(state=state, lane=job.lane, position=0)
+            held = [lane.name for lane in self.lanes.lanes.values() if lane.job is job]
+            view.update(state=state, lane=",".join(held) or job.lane, lanes=held, position=0)
             view.update(self.replays[queue_id].progress())
+            for run in view["runs"]:
+                run["lane"] = run["lane"] or job.lane
         else:
             view.update(state="queued", position=self.store.position(queue_id))
-            view["lane"] = self.lanes.place(entry.device)
+            view["lane"] = self.lanes.text_for(entry.device)
         if not view.get("run_id"):  # a resume names its run before it starts
             view["run_id"] = (entry.resume or {}).get("run_id")
         return view
@@ -518,6 +606,7 @@ _OPS = {
     "subscribe": Engine.op_subscribe,
     "stop": Engine.op_stop,
     "configure": Engine.op_configure,
+    "telemetry": Engine.op_telemetry,
 }
 
 
@@ -527,19 +616,20 @@ def _entry_from(message: dict[str, Any]) -> QueueEntry:
     if kind not in KINDS:
         raise _Refused("bad_request", f"submit what? kind is one of {', '.join(KINDS)}")
     device = message.get("device")
-    payload = message.get({"run": "config", "sweep": "sweep", "resume": "resume"}[kind])
+    payload_key = {"run": "config", "sweep": "sweep", "search": "sweep", "resume": "resume"}[kind]
+    payload = message.get(payload_key)
     if not isinstance(payload, dict):
         raise _Refused("bad_request", f"a {kind} submission needs its {kind} settings")
     payload = json.loads(json.dumps(payload))  # a private copy
     if isinstance(device, str) and device:
         if kind == "run":
             payload["device"] = device
-        elif kind == "sweep" and isinstance(payload.get("base"), dict):
+        elif kind in ("sweep", "search") and isinstance(payload.get("base"), dict):
             payload["base"]["device"] = device
         elif kind == "resume":
             payload.setdefault("overrides", {})["device"] = device
     entry = QueueEntry(queue_id="", kind=kind, label=str(message.get("label") or "")[:200])
-    setattr(entry, {"run": "config", "sweep": "sweep", "resume": "resume"}[kind], payload)
+    setattr(entry, payload_key, payload)
     return entry
 
 
@@ -558,6 +648,13 @@ def _warm_up() -> None:
     from engine.trainer.device import auto_device
 
     auto_device()
+
+
+def _start_telemetry() -> Any:
+    """The process's GPU sampler (a one-line message inside when there is no GPU)."""
+    from engine.telemetry import shared_sampler
+
+    return shared_sampler()
 
 
 def idle_timeout_default() -> float:

@@ -69,6 +69,7 @@ class ClientSession:
         self.closed = False
         self.subscribed = False
         self.only: str | None = None  # follow one queue entry (None: all)
+        self.telemetry = False  # asked for GpuTelemetry events
         self.floors: dict[str, int] = {}  # run id → last batch step its history held
         self.client = "?"
 
@@ -94,6 +95,8 @@ class ClientSession:
         """Is this subscriber following `event` (of entry `queue_id`)?"""
         if not self.subscribed:
             return False
+        if type(event).__name__ == "GpuTelemetry":
+            return self.telemetry
         if queue_id is not None and self.only is not None and queue_id != self.only:
             return False
         if isinstance(event, BatchProgress):

@@ -22,12 +22,23 @@ LOG_TAIL_LINES = 12
 LOG_KEPT_BYTES = 5 << 20  # a longer engine.log becomes engine.log.1 at the next start
 
 
-def start_detached(paths: EnginePaths, idle_timeout: float | None = None) -> subprocess.Popen:
-    """Launch the engine of `paths.runs_dir` and return at once (see `wait_for_engine`)."""
+def start_detached(
+    paths: EnginePaths,
+    idle_timeout: float | None = None,
+    *,
+    devices: str | None = None,
+    cpu_lanes: int | None = None,
+) -> subprocess.Popen:
+    """Launch the engine of `paths.runs_dir` and return at once (see `wait_for_engine`);
+    `devices` / `cpu_lanes` None: the engine reads $CNNLAB_ENGINE_DEVICES / $CNNLAB_CPU_LANES."""
     paths.ensure_folder()
     command = [sys.executable, "-m", "engine.service", "--runs-dir", str(paths.runs_dir)]
     if idle_timeout is not None:
         command += ["--idle-timeout", f"{idle_timeout:g}"]
+    if devices:
+        command += ["--devices", devices]
+    if cpu_lanes is not None:
+        command += ["--cpu-lanes", str(int(cpu_lanes))]
     env = dict(os.environ)
     source = Path(__file__).resolve().parents[2]
     if (source / "pyproject.toml").is_file():  # a source tree: the engine imports this one

@@ -13,7 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SweepStarted:
-    """The plan: `total` points, `skipped` of them already completed, on `parallel` devices."""
+    """The plan: `total` points, `skipped` of them already completed, on `parallel` slots
+    at the start (the engine may add lanes as they free up)."""
 
     sweep_id: str
     total: int
@@ -25,7 +26,8 @@ class SweepStarted:
 @dataclass(frozen=True)
 class PointStarted:
     """A point's run is about to start; `run_id` is the run it will write (None if it could
-    not be created — a PointFinished with the error follows)."""
+    not be created — a PointFinished with the error follows); `lane` the slot it trains on
+    when the sweep runs on several (None: one after another)."""
 
     sweep_id: str
     index: int
@@ -34,6 +36,7 @@ class PointStarted:
     done: int
     total: int
     run_id: str | None = None
+    lane: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,13 @@ from typing import Any
 from engine.errors import ConfigError, ModelError
 from engine.trainer.config import (
     MODEL_PREFIX,
+    RANGE_SEPARATOR,
+    FieldRange,
     TrainConfig,
     field_key,
     format_value,
     parse_field_list,
+    parse_field_range,
 )
 
 # Fields a grid may not sweep: they name the run, not an experimental setting, or are
@@ -89,6 +92,11 @@ def parse_grid_values(key: str, text: str, model: str | None = None) -> tuple[st
     """
     name = field_key(key)
     check_grid_key(name)
+    if RANGE_SEPARATOR in text and not text.strip().startswith("["):
+        raise ConfigError(
+            {f"grid {name}": f"{text!r} is a range: ranges are searched, add --search tpe "
+             "--trials N (a grid lists its values: a,b,c)"}
+        )  # fmt: skip
     try:
         values = parse_field_list(name, text)
     except ConfigError as exc:
@@ -111,6 +119,28 @@ def parse_grid(
             raise ConfigError({f"grid {name}": "given twice; list all its values in one --grid"})
         grid[name] = values
     return grid
+
+
+def parse_space(
+    grid_args: Sequence[tuple[str, str]], model: str | None = None
+) -> dict[str, FieldRange | list[Any]]:
+    """A search's `--grid` arguments → {key: FieldRange or values}: `a..b[:log]` is a range
+    (`parse_field_range`), anything else a list read exactly as a grid's."""
+    sweeps_model = any(field_key(key) == "model" for key, _ in grid_args)
+    space: dict[str, FieldRange | list[Any]] = {}
+    for key, text in grid_args:
+        name = field_key(key)
+        check_grid_key(name)
+        if name in space:
+            raise ConfigError({f"grid {name}": "given twice; one --grid per setting"})
+        if RANGE_SEPARATOR in text and not text.strip().startswith("["):
+            try:
+                space[name] = parse_field_range(name, text)
+            except ConfigError as exc:
+                raise ConfigError({f"grid {name}": exc.errors[name]}) from None
+        else:
+            space[name] = parse_grid_values(key, text, None if sweeps_model else model)[1]
+    return space
 
 
 def parse_grid_arg(arg: str) -> tuple[str, str]:

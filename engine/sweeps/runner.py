@@ -1,8 +1,11 @@
-"""`SweepRunner`: run every point of a sweep, resumably, one after another or one per GPU.
+"""`SweepRunner`: run every point of a sweep, resumably, one after another or several at
+once on slots (one per GPU, or the engine's lanes).
 
 Each point is an ordinary run (the trainer and its run writer do all the work); the runner
 only decides which points still need a run, tags each run folder with its sweep, keeps the
-state file current, and forwards the trainer's events to its own subscribers.
+state file current, and forwards the trainer's events to its own subscribers. Given slots
+(`engine.sweeps.slots`), its points fan out over them — the engine offers a sweep every
+lane that frees up (`offer_slot`) and gets back each one it has no point left for.
 
 Two copies of the same sweep (two terminals, two dashboards) share the work instead of
 doing it twice: a point runs only while its lock is held (`engine.sweeps.locks`), a copy
@@ -14,10 +17,9 @@ a locked read-modify-write, so each copy's run ids are kept.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from engine.sweeps.events import PointFinished, PointStarted, SweepFinished, Swe
 from engine.sweeps.grid import SweepPoint
 from engine.sweeps.locks import FileLock, point_lock_path
 from engine.sweeps.membership import stamp_summary, write_membership
+from engine.sweeps.slots import Slot, SlotWorkers
 from engine.sweeps.spec import SweepSpec, planned_configs
 from engine.sweeps.state import SweepState, load_or_create_state, sweeps_dir, update_state
 
@@ -79,15 +82,29 @@ def effective_parallel(requested: int, device: str) -> tuple[int, str | None]:
 
 
 class SweepRunner:
-    """Runs a sweep's points that have no completed run yet (see `plan`)."""
+    """Runs a sweep's points that have no completed run yet (see `plan`).
+
+    `slots`: run the points on these (one worker thread each, more via `offer_slot`),
+    telling `on_slot_free` of each slot the sweep is done with; without slots, `parallel`
+    > 1 makes one slot per CUDA device (`effective_parallel`), else the points run one
+    after another in the calling thread.
+    """
 
     def __init__(
-        self, spec: SweepSpec, runs_dir: Path | str | None = None, *, parallel: int = 1
+        self,
+        spec: SweepSpec,
+        runs_dir: Path | str | None = None,
+        *,
+        parallel: int = 1,
+        slots: Sequence[Slot] | None = None,
+        on_slot_free: Callable[[Slot], None] | None = None,
     ) -> None:
         self.spec = spec
         self.sweep_id = spec.sweep_id
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.requested_parallel = parallel
+        self._slots = list(slots) if slots is not None else None
+        self._on_slot_free = on_slot_free
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -96,6 +113,9 @@ class SweepRunner:
         self._state: SweepState | None = None
         self._done = 0
         self._failed = 0  # points whose run failed or diverged in this invocation
+        self._todo: deque[PlannedPoint] | None = None  # points not yet started
+        self._workers: SlotWorkers | None = None
+        self._finished = False
 
     def subscribe(self, fn: Subscriber) -> None:
         """`fn(event)` gets sweep events and every trainer event, from the running thread."""
@@ -137,40 +157,64 @@ class SweepRunner:
         total = len(planned)
         self._done = total - len(todo)
         device = planned[0].config.device if planned else "auto"
-        parallel, note = effective_parallel(self.requested_parallel, device)
+        slots, note = self._slots, None
+        if slots is None:
+            parallel, note = effective_parallel(self.requested_parallel, device)
+            if parallel > 1:
+                slots = [Slot(f"cuda:{i}", f"cuda:{i}") for i in range(parallel)]
         if note:
             log.info(note)
         self._state = update_state(self.runs_dir, self.spec)  # create it, keep what is there
-        self._publish(SweepStarted(self.sweep_id, total, self._done, parallel, note))
-        if parallel == 1:
-            busy = [item for item in todo if not self._claimed_run(item, total, None, wait=False)]
-            for item in busy:  # running in another copy of this sweep: wait, then look again
-                self._claimed_run(item, total, None, wait=True)
-        else:
-            self._run_parallel(todo, total, parallel)
+        self._publish(SweepStarted(self.sweep_id, total, self._done, len(slots or [1]), note))
+        try:
+            if slots is None:
+                busy = [item for item in todo if not self._claimed_run(item, total, None, False)]
+                for item in busy:  # running in another copy of this sweep: wait, then look again
+                    self._claimed_run(item, total, None, True)
+            else:
+                self._run_on_slots(todo, total, slots)
+        finally:
+            with self._lock:
+                self._finished = True
         return self._finish(total)
 
-    def _run_parallel(self, todo: list[PlannedPoint], total: int, parallel: int) -> None:
-        slots: queue.Queue[int] = queue.Queue()
-        for slot in range(parallel):
-            slots.put(slot)
+    def _run_on_slots(self, todo: list[PlannedPoint], total: int, slots: list[Slot]) -> None:
+        with self._lock:
+            self._todo = deque(todo)
+            self._workers = SlotWorkers(
+                self._next_point, lambda item, slot: self._claimed_run(item, total, slot, True),
+                self._on_slot_free,
+            )  # fmt: skip
+            workers = self._workers
+        workers.run(slots)
 
-        def work(item: PlannedPoint) -> None:
-            if self._cancelled.is_set():
+    def _next_point(self) -> PlannedPoint | None:
+        with self._lock:
+            if self._cancelled.is_set() or not self._todo:
+                return None
+            return self._todo.popleft()
+
+    def wants_slots(self) -> bool:
+        """Could another slot start a point now? (True before the plan is made.)"""
+        with self._lock:
+            if self._finished or self._cancelled.is_set():
+                return False
+            return self._todo is None or bool(self._todo)
+
+    def offer_slot(self, slot: Slot) -> None:
+        """One more slot for this sweep's points (the engine's lane that just freed up);
+        handed straight back through `on_slot_free` when no point is left for it."""
+        with self._lock:
+            workers = self._workers
+            if workers is None and not self._finished and self._slots is not None:
+                self._slots.append(slot)  # run() has not begun: it starts with it
                 return
-            slot = slots.get()
-            try:
-                self._claimed_run(item, total, f"cuda:{slot}", wait=True)
-            finally:
-                slots.put(slot)
+        if workers is not None:
+            workers.offer(slot)
+        elif self._on_slot_free is not None:
+            self._on_slot_free(slot)
 
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="sweep") as pool:
-            for future in [pool.submit(work, item) for item in todo]:
-                future.result()
-
-    def _claimed_run(
-        self, item: PlannedPoint, total: int, device_override: str | None, *, wait: bool
-    ) -> bool:
+    def _claimed_run(self, item: PlannedPoint, total: int, slot: Slot | None, wait: bool) -> bool:
         """Run `item` under its point lock; False when another copy holds it (`wait=False`).
 
         Once the lock is held, the state file is read again: a point that got a new run
@@ -186,7 +230,7 @@ class SweepRunner:
             if latest != item.run_id:
                 self._report_elsewhere(item, latest, total)
             elif not self._cancelled.is_set():
-                self._run_point(item, total, device_override)
+                self._run_point(item, total, slot)
         finally:
             lock.release()
         return True
@@ -209,24 +253,22 @@ class SweepRunner:
             PointFinished(self.sweep_id, item.point.index, run_id, status, None, done, total, {})
         )
 
-    def _run_point(self, item: PlannedPoint, total: int, device_override: str | None) -> None:
-        """Run one point to its end; every outcome ends in one PointFinished event."""
+    def _run_point(self, item: PlannedPoint, total: int, slot: Slot | None) -> None:
+        """Run one point to its end (on `slot`'s thread, bound to it); every outcome ends in
+        one PointFinished event."""
         from engine.trainer.loop import Trainer
 
         point = item.point
-        config = (
-            item.config if device_override is None else item.config.replace(device=device_override)
-        )
         run_id, status, error, final = None, "failed", None, {}
         try:
-            trainer = Trainer(config, runs_dir=self.runs_dir)
+            trainer = Trainer(item.config, runs_dir=self.runs_dir)
         except CnnlabError as exc:  # validated in plan(), so only a changed machine gets here
             trainer, error = None, str(exc)
             log.warning("sweep %s point %d: %s", self.sweep_id, point.index, exc)
         self._publish(
             PointStarted(
                 self.sweep_id, point.index, point.label, point.seed, self._done, total,
-                trainer.run_id if trainer else None,
+                trainer.run_id if trainer else None, slot.name if slot else None,
             )
         )  # fmt: skip
         if trainer is not None:

@@ -112,7 +112,7 @@ class SweepSpec:
         seeds: typing a default value explicitly (or not) gives the same sweep."""
         canonical = json.dumps(
             {
-                "base": self.base.to_dict(),
+                "base": _hashed_config(self.base),
                 "grid": [[key, values] for key, values in self.grid.items()],
                 "seeds": self.seeds,
             },
@@ -125,6 +125,20 @@ class SweepSpec:
 
     def points(self) -> list[SweepPoint]:
         return expand_grid(self.grid, self.seeds)
+
+
+# Config fields added after sweep ids were first handed out: hashed only when set, so every
+# sweep made before keeps its id (and its state file).
+ADDED_LATER = ("sync_bn",)
+
+
+def _hashed_config(config: TrainConfig) -> dict[str, Any]:
+    data = config.to_dict()
+    defaults = TrainConfig().to_dict()
+    for key in ADDED_LATER:
+        if data.get(key) == defaults[key]:
+            data.pop(key, None)
+    return data
 
 
 def build_spec(

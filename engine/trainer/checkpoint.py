@@ -65,12 +65,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def checkpoint_epoch(path: Path) -> int:
     """The number of finished epochs stored in a checkpoint, read cheaply (memory-mapped)."""
+    return checkpoint_facts(path)[0]
+
+
+def checkpoint_facts(path: Path) -> tuple[int, int]:
+    """(finished epochs, processes it was trained on — 1 before distributed runs), read
+    cheaply (memory-mapped)."""
     path = Path(path)
     if not path.is_file():
         raise RunStoreError(f"no checkpoint at {path}: this run cannot be resumed")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(state["epoch"])
+        return int(state["epoch"]), int(state.get("world_size", 1))
     except Exception as exc:
         raise RunStoreError(f"checkpoint {path} is damaged ({exc})") from exc
 

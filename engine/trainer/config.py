@@ -170,6 +170,11 @@ class TrainConfig:
     compile: bool = setting(
         False, "torch.compile the model (slow first batches, then faster steps)"
     )
+    sync_bn: bool = setting(
+        False,
+        "one run over several processes (--nproc-per-node): BatchNorm statistics over the "
+        "whole batch of all of them (SyncBatchNorm, CUDA only)",
+    )
     max_train_batches: int | None = setting(
         None, "stop each epoch after this many batches", low=1, high=10**9
     )
@@ -468,6 +473,71 @@ def parse_field_list(name: str, text: str) -> list[Any]:
     if len({format_value(value) for value in values}) != len(values):
         raise ConfigError({key: f"repeated value in {text!r}"})
     return values
+
+
+RANGE_SEPARATOR = ".."
+LOG_SUFFIX = ":log"
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    """A search range of one number field: `low..high` (inclusive), on a log scale with
+    `:log`. Whole-number fields give whole-number ends (a search draws whole numbers)."""
+
+    low: float | int
+    high: float | int
+    log: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+    def text(self) -> str:
+        """As typed: `1e-04..0.1:log`."""
+        return f"{format_value(self.low)}..{format_value(self.high)}" + (
+            LOG_SUFFIX if self.log else ""
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "log": self.log}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldRange:
+        return cls(data["low"], data["high"], bool(data.get("log", False)))
+
+
+def parse_field_range(name: str, text: str) -> FieldRange:
+    """`1e-4..1e-1:log` in field `name` → FieldRange; each end is read by
+    `parse_field_text`, so it is the same number (or the same message) as typed alone.
+    `ConfigError({name: …})` for a field that is not a number, low ≥ high, or a log range
+    that does not stay above 0."""
+    key = field_key(name)
+    body = text.strip()
+    log = body.lower().endswith(LOG_SUFFIX)
+    if log:
+        body = body[: -len(LOG_SUFFIX)]
+    low_text, sep, high_text = body.partition(RANGE_SEPARATOR)
+    if not sep or not low_text.strip() or not high_text.strip():
+        raise ConfigError({key: f"a range is LOW..HIGH (or LOW..HIGH:log), got {text!r}"})
+    low, high = parse_field_text(key, low_text), parse_field_text(key, high_text)
+    numbers = [v for v in (low, high) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) != 2:
+        raise ConfigError({key: f"only number settings take a range, got {text!r}"})
+    if isinstance(low, int) != isinstance(high, int):
+        low, high = float(low), float(high)
+    if not low < high:
+        raise ConfigError({key: f"the range's low end must be below its high end in {text!r}"})
+    if log and low <= 0:
+        raise ConfigError({key: f"a log range must stay above 0, got {text!r}"})
+    return FieldRange(low, high, log)
+
+
+def parse_field_space(name: str, text: str) -> FieldRange | list[Any]:
+    """What a search may try for field `name`: a range (`a..b`, `a..b:log`) or a list of
+    values (`32,64,128`, read by `parse_field_list`)."""
+    if RANGE_SEPARATOR in text and not text.strip().startswith("["):
+        return parse_field_range(name, text)
+    return parse_field_list(name, text)
 
 
 def parse_model_option(text: str) -> tuple[str, Any]:

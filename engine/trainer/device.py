@@ -125,3 +125,20 @@ def batch_to(
     if x.device.type == device.type:
         return x, y
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def bind_thread(device: str | None, threads: int | None) -> None:
+    """Make the runs this thread trains use its lane: `threads` intra-op CPU threads and,
+    for a `cuda:N` lane, N as the thread's current CUDA device (so a run asking for `auto`
+    or `cuda` trains on N; `device_label` names it).
+
+    Both are per calling thread: CUDA's current device by the CUDA runtime's rules, and
+    torch's OpenMP intra-op count because `torch.set_num_threads` sets the calling
+    thread's OpenMP team size (and MKL follows it). Measured with torch 2.14's OpenMP
+    backend: two threads that each set 1 thread kept two busy OS threads in all, while one
+    of them setting 2 added exactly one OpenMP worker; a thread that never sets one takes
+    the last count set anywhere (tests/test_lane_threads.py)."""
+    if threads is not None:
+        torch.set_num_threads(max(int(threads), 1))
+    if device and device.startswith("cuda:") and torch.cuda.is_available():
+        torch.cuda.set_device(int(device.split(":", 1)[1]))

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,10 @@ class Parts:
     augment_generator: torch.Generator
     tta: str = "none"  # evaluation only: see engine.recipes.tta
     bn_adapt: bool = False  # evaluation only: see engine.recipes.batchnorm
+    # One run over several processes (engine.trainer.distributed): this rank's place, and
+    # the DistributedDataParallel wrapper that trains `model`; None for a single process.
+    dist: Any = None
+    train_model: nn.Module | None = None
 
 
 @dataclass
@@ -56,11 +61,14 @@ class TrainResult:
 ProgressFn = Callable[[int, int, float, float, float], None]
 
 
-def train_batches(num_images: int, batch_size: int, max_batches: int | None) -> int:
-    """Batches per epoch; a trailing batch of one image is dropped (BatchNorm cannot use it)."""
+def train_batches(
+    num_images: int, batch_size: int, max_batches: int | None, min_last: int = 2
+) -> int:
+    """Batches per epoch; a trailing batch of fewer than `min_last` images is dropped
+    (BatchNorm cannot use one image; several processes need `min_last` = 2 per process)."""
     count = num_images // batch_size
     remainder = num_images % batch_size
-    if remainder > 1 or (remainder == 1 and count == 0):
+    if remainder >= min_last or (remainder and count == 0):
         count += 1
     return min(count, max_batches) if max_batches else count
 
@@ -85,26 +93,38 @@ def train_epoch(
     loss_sum = torch.zeros((), device=parts.device, dtype=torch.float64)
     correct = torch.zeros((), device=parts.device, dtype=torch.int64)
     seen, last_report, start = 0, 0.0, time.perf_counter()
+    ranks = parts.dist.world_size if parts.dist is not None else 1
     for batch in range(1, num_batches + 1):
-        if should_stop():
+        if parts.dist is None and should_stop():
             return None
+        if parts.dist is not None:  # every rank stops (or diverges) at the same batch
+            stop, bad = parts.dist.should_stop(batch, should_stop(), loss_sum)
+            if stop:
+                return None
+            if bad:
+                return _diverged(math.nan, seen, time.perf_counter() - start, batch, num_batches)
         index = order[(batch - 1) * parts.batch_size : batch * parts.batch_size]
+        local = index if parts.dist is None else parts.dist.shard(index)
         inputs, targets = parts.task.prepare(
-            *batch_to(parts.device, x[index], y[index]), parts.augment_generator
+            *batch_to(parts.device, x[local], y[local]), parts.augment_generator
         )
-        loss, outputs = _step(parts, inputs, targets)
-        loss_sum += loss.detach().double() * index.numel()
+        weight = 1.0 if parts.dist is None else parts.dist.loss_weight(local.numel(), index.numel())
+        loss, outputs = _step(parts, inputs, targets, weight)
+        loss_sum += loss.detach().double() * local.numel()
         correct += parts.task.correct(outputs.detach(), targets)
-        seen += index.numel()
+        seen += local.numel()
         now = time.perf_counter()
         if batch in (1, num_batches) or now - last_report >= PROGRESS_INTERVAL:
             last_report = now
             running = loss_sum.item() / seen
-            if not math.isfinite(running):
+            if not math.isfinite(running) and parts.dist is None:
                 return _diverged(loss_sum.item() / seen, seen, now - start, batch, num_batches)
-            ips = seen / max(now - start, 1e-9)
+            ips = seen * ranks / max(now - start, 1e-9)
             on_progress(batch, num_batches, running, ips, float(loss.detach()))
     seconds = time.perf_counter() - start
+    if parts.dist is not None:  # the epoch's figures over every rank's images
+        loss_sum, correct, total = parts.dist.sum(loss_sum, correct, torch.tensor(seen))
+        seen = int(total.item())
     acc = correct.item() / seen if parts.task.name == "classify" and seen else None
     return TrainResult(loss_sum.item() / max(seen, 1), acc, seconds, seen)
 
@@ -114,14 +134,16 @@ def _diverged(loss: float, seen: int, seconds: float, batch: int, batches: int) 
     return TrainResult(loss, None, seconds, seen, diverged=where)
 
 
-def _step(parts: Parts, inputs: torch.Tensor, targets: torch.Tensor):
-    """One optimiser step (with loss scaling under CUDA AMP); returns (loss, outputs)."""
+def _step(parts: Parts, inputs: torch.Tensor, targets: torch.Tensor, weight: float = 1.0):
+    """One optimiser step (with loss scaling under CUDA AMP); returns (loss, outputs).
+    `weight` scales the loss that is differentiated (a rank's share of a global batch)."""
+    model = parts.train_model if parts.train_model is not None else parts.model
     with autocast(parts.device, parts.amp_dtype):
-        outputs = parts.model(inputs)
+        outputs = model(inputs)
         loss = parts.task.train_loss(outputs, targets)
     assert parts.optimizer is not None
     parts.optimizer.zero_grad(set_to_none=True)
-    parts.scaler.scale(loss).backward()
+    parts.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
     if parts.scheduler is not None:

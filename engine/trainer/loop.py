@@ -42,6 +42,7 @@ from engine.trainer.checkpoint import (
 )
 from engine.trainer.config import TrainConfig
 from engine.trainer.device import amp_dtype, device_label, resolve_device, tune_backend
+from engine.trainer.distributed import Distributed
 from engine.trainer.epoch import Parts, train_epoch
 from engine.trainer.evaluation import (
     epoch_metrics,
@@ -51,6 +52,7 @@ from engine.trainer.evaluation import (
     predict,
 )
 from engine.trainer.failures import describe_failure, diverged_message
+from engine.trainer.gpu_stats import EpochGpuStats
 from engine.trainer.pseudo import pseudo_label_epoch, training_pool
 from engine.trainer.resources import check_resources
 from engine.trainer.resume import prepare_resume, resumed_history
@@ -66,6 +68,11 @@ from engine.trainer.setup import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _never() -> bool:
+    return False
+
 
 Subscriber = Callable[[Any], None]
 NUM_SAMPLES = 4  # dehazing test images drawn as hazy | output | clear each epoch
@@ -86,6 +93,9 @@ class Trainer:
 
     `runs_dir` defaults to `$CNNLAB_RUNS` or `./runs`; `resume` names a run folder (or id in
     `runs_dir`) to continue from its `last.pt`, with `config` None to reuse its saved config.
+    `distributed`: this process is one rank of a run over several (engine.trainer.distributed;
+    every rank builds its Trainer at the same point: they agree on the run's id here), and
+    only rank 0 writes the run folder. `run_id` names a new run's folder (a launcher chose it).
     """
 
     def __init__(
@@ -93,30 +103,38 @@ class Trainer:
         config: TrainConfig | None = None,
         runs_dir: Path | str | None = None,
         resume: Path | str | None = None,
+        distributed: Distributed | None = None,
+        run_id: str | None = None,
     ):
         from engine.runs import default_runs_dir, new_run_id
 
         root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self._resume_from, started_at = 0, None
+        self._dist = distributed
         if resume is not None:
-            plan = prepare_resume(resume, root, config)
+            ranks = distributed.world_size if distributed is not None else 1
+            plan = prepare_resume(resume, root, config, world_size=ranks)
             self.config, self.run_dir, self._resume_from = plan.config, plan.run_dir, plan.done
             started_at = plan.started_at
         else:
             if config is None:
                 raise TypeError("Trainer needs a config (or resume=RUN)")
             self.config = config.ensure_valid()
-            self.run_dir = root / new_run_id(config.model, config.dataset, root)
+            self.run_dir = root / (run_id or new_run_id(config.model, config.dataset, root))
+            if distributed is not None:
+                self.run_dir = root / distributed.agree(self.run_dir.name)
         self.run_id = self.run_dir.name
         self.status = "pending"
         self.error: BaseException | None = None
         self.summary: dict[str, Any] | None = None
         self._cancel = threading.Event()
-        self._stop_reason: str | None = None  # set by interrupt(): the run ends interrupted
+        self._stop_reason: str | None = None  # interrupt() / prune(): why the run stopped
+        self._stop_status = "cancelled"  # … and how it ends: interrupted or pruned
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._resuming = resume is not None
+        self._gpu: EpochGpuStats | None = None  # per-epoch GPU figures (CUDA runs)
         # The one summary of this run: fed every event here (`_publish`), read by the writer
         # for summary.json and by RunFinished — so disk and events never disagree.
         task = DATASETS[self.config.dataset].task
@@ -124,9 +142,17 @@ class Trainer:
             self.run_id, self.config.to_dict(), task=task, started_at=started_at
         )
         self._writer = RunWriter(self.run_dir, self._tracker)
-        self.subscribe(self._writer)
+        self._main = distributed is None or distributed.is_main
+        if self._main:
+            self.subscribe(self._writer)
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def writes_run(self) -> bool:
+        """Whether this trainer writes the run folder and speaks (rank 0 of a distributed
+        run, or a single process)."""
+        return self._main
 
     def subscribe(self, fn: Subscriber) -> None:
         """Call `fn(event)` for every event, from the trainer's thread."""
@@ -150,6 +176,15 @@ class Trainer:
         shutting down): the run ends `interrupted`, with `reason` as its error, and its
         last finished epoch's checkpoint stays to resume from."""
         if not self._cancel.is_set():
+            self._stop_status, self._stop_reason = "interrupted", reason
+        self._cancel.set()
+
+    def prune(self, reason: str) -> None:
+        """Stop like `cancel` because a search judged the run not worth finishing (called
+        at an epoch boundary, from an EpochEnd subscriber): the run ends `pruned`, with
+        `reason` as its error, keeping that epoch's checkpoint."""
+        if not self._cancel.is_set():
+            self._stop_status = "pruned"
             self._stop_reason = reason
         self._cancel.set()
 
@@ -175,6 +210,8 @@ class Trainer:
             message, trace = describe_failure(exc, self.config)
             self._log("error", message if trace is None else f"training failed:\n{trace}")
         finally:
+            if self._gpu is not None:
+                self._gpu.close()
             self.status = status
             self.summary = self._tracker.finish(status, message)
             self._log("info", f"finished: {status}" + (f" ({message})" if message else ""))
@@ -185,9 +222,9 @@ class Trainer:
 
     def _train(self) -> tuple[str, str | None]:
         config = self.config
-        if not self._resuming:  # a resumed run already has its folder
+        if not self._resuming and self._main:  # a resumed run already has its folder
             self._writer.create()
-        device = resolve_device(config.device)
+        device = self._dist.device if self._dist else resolve_device(config.device)
         amp = amp_dtype(device, config.amp)
         if config.amp and amp is None:
             self._log("warning", f"mixed precision applies on CUDA only; not used on {device}")
@@ -199,26 +236,35 @@ class Trainer:
         for level, message in bundle_messages(bundle):
             self._log(level, message)
         model = build_model(config, bundle, device)
+        if self._dist:
+            model = self._dist.prepare_model(model, config)
         data = to_device(bundle, device)
-        check_resources(config, bundle, device, self.run_dir)  # refuse what cannot fit
+        # refuse what cannot fit (only rank 0 of a distributed run writes checkpoints)
+        check_resources(config, bundle, device, self.run_dir if self._main else None)
         self._speed_up(model, data, device, amp)
         if data.task == "dehaze":
             self._log("info", input_baseline_text(data))
         parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
-        if self._cancel.is_set():  # cancelled while the data loaded: no epoch to run
+        if self._dist:
+            self._dist.prepare_parts(parts, config, len(data.train[0]))
+            self._log("info", f"distributed: {self._dist.describe()}, global batch "
+                      f"{config.batch_size} split between them, lr as configured")  # fmt: skip
+        if self._cancel.is_set() and not self._dist:  # cancelled while the data loaded
             return self._stopped()
         start, best = 0, float("-inf")
         if self._resume_from > 0:
             # Loaded on the CPU (RNG states must stay there); weights move on loading.
             state = load_checkpoint(self.run_dir / LAST)
             start, best = restore_state(parts, state, config)
+            if self._dist:
+                self._dist.restore_rank_state(parts, state)
         self._publish(
             RunStarted(
                 self.run_id,
                 config.to_dict(),
                 str(self.run_dir),
                 bundle.task,
-                device_label(device),
+                device_label(device) + (f" × {self._dist.describe()}" if self._dist else ""),
                 count_parameters(model),
                 list(bundle.classes),
                 len(data.train[0]),
@@ -236,7 +282,9 @@ class Trainer:
         )
         if not getattr(model, "trainable", True):
             return self._evaluate_only(parts, data)
+        self._gpu = EpochGpuStats(device)
         for epoch in range(start + 1, config.epochs + 1):
+            self._gpu.begin()
             train_x, train_y = data.train
             if pseudo_label_epoch(epoch, config.epochs, config.pseudo_label):
                 train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
@@ -248,11 +296,15 @@ class Trainer:
                 return self._stopped()
             if result.diverged:
                 return "diverged", diverged_message(config, epoch, result.diverged)
-            metrics = epoch_metrics(parts, data, epoch, result, self._cancel.is_set)
+            if self._dist:  # every rank evaluates rank 0's model, to the end
+                self._dist.sync_buffers(parts.model)
+            stop = self._cancel.is_set if not self._dist else _never
+            metrics = epoch_metrics(parts, data, epoch, result, stop)
             if metrics is None:
                 return self._stopped()
             if not losses_finite(metrics):
                 return "diverged", diverged_message(config, epoch, "the end of the epoch")
+            metrics.update(self._gpu.end())
             self._publish(EpochEnd(self.run_id, epoch, metrics))
             self._publish_samples(parts, data, epoch)
             best = self._checkpoint(parts, epoch, metrics, best)
@@ -292,13 +344,18 @@ class Trainer:
         score = best_score(metrics, parts.task.name)
         improved = score > best
         best = max(best, score)
-        save_checkpoint(self.run_dir / LAST, checkpoint_state(parts, epoch, best, self.config))
+        state = checkpoint_state(parts, epoch, best, self.config)
+        if self._dist:  # every rank's random state, gathered on every rank
+            state.update(world_size=self._dist.world_size, ranks=self._dist.rank_states(parts))
+        if not self._main:
+            return best
+        save_checkpoint(self.run_dir / LAST, state)
         if improved:
             copy_checkpoint(self.run_dir / LAST, self.run_dir / BEST)
         return best
 
     def _publish_samples(self, parts: Parts, data: DeviceData, epoch: int) -> None:
-        if data.task != "dehaze" or len(data.test[0]) == 0:
+        if data.task != "dehaze" or len(data.test[0]) == 0 or not self._main:
             return
         hazy, clear = (t[:NUM_SAMPLES] for t in data.test)
         outputs, _ = predict(parts, hazy, clear)
@@ -310,9 +367,10 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
 
     def _stopped(self) -> tuple[str, str | None]:
-        """How a run stopped on request ends: cancelled, or interrupted with its reason."""
+        """How a run stopped on request ends: cancelled, or interrupted / pruned with its
+        reason."""
         if self._stop_reason is not None:
-            return "interrupted", self._stop_reason
+            return self._stop_status, self._stop_reason
         return "cancelled", None
 
     def _publish(self, event: Any) -> None:

@@ -178,8 +178,13 @@ def check_disk(config: TrainConfig, num_classes: int, run_dir: Path, resumed: bo
         )
 
 
-def check_resources(config: TrainConfig, bundle: Any, device: torch.device, run_dir: Path) -> None:
-    """Refuse, before the first batch, a run whose step or checkpoints cannot fit."""
+def check_resources(
+    config: TrainConfig, bundle: Any, device: torch.device, run_dir: Path | None
+) -> None:
+    """Refuse, before the first batch, a run whose step or checkpoints cannot fit
+    (`run_dir` None: this process writes no checkpoint — a distributed run's other ranks)."""
     num_classes = max(1, len(bundle.classes))
-    check_disk(config, num_classes, Path(run_dir), resumed=(Path(run_dir) / "last.pt").exists())
+    if run_dir is not None:
+        resumed = (Path(run_dir) / "last.pt").exists()
+        check_disk(config, num_classes, Path(run_dir), resumed=resumed)
     check_memory(config, num_classes, len(bundle.train_x), device)

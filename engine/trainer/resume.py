@@ -14,8 +14,9 @@ from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore, read_run
 from engine.runs.files import probe_writable, read_json_lines
 from engine.runs.writer import METRICS_FILE
-from engine.trainer.checkpoint import LAST, checkpoint_epoch
+from engine.trainer.checkpoint import LAST, checkpoint_facts
 from engine.trainer.config import TrainConfig, apply_overrides
+from engine.trainer.distributed import world_size_problem
 
 # Fields that fix the data split or the network shape: a resumed run must keep them.
 RESUME_FIXED = (
@@ -68,8 +69,11 @@ def resume_config(
     return apply_overrides(TrainConfig.from_dict(record.config), overrides)
 
 
-def prepare_resume(resume: Path | str, runs_dir: Path, config: TrainConfig | None) -> ResumePlan:
-    """Check that run `resume` may continue with `config` and say from where.
+def prepare_resume(
+    resume: Path | str, runs_dir: Path, config: TrainConfig | None, *, world_size: int = 1
+) -> ResumePlan:
+    """Check that run `resume` may continue with `config` on `world_size` processes and say
+    from where.
 
     `resume` is an id (prefix, `latest`) in `runs_dir` or the path of a run folder directly
     inside it; `config` None reuses the saved config. Raises RunStoreError / ConfigError /
@@ -83,7 +87,10 @@ def prepare_resume(resume: Path | str, runs_dir: Path, config: TrainConfig | Non
     if conflicts:
         raise ConfigError(conflicts)
     config.ensure_valid()
-    done = checkpoint_epoch(run_dir / LAST)
+    done, saved_world = checkpoint_facts(run_dir / LAST)
+    problem = world_size_problem(saved_world, world_size, run_dir.name)
+    if problem:
+        raise ConfigError({"nproc_per_node": problem})
     if config.epochs <= done:
         raise ConfigError(
             {
