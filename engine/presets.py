@@ -144,17 +144,21 @@ _PRESETS = (
 _RECIPES = (
     Preset(
         "vehicles-best",
-        "Vehicles that generalise: residual net, 64 px, night relighting, flip TTA, "
-        "BN re-estimated on the unlabelled test images",
+        "Vehicles that generalise: residual net pretrained on CIFAR-10 (cifar10-pretrain, "
+        "trained first when missing), 64 px, night relighting; transductive: Fourier style "
+        "from the unlabelled test images, BN re-estimated on them; flip TTA",
         {
+            # Round 3 (docs/recipes.md): chosen by the committed rule — validation gate,
+            # then the unsupervised score S = B + (1 − A) on the unlabelled test images.
             "dataset": "vehicles",
             "model": "residual",
             "model_options": {"widths": [16, 32, 64]},
+            "init_from": "preset:cifar10-pretrain",
             "image_size": 64,
             "resize": "stretch",  # letterbox measured: not better on validation
-            "epochs": 25,
+            "epochs": 20,
             "batch_size": 64,
-            "lr": 2e-3,
+            "lr": 1e-3,
             "optimizer": "adamw",
             "weight_decay": 5e-4,
             "scheduler": "onecycle",
@@ -162,21 +166,24 @@ _RECIPES = (
             "normalize": "image",
             "augmentation": "strong",
             "lighting": "night",
+            "fourier_style": 0.05,
             "tta": "flip",
             "bn_adapt": True,
         },
     ),
     Preset(
         "dehaze-best",
-        "Dehazing scored at 256 px: dilated residual net trained on 64 px crops, cosine lr",
+        "Dehazing scored at 256 px: dilated residual net trained on 64 px crops (8 per pair "
+        "per epoch, 1,664 steps), cosine lr",
         {
             "dataset": "dehaze",
             "model": "dehaze_residual",
             "model_options": {"width": 24, "blocks": 4},
             "image_size": 256,
             "train_crop": 64,
-            "epochs": 6,
-            "batch_size": 8,
+            "crops_per_image": 8,  # round 3: more steps per 256 px test pass
+            "epochs": 8,
+            "batch_size": 16,
             "lr": 2e-3,
             "scheduler": "cosine",
             "augmentation": "flip",
@@ -184,22 +191,45 @@ _RECIPES = (
     ),
     Preset(
         "cifar10-fast",
-        "CIFAR-10 in the spirit of airbench: small residual net, label smoothing, one-cycle, "
-        "flip TTA; minutes on a CPU, seconds on a GPU",
+        "CIFAR-10 the airbench way: whitening conv net, Nesterov SGD, lookahead, label "
+        "smoothing, flip+translate TTA; for a GPU (add --amp --channels-last)",
+        {
+            # airbench94's recipe (docs/recipes.md): lr 1.5 and weight decay 2e-3 per step
+            # are its 11.5 / 0.0153 "per 1024 examples" for a mean loss at batch 1024.
+            "dataset": "cifar10",
+            "model": "airbench",
+            "image_size": 32,
+            "epochs": 10,
+            "batch_size": 1024,
+            "lr": 1.5,
+            "optimizer": "nesterov",
+            "momentum": 0.85,
+            "weight_decay": 2e-3 / 1.5,
+            "scheduler": "onecycle",
+            "lookahead": True,
+            "label_smoothing": 0.2,
+            "augmentation": "crop_flip",
+            "tta": "flip_translate",
+        },
+    ),
+    Preset(
+        "cifar10-pretrain",
+        "CIFAR-10 pretraining for vehicles-best: small residual net, per-image normalisation, "
+        "night relighting, 8 epochs (~9 min on 2 idle CPU cores)",
         {
             "dataset": "cifar10",
             "model": "residual",
             "model_options": {"widths": [16, 32, 64]},
             "image_size": 32,
-            "epochs": 10,
+            "epochs": 8,
             "batch_size": 128,
             "lr": 3e-3,
             "optimizer": "adamw",
             "weight_decay": 5e-4,
             "scheduler": "onecycle",
-            "label_smoothing": 0.2,
+            "normalize": "image",
             "augmentation": "crop_flip",
-            "tta": "flip",
+            "lighting": "night",  # round 3: pretraining with it scored better (n64 vs i64)
         },
     ),
 )

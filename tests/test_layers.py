@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # fmt: skip
     ("engine.trainer.validation", "engine.presets"),
     ("engine.runs",),
+    ("engine.transfer",),
     ("engine.trainer",),
     ("engine.sweeps",),
     ("engine.use",),
@@ -36,11 +37,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.cli", "engine.__main__"),
 )
 # Imports inside a function that reach up, on purpose: the config's own checks look names
-# up in the registries (and the validation module) only when a config is validated.
+# up in the registries (and the validation module) only when a config is validated, and
+# validation looks an `init_from=torchvision:NAME` up in the transfer's table of hub models.
 LAZY_UPWARD = {
     ("engine.trainer.config", "engine.trainer.validation"),
     ("engine.trainer.config", "engine.datasets"),
     ("engine.trainer.config", "engine.models"),
+    ("engine.trainer.validation", "engine.transfer"),
 }
 
 

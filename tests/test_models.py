@@ -45,8 +45,11 @@ def sample_input(image_size: int) -> torch.Tensor:
 def test_registry_has_every_model_of_the_issue():
     assert set(CLASSIFIERS) == {
         "my_conv", "conv", "dilated", "residual", "resnet18", "plain18", "alexnet", "mlp",
+        "airbench",
     }  # fmt: skip
-    assert set(DEHAZERS) == {"dehaze_conv", "dehaze_dilated", "dehaze_residual", "aod_net", "dcp"}
+    assert set(DEHAZERS) == {
+        "dehaze_conv", "dehaze_dilated", "dehaze_residual", "dehaze_unet", "aod_net", "dcp",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ALL)

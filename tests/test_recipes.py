@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
@@ -208,6 +209,39 @@ def test_trainer_crops_dehazing_batches_and_scores_whole_images(tmp_path):
     assert trainer.summary["final"]["test_psnr"] > 0
 
 
+def test_crops_per_image_draws_each_pair_k_times_per_epoch(tmp_path):
+    """k crops per pair: the epoch has the steps of k × the training pairs, every pair is
+    drawn k times (one seeded permutation per pass), and whole images refuse it."""
+    from engine.trainer.epoch import _order, train_batches
+
+    order = _order(10, 30, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.bincount(order, minlength=10), torch.full((10,), 3))
+    assert not torch.equal(order[:10], order[10:20])  # each pass its own permutation
+    assert len(_order(10, 8, torch.Generator().manual_seed(0))) == 10  # as before: one
+
+    counts = {}
+    for k in (1, 3):
+        config = TrainConfig(
+            dataset="haze_synth",
+            model="dehaze_conv",
+            model_options={"layers": 2, "width": 4},
+            image_size=24,
+            train_crop=12,
+            crops_per_image=k,
+            epochs=1,
+            batch_size=8,
+            device="cpu",
+        )
+        trainer = Trainer(config, runs_dir=tmp_path / str(k))
+        assert trainer.run() == "completed"
+        state = torch.load(trainer.run_dir / "last.pt", weights_only=True)
+        counts[k] = state["scheduler"]["last_epoch"]  # optimiser steps taken
+    assert counts[1] == train_batches(200, 8, None)
+    assert counts[3] == train_batches(600, 8, None)
+    whole = TrainConfig(dataset="haze_synth", model="dehaze_conv", crops_per_image=3)
+    assert "train_crop" in whole.validate()["crops_per_image"]
+
+
 class RecordConvInputs:
     """Record the input shape of every Conv2d on RGB input while active."""
 
@@ -291,3 +325,79 @@ def test_balanced_accuracy_is_the_mean_of_per_class_accuracies():
     result = acc.result()
     assert result["acc"] == pytest.approx(4 / 6)
     assert result["balanced_acc"] == pytest.approx((0.75 + 0 + 1) / 3)
+
+
+# ---------------------------------------------------------------- unsupervised selection scores
+
+
+def test_class_balance_gap_is_the_total_variation_to_the_prior():
+    from engine.recipes.selection import class_balance_gap
+
+    predicted = torch.tensor([0, 0, 0, 1])  # histogram 0.75 / 0.25 / 0
+    assert class_balance_gap(predicted, [2, 1, 1]) == pytest.approx(0.25)  # prior .5/.25/.25
+    assert class_balance_gap(torch.tensor([0, 1, 1, 2]), [1, 2, 1]) == 0.0
+    # a lower bound on the error: 2 of 4 wrong can open a gap of at most 2/4
+    labels = torch.tensor([0, 1, 1, 2])
+    wrong = torch.tensor([1, 1, 0, 0])
+    error = (wrong != labels).float().mean().item()
+    assert class_balance_gap(wrong, [1, 2, 1]) <= error
+
+
+def test_shifted_views_translate_without_a_border():
+    from engine.recipes.selection import shifted_views
+
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    views = shifted_views(x, 1)
+    assert len(views) == 4 and all(v.shape == x.shape for v in views)
+    assert torch.equal(views[3][..., :-1, :-1], x[..., 1:, 1:])  # moved up-left by one pixel
+    assert torch.equal(views[0][..., 1:, 1:], x[..., :-1, :-1])  # moved down-right
+    assert shifted_views(x, 0) == []
+
+
+def test_view_agreement_counts_labels_that_survive_a_shift():
+    import torch.nn.functional as F
+
+    from engine.recipes.selection import view_agreement
+
+    x = torch.zeros(4, 1, 6, 6)
+    x[:2, :, 3, 3] = 1  # images 0-1: one bright pixel, which any diagonal shift moves
+    x[2:] = 1  # images 2-3: uniform, unchanged by any shift
+
+    def predict(images):  # class 1 when pixel (3, 3) is brighter than the image's mean
+        bright = images[:, 0, 3, 3] > images.mean((1, 2, 3)) + 1e-6
+        return F.one_hot(bright.long(), 2).float()
+
+    assert view_agreement(predict, x, 1) == pytest.approx(0.5)
+    assert view_agreement(predict, x[2:], 1) == 1.0
+
+
+def test_mean_entropy_of_certain_and_uniform_predictions():
+    from engine.recipes.selection import mean_entropy
+
+    assert mean_entropy(torch.tensor([[1.0, 0.0], [0.0, 1.0]])) == pytest.approx(0.0, abs=1e-9)
+    assert mean_entropy(torch.full((3, 4), 0.25)) == pytest.approx(math.log(4))
+
+
+# ---------------------------------------------------------------- Fourier style transfer
+
+
+def test_fourier_style_takes_the_targets_low_frequencies_and_keeps_the_shapes():
+    from engine.recipes.style import fourier_style
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 16, 16, generator=g) * 0.5 + 0.4  # bright images
+    dark = torch.rand(4, 3, 16, 16, generator=g) * 0.1  # a dark target population
+    styled = fourier_style(x, dark, beta=0.05, generator=g, p=1.0)
+    assert styled.shape == x.shape and styled.min() >= 0 and styled.max() <= 1
+    # the mean (the zero frequency) now comes from a target image: dark
+    assert styled.mean() < 0.2 < x.mean()
+
+    # edges survive: the high-pass part of the image is unchanged (before clamping)
+    def high_pass(t):
+        return t - F.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=False)
+
+    corr = torch.corrcoef(torch.stack([high_pass(x).flatten(), high_pass(styled).flatten()]))[0, 1]
+    assert corr > 0.8
+    assert torch.equal(fourier_style(x, dark, beta=0.0, generator=g), x)
+    kept = fourier_style(x, dark, beta=0.05, generator=g, p=0.0)
+    assert torch.equal(kept, x)

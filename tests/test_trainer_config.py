@@ -111,7 +111,7 @@ def test_config_fields_describe_every_field():
     assert specs["batch_size"].flag == "--batch-size"
     assert specs["max_train_batches"].optional and specs["max_train_batches"].type is int
     assert specs["amp"].type is bool and specs["model_options"].type is dict
-    assert specs["optimizer"].choices == ("adam", "sgd", "adamw")
+    assert specs["optimizer"].choices == ("adam", "sgd", "adamw", "nesterov")
     assert (
         specs["resize"].choices == ("stretch", "letterbox") and specs["resize"].flag == "--resize"
     )

@@ -122,8 +122,9 @@ def _preset_on_synthetic_data(name: str, **changes) -> TrainConfig:
     data = {"dataset": "haze_synth", "image_size": 48, "train_crop": 32} if dehaze else {}
     if not dehaze:
         data = {"dataset": "shapes", "image_size": 32}
-    fields = {"data_root": None, "epochs": 2, "max_train_batches": 2, **data, **changes}
-    return preset.to_config(**fields)
+    # init_from="": the recipe's CIFAR-10 pretraining is tested in test_trainer_transfer
+    fields = {"data_root": None, "epochs": 2, "max_train_batches": 2, "init_from": "", **data}
+    return preset.to_config(**fields, **changes)
 
 
 @needs_cuda

@@ -207,3 +207,25 @@ async def test_a_sweep_launch_is_remembered_as_the_lists_that_were_typed(tmp_pat
         await wait_for(pilot, lambda: field(screen, "lr").text == "1e-2, 1e-3", what="lr list")
         assert field(screen, "seeds").text == "2"
         assert field(screen, "epochs").parse() == 1
+
+
+@async_test
+async def test_transfer_fields_are_on_the_form_and_reach_the_queued_config(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_new_run(app, pilot)
+        assert field(screen, "init_from").parse() == ""
+        assert field(screen, "freeze_epochs").parse() == 0
+        assert field(screen, "lookahead").parse() is False
+        await type_into(pilot, screen, "init_from", "torchvision:vgg16")
+        await wait_for(pilot, lambda: field(screen, "init_from").error is not None,
+                       what="init_from refused")  # fmt: skip
+        assert "offered: torchvision:alexnet" in field(screen, "init_from").error
+        set_field(screen, "init_from", "latest:best")
+        set_field(screen, "freeze_epochs", 2)
+        set_field(screen, "head_lr_mult", 10)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_mode == "live", what="switch to Live")
+        queued = app.runner.runs[0].config
+        assert queued["init_from"] == "latest:best"
+        assert queued["freeze_epochs"] == 2 and queued["head_lr_mult"] == 10

@@ -25,9 +25,8 @@ def main() -> None:
     for record in reversed(store.list_runs()):
         if record.status != "completed" or (preset and record.summary.get("preset") != preset):
             continue
-        groups.setdefault(record.summary.get("preset") or record.summary["model"], []).append(
-            record
-        )
+        label = " ".join(filter(None, (record.summary.get("preset"), record.summary["model"])))
+        groups.setdefault(label, []).append(record)
     for name, records in groups.items():
         print(f"== {name}: {len(records)} run(s)")
         columns: dict[str, list[float]] = {}

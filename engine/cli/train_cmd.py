@@ -99,6 +99,12 @@ def register(subparsers) -> None:
         help="queue the run in the background engine (started if needed) and return at once; "
         "it keeps training when the terminal closes. Follow it with cnnlab watch",
     )
+    parser.add_argument(
+        "--download-weights",
+        action="store_true",
+        help="allow downloading torchvision weights that --init-from names and the torch hub "
+        "cache lacks (from download.pytorch.org, hash-checked, with progress)",
+    )
     add_config_flags(parser)
     from engine.cli.train_distributed import add_distributed_flags
 
@@ -161,6 +167,7 @@ def build_trainer(args: argparse.Namespace, distributed=None):
     return Trainer(
         config, runs_dir=args.runs_dir, distributed=distributed,
         run_id=getattr(args, "run_id", None),
+        download_weights=getattr(args, "download_weights", False),
     )  # fmt: skip
 
 
@@ -320,6 +327,20 @@ def _print_config_errors(errors, fields: dict[str, str]) -> None:
         errors.print(f"  {name}: {message}", markup=False)
 
 
+# Info lines worth a terminal line: where the initial weights came from (engine.transfer's
+# report) and the progress of a pretraining run trained first (init_from=preset:NAME).
+SHOWN_INFO = (
+    "init from ",
+    "re-initialised ",
+    "every key loaded",
+    "not used from the source",
+    "pretraining run ",
+    "pretraining: reusing",
+    "pretraining: no completed",
+    "pretraining: epoch ",
+)
+
+
 class TrainPrinter:
     """Turns trainer events into a header, a progress bar per epoch and a per-epoch table."""
 
@@ -367,6 +388,12 @@ class TrainPrinter:
         elif isinstance(event, Log) and event.level == "warning":  # errors: said at the end
             first = event.message.splitlines()[0]
             self.console.print(f"[yellow]{event.level}:[/] {escape(first)}", markup=True)
+        elif (
+            isinstance(event, Log)
+            and event.level == "info"
+            and event.message.startswith(SHOWN_INFO)
+        ):
+            self.console.print(event.message, markup=False, highlight=False)
 
     def close(self) -> None:
         if self.progress is not None:

@@ -5,7 +5,17 @@ nothing is built until `create_model` is called.
 """
 
 from engine.errors import ModelError
-from engine.models import alexnet, conv, dcp, dehaze, dilated, mlp, residual  # noqa: F401
+from engine.models import (  # noqa: F401
+    airbench,
+    alexnet,
+    conv,
+    dcp,
+    dehaze,
+    dehaze_unet,
+    dilated,
+    mlp,
+    residual,
+)
 from engine.models._blocks import make_conv
 from engine.models._options import OPTION_KINDS, OptionSpec
 from engine.models._registry import (

@@ -79,8 +79,9 @@ class ResidualBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Optional 3×3 stem, then stages of blocks (the first keeps the size, each later one
-    halves it), global average pool, linear — kuangliu/pytorch-cifar's CIFAR ResNet."""
+    """Optional stem (CIFAR's 3×3 or ImageNet's 7×7/2 + pool), then stages of blocks (the
+    first keeps the size, each later one halves it), global average pool, linear —
+    kuangliu/pytorch-cifar's CIFAR ResNet."""
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class ResNet(nn.Module):
         blocks_per_stage: Sequence[int],
         *,
         stem_width: int | None,
+        stem: str = "cifar",
         kernel_size: int = 3,
         shortcut: bool = True,
         conv_impl: str = "torch",
@@ -98,7 +100,7 @@ class ResNet(nn.Module):
         self.in_channels = in_channels
         self.stem: nn.Module = nn.Identity()
         if stem_width is not None:
-            self.stem = conv_bn_relu(in_channels, stem_width, 3, padding=1, conv_impl=conv_impl)
+            self.stem = _stem(in_channels, stem_width, stem, conv_impl)
             self.in_channels = stem_width
         self.layers = nn.Sequential(
             *(
@@ -138,6 +140,17 @@ class ResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.layers(self.stem(x))
         return self.fc(self.pool(out).flatten(1))
+
+
+def _stem(in_channels: int, width: int, kind: str, conv_impl: str) -> nn.Sequential:
+    """CIFAR's 3×3 conv-BN-ReLU (keeps the size), or ImageNet's 7×7/2 conv-BN-ReLU and 3×3/2
+    max pool (a quarter of the size: torchvision's layout, so its weights fit)."""
+    if kind == "cifar":
+        return conv_bn_relu(in_channels, width, 3, padding=1, conv_impl=conv_impl)
+    return nn.Sequential(
+        *conv_bn_relu(in_channels, width, 7, stride=2, padding=3, conv_impl=conv_impl),
+        nn.MaxPool2d(3, stride=2, padding=1),
+    )
 
 
 @register_model(
@@ -180,8 +193,18 @@ BASE_WIDTH = OptionSpec(
 )
 
 
+STEM = OptionSpec(
+    "stem",
+    "choice",
+    "cifar",
+    help="cifar: 3×3 conv, full size (the lab's); imagenet: 7×7/2 conv + 3×3/2 max pool "
+    "(torchvision's layout, for its ImageNet weights)",
+    choices=("cifar", "imagenet"),
+)
+
+
 def _resnet18(
-    num_classes: int, in_channels: int, base_width: int, shortcut: bool, conv_impl: str
+    num_classes: int, in_channels: int, base_width: int, stem: str, shortcut: bool, conv_impl: str
 ) -> ResNet:
     return ResNet(
         in_channels,
@@ -189,6 +212,7 @@ def _resnet18(
         [base_width * 2**i for i in range(4)],
         [2, 2, 2, 2],
         stem_width=base_width,
+        stem=stem,
         shortcut=shortcut,
         conv_impl=conv_impl,
     )
@@ -197,22 +221,34 @@ def _resnet18(
 @register_model(
     "resnet18",
     task="classify",
-    description="ResNet-18 with a CIFAR-style 3×3 stem",
-    options=(BASE_WIDTH, CONV_IMPL),
+    description="ResNet-18, CIFAR-style 3×3 stem (stem=imagenet: torchvision's)",
+    options=(BASE_WIDTH, STEM, CONV_IMPL),
 )
 def resnet18(
-    *, num_classes: int, in_channels: int, image_size: int, base_width: int, conv_impl: str
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    base_width: int,
+    stem: str,
+    conv_impl: str,
 ) -> ResNet:
-    return _resnet18(num_classes, in_channels, base_width, True, conv_impl)
+    return _resnet18(num_classes, in_channels, base_width, stem, True, conv_impl)
 
 
 @register_model(
     "plain18",
     task="classify",
     description="resnet18 without shortcuts: the plain-vs-residual baseline",
-    options=(BASE_WIDTH, CONV_IMPL),
+    options=(BASE_WIDTH, STEM, CONV_IMPL),
 )
 def plain18(
-    *, num_classes: int, in_channels: int, image_size: int, base_width: int, conv_impl: str
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    base_width: int,
+    stem: str,
+    conv_impl: str,
 ) -> ResNet:
-    return _resnet18(num_classes, in_channels, base_width, False, conv_impl)
+    return _resnet18(num_classes, in_channels, base_width, stem, False, conv_impl)

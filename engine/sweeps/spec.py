@@ -112,7 +112,7 @@ class SweepSpec:
         seeds: typing a default value explicitly (or not) gives the same sweep."""
         canonical = json.dumps(
             {
-                "base": _hashed_config(self.base),
+                "base": _hashed_base(self.base),
                 "grid": [[key, values] for key, values in self.grid.items()],
                 "seeds": self.seeds,
             },
@@ -127,18 +127,22 @@ class SweepSpec:
         return expand_grid(self.grid, self.seeds)
 
 
-# Config fields added after sweep ids were first handed out: hashed only when set, so every
-# sweep made before keeps its id (and its state file).
-ADDED_LATER = ("sync_bn",)
+# Settings added after sweep ids were first handed out: left out of the hash while at their
+# default, so that a sweep typed before they existed keeps its id (and resumes).
+ADDED_LATER = (
+    "init_from",
+    "freeze_epochs",
+    "head_lr_mult",
+    "lookahead",
+    "fourier_style",
+    "crops_per_image",
+    "sync_bn",
+)
 
 
-def _hashed_config(config: TrainConfig) -> dict[str, Any]:
-    data = config.to_dict()
-    defaults = TrainConfig().to_dict()
-    for key in ADDED_LATER:
-        if data.get(key) == defaults[key]:
-            data.pop(key, None)
-    return data
+def _hashed_base(base: TrainConfig) -> dict[str, Any]:
+    data, defaults = base.to_dict(), TrainConfig().to_dict()
+    return {k: v for k, v in data.items() if not (k in ADDED_LATER and v == defaults[k])}
 
 
 def build_spec(

@@ -101,6 +101,8 @@ def checkpoint_state(
     if parts.optimizer is not None and parts.scheduler is not None:
         state["optimizer"] = parts.optimizer.state_dict()
         state["scheduler"] = parts.scheduler.state_dict()
+    if parts.lookahead is not None:
+        state["lookahead"] = parts.lookahead.average
     if parts.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(parts.device)
     return state
@@ -116,15 +118,19 @@ def restore_state(parts: Parts, state: dict[str, Any], config: TrainConfig) -> t
     if parts.optimizer is not None and "optimizer" in state:
         parts.optimizer.load_state_dict(state["optimizer"])
         parts.scheduler.load_state_dict(dict(state["scheduler"]))
-        parts.scheduler.base_lrs = [config.lr for _ in parts.optimizer.param_groups]
+        bases = [config.lr * g.get("lr_mult", 1.0) for g in parts.optimizer.param_groups]
+        parts.scheduler.base_lrs = bases
         step = parts.scheduler.last_epoch
-        for group, factor in zip(
-            parts.optimizer.param_groups, parts.scheduler.lr_lambdas, strict=True
+        for group, factor, base in zip(
+            parts.optimizer.param_groups, parts.scheduler.lr_lambdas, bases, strict=True
         ):
-            group.update(initial_lr=config.lr, lr=config.lr * factor(step))
+            group.update(initial_lr=base, lr=base * factor(step))
             group["weight_decay"] = config.weight_decay
             if "momentum" in group:
                 group["momentum"] = config.momentum
+    if parts.lookahead is not None and "lookahead" in state:
+        for key, value in state["lookahead"].items():
+            parts.lookahead.average[key].copy_(value)
     if state.get("scaler"):
         parts.scaler.load_state_dict(state["scaler"])
     parts.shuffle_generator.set_state(state["shuffle_rng"])

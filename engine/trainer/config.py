@@ -23,13 +23,13 @@ from typing import Any
 from engine.errors import ConfigError
 
 TASKS = ("classify", "dehaze")  # what a data set and a model are for
-OPTIMIZERS = ("adam", "sgd", "adamw")
+OPTIMIZERS = ("adam", "sgd", "adamw", "nesterov")
 SCHEDULERS = ("none", "cosine", "onecycle")
 AUGMENTATIONS = ("none", "flip", "crop_flip", "strong")
 NORMALIZATIONS = ("dataset", "lab", "image", "none")
 RESIZE_MODES = ("stretch", "letterbox")
 LIGHTING = ("none", "night", "headlights")
-TTA_MODES = ("none", "flip")
+TTA_MODES = ("none", "flip", "flip_translate")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MODEL_PREFIX = "model."  # `model.widths`: a model option where a field name is expected
@@ -106,14 +106,38 @@ class TrainConfig:
     )
     model: str = setting("conv", "model name (see `cnnlab models`)", registry="models")
     model_options: dict[str, Any] = setting(help="model options, key=value", factory=dict)
+    init_from: str = setting(
+        "",
+        "start from other weights: a run (ID, ID:best, ID:last), a .pt file, torchvision:NAME "
+        "(ImageNet weights from the torch hub cache) or preset:NAME (that preset's run with "
+        "this seed, trained first when missing); the classifier head is re-initialised when "
+        "the classes differ; empty = random initialisation",
+        max_length=500,
+    )
+    freeze_epochs: int = setting(
+        0,
+        "train only the classifier head for the first N epochs (fine-tuning; 0 = never)",
+        low=0,
+        high=100_000,
+    )
+    head_lr_mult: float = setting(
+        1.0, "the classifier head learns at lr × this (fine-tuning)", above=0, high=1000
+    )
     epochs: int = setting(10, "number of passes over the training set", low=1, high=100_000)
     batch_size: int = setting(64, "images per training step", low=1, high=65_536)
     lr: float = setting(1e-3, "learning rate", above=0, high=10)
-    optimizer: str = setting("adam", "optimiser", choices=OPTIMIZERS)
-    momentum: float = setting(0.9, "momentum (sgd only)", low=0, below=1)
+    optimizer: str = setting(
+        "adam", "optimiser (nesterov: SGD with Nesterov momentum)", choices=OPTIMIZERS
+    )
+    momentum: float = setting(0.9, "momentum (sgd and nesterov)", low=0, below=1)
     weight_decay: float = setting(0.0, "L2 weight decay", low=0)
     scheduler: str = setting(
         "none", "learning-rate schedule over the whole run", choices=SCHEDULERS
+    )
+    lookahead: bool = setting(
+        False,
+        "every 5 steps, move an average of the weights toward them and jump back onto it "
+        "(airbench's lookahead EMA); the run ends on the average",
     )
     label_smoothing: float = setting(
         0.0, "label smoothing for the classification loss", low=0, below=1
@@ -132,11 +156,26 @@ class TrainConfig:
         "headlights: night with a blue cast and a pair of headlights)",
         choices=LIGHTING,
     )
+    fourier_style: float = setting(
+        0.0,
+        "transductive: each training image, with p = 0.5, takes the low-frequency Fourier "
+        "amplitude (light, colour cast) of a random unlabelled test image; the window's "
+        "half-side as a fraction of the image size (FDA); 0 = off",
+        low=0,
+        below=0.5,
+    )
     train_crop: int | None = setting(
         None,
         "train on random SIZE x SIZE crops, evaluate whole images (dehazing)",
         low=MIN_IMAGE_SIZE,
         high=MAX_IMAGE_SIZE,
+    )
+    crops_per_image: int = setting(
+        1,
+        "with train_crop: random crops drawn per training pair in each epoch (more steps "
+        "per whole-image test pass)",
+        low=1,
+        high=1000,
     )
     tta: str = setting(
         "none",

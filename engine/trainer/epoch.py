@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.recipes.lookahead import Lookahead
 from engine.trainer.device import autocast, batch_to
 from engine.trainer.tasks import TrainingTask
 
@@ -40,6 +41,7 @@ class Parts:
     augment_generator: torch.Generator
     tta: str = "none"  # evaluation only: see engine.recipes.tta
     bn_adapt: bool = False  # evaluation only: see engine.recipes.batchnorm
+    lookahead: Lookahead | None = None  # engine.recipes.lookahead, stepped after each step
     # One run over several processes (engine.trainer.distributed): this rank's place, and
     # the DistributedDataParallel wrapper that trains `model`; None for a single process.
     dist: Any = None
@@ -89,7 +91,7 @@ def train_epoch(
     parts.model.train()
     n = x.shape[0]
     num_batches = parts.batches_per_epoch
-    order = torch.randperm(n, generator=parts.shuffle_generator).to(x.device)
+    order = _order(n, num_batches * parts.batch_size, parts.shuffle_generator).to(x.device)
     loss_sum = torch.zeros((), device=parts.device, dtype=torch.float64)
     correct = torch.zeros((), device=parts.device, dtype=torch.int64)
     seen, last_report, start = 0, 0.0, time.perf_counter()
@@ -129,6 +131,14 @@ def train_epoch(
     return TrainResult(loss_sum.item() / max(seen, 1), acc, seconds, seen)
 
 
+def _order(n: int, needed: int, generator: torch.Generator) -> torch.Tensor:
+    """Seeded permutations of range(n), concatenated until they cover `needed` slots: one
+    permutation when the epoch fits the pool (as before), k when each image is drawn k times
+    (`crops_per_image`)."""
+    repeats = max(1, math.ceil(needed / max(n, 1)))
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(repeats)])
+
+
 def _diverged(loss: float, seen: int, seconds: float, batch: int, batches: int) -> TrainResult:
     where = f"batch {batch}/{batches}"
     return TrainResult(loss, None, seconds, seen, diverged=where)
@@ -148,4 +158,6 @@ def _step(parts: Parts, inputs: torch.Tensor, targets: torch.Tensor, weight: flo
     parts.scaler.update()
     if parts.scheduler is not None:
         parts.scheduler.step()
+        if parts.lookahead is not None:
+            parts.lookahead.step(parts.model, parts.scheduler.last_epoch)
     return loss, outputs

@@ -53,6 +53,7 @@ from engine.trainer.evaluation import (
 )
 from engine.trainer.failures import describe_failure, diverged_message
 from engine.trainer.gpu_stats import EpochGpuStats
+from engine.trainer.initial import fit_to_data, load_initial_weights, update_freezing
 from engine.trainer.pseudo import pseudo_label_epoch, training_pool
 from engine.trainer.resources import check_resources
 from engine.trainer.resume import prepare_resume, resumed_history
@@ -96,6 +97,8 @@ class Trainer:
     `distributed`: this process is one rank of a run over several (engine.trainer.distributed;
     every rank builds its Trainer at the same point: they agree on the run's id here), and
     only rank 0 writes the run folder. `run_id` names a new run's folder (a launcher chose it).
+    `download_weights`: the person agreed that missing torchvision weights of `init_from`
+    may be downloaded (otherwise such a run fails, saying how to get them).
     """
 
     def __init__(
@@ -105,9 +108,12 @@ class Trainer:
         resume: Path | str | None = None,
         distributed: Distributed | None = None,
         run_id: str | None = None,
+        *,
+        download_weights: bool = False,
     ):
         from engine.runs import default_runs_dir, new_run_id
 
+        self._download_weights = download_weights  # consent to fetch torchvision weights
         root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self._resume_from, started_at = 0, None
         self._dist = distributed
@@ -241,10 +247,27 @@ class Trainer:
         data = to_device(bundle, device)
         # refuse what cannot fit (only rank 0 of a distributed run writes checkpoints)
         check_resources(config, bundle, device, self.run_dir if self._main else None)
+        task = build_task(config, bundle, data.test[0])
+        if self._resume_from == 0:
+            if fit_to_data(model, task, data.train[0], device):
+                self._log(
+                    "info", f"{config.model}: data-dependent layers fitted to the training images"
+                )
+            load_initial_weights(
+                config,
+                model,
+                list(bundle.classes),
+                self.run_dir.parent,
+                download=self._download_weights,
+                train=self._pretrain,
+                log=lambda message: self._log("info", message),
+            )
+            if self._cancel.is_set() and not self._dist:
+                return self._stopped()
         self._speed_up(model, data, device, amp)
         if data.task == "dehaze":
             self._log("info", input_baseline_text(data))
-        parts = build_parts(config, model, build_task(config, bundle), data, device, amp)
+        parts = build_parts(config, model, task, data, device, amp)
         if self._dist:
             self._dist.prepare_parts(parts, config, len(data.train[0]))
             self._log("info", f"distributed: {self._dist.describe()}, global batch "
@@ -285,6 +308,7 @@ class Trainer:
         self._gpu = EpochGpuStats(device)
         for epoch in range(start + 1, config.epochs + 1):
             self._gpu.begin()
+            update_freezing(parts, epoch, config.freeze_epochs, lambda m: self._log("info", m))
             train_x, train_y = data.train
             if pseudo_label_epoch(epoch, config.epochs, config.pseudo_label):
                 train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
@@ -296,6 +320,8 @@ class Trainer:
                 return self._stopped()
             if result.diverged:
                 return "diverged", diverged_message(config, epoch, result.diverged)
+            if parts.lookahead is not None and epoch == config.epochs:
+                parts.lookahead.finish(parts.model)  # the run ends on the averaged weights
             if self._dist:  # every rank evaluates rank 0's model, to the end
                 self._dist.sync_buffers(parts.model)
             stop = self._cancel.is_set if not self._dist else _never
@@ -309,6 +335,32 @@ class Trainer:
             self._publish_samples(parts, data, epoch)
             best = self._checkpoint(parts, epoch, metrics, best)
         return "completed", None
+
+    def _pretrain(self, config: TrainConfig) -> tuple[str, str]:
+        """Train a pretraining run (init_from=preset:NAME) to the end in this thread, as a
+        run of its own in the same runs folder; its log lines and a cancel pass through."""
+        inner = Trainer(config.replace(device=self.config.device), runs_dir=self.run_dir.parent)
+        self._log("info", f"pretraining run {inner.run_id} (preset {config.preset})")
+
+        def relay(event: Any) -> None:
+            if self._cancel.is_set():
+                inner.cancel()
+            if isinstance(event, Log) and event.level != "debug":
+                self._log(event.level, f"pretraining: {event.message}")
+            elif isinstance(event, EpochEnd):
+                self._log("info", f"pretraining: epoch {event.epoch}/{config.epochs} done")
+
+        inner.subscribe(relay)
+        # The pretraining reseeds torch: keep this run's random stream as it was, so a run
+        # that trained its pretraining and one that found it give the same result.
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        try:
+            return inner.run(), inner.run_id
+        finally:
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
 
     def _speed_up(
         self,

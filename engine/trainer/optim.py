@@ -20,15 +20,29 @@ ONECYCLE_END = 1e-4
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (the lab's choice), AdamW or SGD with momentum, over trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
+    """Adam (the lab's choice), AdamW, SGD with momentum or with Nesterov momentum.
+
+    With `head_lr_mult` ≠ 1 the classifier head is its own parameter group at lr × mult
+    (each group records its `lr_mult`, so a resumed run can restore it).
+    """
+    from engine.transfer.freeze import parameter_groups
+
+    groups = parameter_groups(model, config.lr, config.head_lr_mult)
+    for group in groups:
+        group["params"] = [p for p in group["params"] if p.requires_grad]
+        group["lr_mult"] = group["lr"] / config.lr
+    groups = [g for g in groups if g["params"]]
+    if config.optimizer in ("sgd", "nesterov"):
         return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            groups,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=config.optimizer == "nesterov" and config.momentum > 0,
         )
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def lr_factor(schedule: str, step: int, total_steps: int) -> float:

@@ -27,6 +27,7 @@ RESUME_FIXED = (
     "val_fraction",
     "model",
     "model_options",
+    "init_from",
     "seed",
     "normalize",
     "optimizer",

@@ -14,6 +14,7 @@ from engine.datasets.bundle import DatasetBundle
 from engine.datasets.registry import load_dataset
 from engine.errors import ConfigError
 from engine.models import create_model, get_model_info
+from engine.recipes.lookahead import Lookahead
 from engine.trainer.config import TrainConfig
 from engine.trainer.device import grad_scaler
 from engine.trainer.epoch import Parts, train_batches
@@ -120,7 +121,11 @@ def build_model(config: TrainConfig, bundle: DatasetBundle, device: torch.device
     return model.to(device)
 
 
-def build_task(config: TrainConfig, bundle: DatasetBundle) -> TrainingTask:
+def build_task(
+    config: TrainConfig, bundle: DatasetBundle, test_images: torch.Tensor | None = None
+) -> TrainingTask:
+    """The task; `test_images` (uint8, on the training device) are the unlabelled images
+    `fourier_style` takes its styles from."""
     if bundle.task == "dehaze":
         return DehazeTask(config.augmentation, config.train_crop)
     return ClassifyTask(
@@ -131,6 +136,8 @@ def build_task(config: TrainConfig, bundle: DatasetBundle) -> TrainingTask:
         bundle.std,
         label_smoothing=config.label_smoothing,
         lighting=config.lighting,
+        fourier_style=config.fourier_style,
+        style_pool=test_images if config.fourier_style > 0 else None,
     )
 
 
@@ -145,12 +152,16 @@ def build_parts(
     """Optimiser, schedule, loss scaler and seeded generators (no optimiser if untrainable).
 
     The batches per epoch are counted here, once: the schedule is planned for them and every
-    epoch trains exactly that many (a pool grown by pseudo-labels included)."""
-    optimizer = scheduler = None
-    per_epoch = train_batches(len(data.train[0]), config.batch_size, config.max_train_batches)
+    epoch trains exactly that many (a pool grown by pseudo-labels included; with
+    `crops_per_image` = k, each pair is drawn k times, each time with its own crop)."""
+    optimizer = scheduler = lookahead = None
+    examples = len(data.train[0]) * config.crops_per_image
+    per_epoch = train_batches(examples, config.batch_size, config.max_train_batches)
     if getattr(model, "trainable", True):
         optimizer = build_optimizer(model, config)
         scheduler = build_scheduler(optimizer, config.scheduler, per_epoch * config.epochs)
+        if config.lookahead:
+            lookahead = Lookahead(model, per_epoch * config.epochs)
     augment_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     return Parts(
         model=model,
@@ -166,4 +177,5 @@ def build_parts(
         augment_generator=augment_generator,
         tta=config.tta,
         bn_adapt=config.bn_adapt,
+        lookahead=lookahead,
     )

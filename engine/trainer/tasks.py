@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from engine.datasets.augment import augment_batch, augment_pair, to_float
 from engine.recipes.crops import random_crop_pairs
 from engine.recipes.lighting import relight
+from engine.recipes.style import fourier_style
 from engine.trainer.metrics import confusion_matrix, per_class_accuracy, psnr, ssim
 
 
@@ -49,16 +50,24 @@ class ClassifyTask:
         std: Sequence[float] | None,
         label_smoothing: float = 0.0,
         lighting: str = "none",
+        fourier_style: float = 0.0,
+        style_pool: torch.Tensor | None = None,
     ):
         self.num_classes = num_classes
         self.normalize, self.augmentation = normalize, augmentation
         self.mean, self.std = mean, std
         self.label_smoothing = label_smoothing
         self.lighting = lighting
+        self.fourier_style = fourier_style
+        self.style_pool = style_pool  # unlabelled target images (uint8) for `fourier_style`
 
     def prepare(self, x, y, generator):
         """uint8 batch → normalised float batch; augmented only when a generator is given
-        (relighting acts on [0, 1] values, so it comes before normalisation)."""
+        (Fourier style and relighting act on [0, 1] values, so they come before
+        normalisation)."""
+        styled = self.fourier_style > 0 and self.style_pool is not None
+        if generator is not None and styled:
+            x = fourier_style(to_float(x, "none"), self.style_pool, self.fourier_style, generator)
         if generator is not None and self.lighting != "none":
             x = relight(to_float(x, "none"), self.lighting, generator)
         inputs = to_float(x, self.normalize, mean=self.mean, std=self.std)

@@ -163,8 +163,14 @@ def _check_task(config: TrainConfig, errors: dict[str, str], task: str | None) -
     """Fields that apply to one task only."""
     if task == "classify" and config.train_crop is not None and "train_crop" not in errors:
         errors["train_crop"] = "applies to dehazing only (classifiers see whole images)"
+    if config.crops_per_image > 1 and config.train_crop is None and "crops_per_image" not in errors:
+        errors["crops_per_image"] = "needs train_crop (whole images would repeat unchanged)"
     if task == "dehaze" and config.pseudo_label and "pseudo_label" not in errors:
         errors["pseudo_label"] = "applies to classification only (dehazing has no classes)"
+    if task == "dehaze" and config.fourier_style and "fourier_style" not in errors:
+        errors["fourier_style"] = "applies to classification only (dehazing pairs share a look)"
+    if task == "dehaze" and config.tta == "flip_translate" and "tta" not in errors:
+        errors["tta"] = "flip_translate applies to classification only; use flip"
     if task == "dehaze" and config.resize != "stretch" and "resize" not in errors:
         errors["resize"] = (
             "applies to classification only: dehazing pairs are stretched (letterbox padding "
@@ -211,6 +217,39 @@ def _check_model(
         return None
 
 
+def _check_init_from(config: TrainConfig, errors: dict[str, str]) -> None:
+    """`torchvision:NAME` must be offered and fit the model; `preset:NAME` must exist. Runs
+    and files are looked up when the run starts (they live in its runs folder)."""
+    spec = config.init_from.strip()
+    if {"init_from", "model", "model_options"} & set(errors) or not spec:
+        return
+    if spec.startswith("preset:"):
+        from engine.presets import PRESETS
+
+        name = spec.removeprefix("preset:")
+        if name not in PRESETS:
+            errors["init_from"] = f"unknown preset {name!r}; choose from {', '.join(PRESETS)}"
+        elif name == config.preset:
+            errors["init_from"] = f"preset {name} cannot start from its own runs"
+        return
+    if not spec.startswith("torchvision:"):
+        return
+    from engine.transfer.hub import HUB_MODELS
+
+    hub = HUB_MODELS.get(spec.removeprefix("torchvision:"))
+    if hub is None:
+        offered = ", ".join(f"torchvision:{n}" for n in HUB_MODELS)
+        errors["init_from"] = f"no torchvision weights {spec!r}; offered: {offered}"
+        return
+    from engine.models import resolve_options
+
+    resolved = resolve_options(config.model, config.model_options)
+    options = {k: resolved.get(k) for k in hub.options}
+    if config.model != hub.model or options != hub.options:
+        needed = " ".join(f"{k}={v}" for k, v in hub.options.items())
+        errors["init_from"] = f"{spec} fits model {hub.model} with options {needed} ({hub.note})"
+
+
 def check_config(
     config: TrainConfig, *, num_classes: int = DEFAULT_CLASSES
 ) -> tuple[dict[str, str], int | None]:
@@ -223,6 +262,7 @@ def check_config(
     task = _check_dataset(config, errors)
     _check_task(config, errors, task)
     params = _check_model(config, errors, task, num_classes)
+    _check_init_from(config, errors)
     return errors, params
 
 
