@@ -97,15 +97,16 @@ async def test_cancel_a_running_run_saves_it_as_cancelled(tmp_path, own_engine):
             what="a first epoch",
         )
         run = app.runner.runs[0]
-        # Training runs off the UI thread, so a key is handled quickly mid-epoch. (Measured
-        # without Pilot.press, which waits for an idle CPU; the bound is loose for a loaded
-        # 2-core CI box — a blocked UI would take whole epochs.)
+        # Training runs in the engine process, so a key is handled quickly mid-epoch. (Measured
+        # without Pilot.press, which waits for an idle CPU. The bound is loose because the engine
+        # and the app share a loaded 2-core CI box (1.1 s seen there); a UI that waited on the
+        # engine would wait for a socket timeout or whole epochs.)
         for key, mode in (("f1", "new_run"), ("f2", "live")):
             started = time.monotonic()
             app.simulate_key(key)
             while app.current_mode != mode and time.monotonic() - started < 5:
                 await asyncio.sleep(0.005)
-            assert time.monotonic() - started < 1.0, f"{key} took too long while training"
+            assert time.monotonic() - started < 3.0, f"{key} took too long while training"
         assert run.state == "running"
         await pilot.press("c")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
