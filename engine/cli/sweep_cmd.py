@@ -21,7 +21,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from engine.cli.cache_flag import add_cache_flag, use_cache_flag
 from engine.errors import CnnlabError, ConfigError
@@ -448,23 +447,24 @@ def run_list(args: argparse.Namespace) -> int:
     if not states and not searches:
         print(f"no sweeps in {store.root}", file=sys.stderr)
         return 0
-    if searches:
-        table = Table("search", "preset", "space", "objective", "progress", "best trial")
-        for row in searches:
-            table.add_row(*[Text(str(cell)) for cell in row])  # file text is never markup
-        console.print(table)
+    from engine.cli.runs_table import line_table
+
+    headers = ("search", "preset", "space", "objective", "progress", "best trial")
+    if searches:  # one line each at the terminal's width, long cells cut with '…'
+        console.print(line_table(headers, searches, console.width))
     if not states:
         return 0
-    table = Table("sweep", "preset", "grid", "seeds", "progress")
+    rows = []
     for state in states:
         grid = setting_label(state.spec.grid) if state.spec.grid else "–"
         progress = sweep_progress(store, state.sweep_id)
-        cells = (
+        rows.append((
             state.sweep_id, state.spec.preset or "–", grid,
             ",".join(str(s) for s in state.spec.seeds), progress.text,
-        )  # fmt: skip
-        table.add_row(*[Text(str(cell)) for cell in cells])  # file text is never markup
-    console.print(table)
+        ))  # fmt: skip
+    if searches:
+        console.print()
+    console.print(line_table(("sweep", "preset", "grid", "seeds", "progress"), rows, console.width))
     return 0
 
 
