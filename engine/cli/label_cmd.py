@@ -65,8 +65,8 @@ def cmd_label(args: argparse.Namespace) -> int:
                 tags=tags,
             )
             labels = store.set_labels(path.name, labels)
-    except ValueError as exc:
-        console.print(Text("error: ", style="red") + Text(str(exc)))
+    except ValueError as exc:  # a bad name or tag, an unknown run (RunStoreError is one too)
+        Console(stderr=True, highlight=False).print(Text("error: ", style="red") + Text(str(exc)))
         return 1
     console.print(Text(f"run   {path.name}"))
     console.print(Text(f"name  {labels.name or '—'}"))
