@@ -47,7 +47,8 @@ class Column:
     essential: bool = False
     justify: str = "left"
     min_width: int = 3
-    max_width: int = 60  # the narrow table's cap (a 40-character name gets 20)
+    max_width: int = 60  # the narrow table's cap (a 40-character name gets 24)
+    shrink: int = 1  # when too wide, columns of the lowest rank are cut first
 
 
 def _dataset(r: RunRecord, _: str) -> str:
@@ -76,18 +77,21 @@ def _note(r: RunRecord, _: str) -> str:
 
 
 COLUMNS = (
-    Column("run", lambda r, handle: handle, essential=True, min_width=6, max_width=20),
-    Column("status", lambda r, _: r.status, essential=True, min_width=9),
-    Column("data", _dataset, essential=True),
-    Column("model", _model, essential=True),
-    Column("ep", _epochs, essential=True, justify="right", min_width=5),
-    Column("best", lambda r, _: best_text(r), essential=True, justify="right", min_width=8),
+    Column("run", lambda r, handle: handle, essential=True, min_width=6, max_width=24),
+    Column("status", lambda r, _: r.status, essential=True, min_width=9, shrink=2),
+    Column("data", _dataset, essential=True, min_width=6, shrink=0),
+    Column("model", _model, essential=True, min_width=6, shrink=0),
+    Column("ep", _epochs, essential=True, justify="right", min_width=5, shrink=2),
+    Column(
+        "best", lambda r, _: best_text(r), essential=True, justify="right", min_width=8, shrink=2
+    ),
     Column("final", _final, justify="right"),
     Column(
         "time",
         lambda r, _: duration_text(r.summary.get("train_seconds")),
         essential=True,
         min_width=5,
+        shrink=2,
     ),
     Column("tags", lambda r, _: ",".join(r.labels.tags)),
     Column("hyper-parameters", lambda r, _: hyperparameters_text(r.config)),
@@ -133,8 +137,8 @@ def pick_columns(
     records: list[RunRecord], handles: dict[str, str], width: int
 ) -> tuple[tuple[Column, ...], list[list[str]], list[int]]:
     """The essential columns plus every optional one that still fits in `width`, the cells,
-    and each column's width (the widest cells are cut first when even the essential ones
-    do not fit). An optional column is kept only when it has something to say.
+    and each column's width (see `fit_widths` for what is cut when even the essential
+    ones do not fit). An optional column is kept only when it has something to say.
     """
     rows = _cells(COLUMNS, records, handles)
     natural = [
@@ -154,20 +158,30 @@ def pick_columns(
             chosen.append(i)
             used += GAP + natural[i]
     chosen.sort()
-    widths = fit_widths([natural[i] for i in chosen], [COLUMNS[i].min_width for i in chosen], width)
+    widths = fit_widths(
+        [natural[i] for i in chosen],
+        [COLUMNS[i].min_width for i in chosen],
+        width,
+        [COLUMNS[i].shrink for i in chosen],
+    )
     return tuple(COLUMNS[i] for i in chosen), [[row[i] for i in chosen] for row in rows], widths
 
 
-def fit_widths(natural: list[int], minimum: list[int], width: int) -> list[int]:
-    """Column widths that fit `width` with the gaps: the widest column loses a character
-    at a time, none below its minimum (then the line is longer; rich cuts it)."""
+def fit_widths(
+    natural: list[int], minimum: list[int], width: int, shrink: list[int] | None = None
+) -> list[int]:
+    """Column widths that fit `width` with the gaps: among the columns of the lowest
+    `shrink` rank still above their minimum, the widest loses a character at a time (so a
+    model name is cut before the handle a user types); never below a minimum."""
     widths = list(natural)
+    ranks = shrink or [0] * len(widths)
     room = width - GAP * (len(widths) - 1)
     while sum(widths) > room:
         shrinkable = [i for i, w in enumerate(widths) if w > minimum[i]]
         if not shrinkable:
             break
-        widest = max(shrinkable, key=lambda i: widths[i])
+        rank = min(ranks[i] for i in shrinkable)
+        widest = max((i for i in shrinkable if ranks[i] == rank), key=lambda i: widths[i])
         widths[widest] -= 1
     return widths
 
