@@ -231,3 +231,14 @@ def test_sweeps_list_is_one_line_per_sweep_at_80_columns_and_report_takes_a_hand
     done = cnnlab(runs, "report", "a002", "--out", str(out))
     assert done.returncode == 0, done.stderr + done.stdout
     assert IDS[2] in " ".join(p.read_text(errors="replace") for p in out.rglob("*.md"))
+
+
+def test_the_model_and_data_set_are_cut_before_the_handle():
+    from engine.cli.runs_table import fit_widths
+
+    # handle 21, status 9, data 10, model 11 and three gaps of 2: 6 too wide for 51
+    widths = fit_widths([21, 9, 10, 11], [6, 9, 6, 6], 51, [1, 2, 0, 0])
+    assert widths == [21, 9, 7, 8]  # the wider of the two loses first, then they take turns
+    # when data set and model are at their minimum, the handle goes next, the status never
+    widths = fit_widths([21, 9, 10, 11], [6, 9, 6, 6], 40, [1, 2, 0, 0])
+    assert widths == [13, 9, 6, 6]
