@@ -242,3 +242,31 @@ def test_the_model_and_data_set_are_cut_before_the_handle():
     # when data set and model are at their minimum, the handle goes next, the status never
     widths = fit_widths([21, 9, 10, 11], [6, 9, 6, 6], 40, [1, 2, 0, 0])
     assert widths == [13, 9, 6, 6]
+
+
+def test_a_searchs_trials_fit_80_columns_and_name_runs_by_handle(tmp_path, one_thread):
+    """A real 2-trial search on tiny shapes; `cnnlab sweeps SEARCH` names each trial's run
+    by the handle `cnnlab show` accepts."""
+    pytest.importorskip("optuna", reason="searches need the 'search' extra (optuna)")
+    from engine_helpers import tiny_config
+
+    from engine.sweeps.search import build_search
+    from engine.sweeps.search_runner import SearchRunner
+    from engine.trainer.config import FieldRange, TrainConfig
+
+    runs = tmp_path / "runs"
+    base = TrainConfig(**tiny_config(epochs=1, max_train_batches=2))
+    space = {"lr": FieldRange(1e-4, 1e-1, True), "batch_size": FieldRange(16, 64, False)}
+    spec = build_search(base, space, trials=2, objective="test_acc")
+    assert SearchRunner(spec, runs).run().status == "completed"
+    done = cnnlab(runs, "sweeps", spec.search_id)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in lines) <= 80
+    handles = short_handles(RunStore(runs).list_runs())
+    trial_lines = [line for line in lines if line.split()[:1] in (["0"], ["1"])]
+    assert len(trial_lines) == 2
+    for line in trial_lines:
+        handle = line.split()[-1]
+        assert handle in handles.values()
+        assert cnnlab(runs, "show", handle).returncode == 0

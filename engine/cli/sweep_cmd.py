@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli.cache_flag import add_cache_flag, use_cache_flag
 from engine.errors import CnnlabError, ConfigError
@@ -394,20 +395,23 @@ def run_search(console: Console, args: argparse.Namespace) -> int:
 
 def _print_search(console: Console, runs_dir, search_id: str, *, importance: bool) -> None:
     """The trials table, the best trial and the settings' importance."""
+    from engine.cli.runs_table import line_table
+    from engine.runs import RunStore
     from engine.runs.describe import metric_text as format_metric
+    from engine.runs.store import short_handles
     from engine.sweeps.search_results import read_search
 
     result = read_search(runs_dir, search_id, importance=importance)
     objective = result.spec.objective
-    table = Table("trial", "status", objective, "setting", "run", title=f"{search_id}")
-    for row in result.trials:
-        value = format_metric(objective, row.value)
-        style = {"completed": "green", "pruned": "blue", "failed": "red"}.get(row.state, "")
-        table.add_row(
-            str(row.number), f"[{style}]{row.state}[/]" if style else row.state, value,
-            _params_text(row.params), row.run_id or "–",
-        )  # fmt: skip
-    console.print(table)
+    handles = short_handles(RunStore(runs_dir).list_runs())  # what `cnnlab show` accepts
+    rows = [
+        (str(row.number), row.state, format_metric(objective, row.value),
+         _params_text(row.params), handles.get(row.run_id, row.run_id) if row.run_id else "–")
+        for row in result.trials
+    ]  # fmt: skip
+    console.print(Text(search_id, style="bold"))
+    headers = ("trial", "status", objective, "setting", "run")
+    console.print(line_table(headers, rows, console.width))  # one line per trial
     console.print(f"{result.progress_text} done")
     if result.best is not None:
         best = result.best
