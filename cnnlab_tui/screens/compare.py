@@ -65,10 +65,22 @@ def picked_text(count: int) -> str:
     return f"{count} run{'' if count == 1 else 's'} picked"
 
 
-def run_label(index: int, record: Any) -> str:
-    """A short column/legend label: position, then the run's name or its id sans timestamp."""
-    name = (record.summary or {}).get("name") or _STAMP.sub("", record.run_id)
-    return f"{index + 1}:{name}"
+def run_labels(records: list[Any]) -> list[str]:
+    """Short column/legend labels, so 80 columns hold four runs: position, then the run's
+    name, else its id without the time and the words every unnamed run's id shares
+    (`conv-shapes-3fa2` beside `conv-shapes-77b1` reads `3fa2`)."""
+    names = [(r.summary or {}).get("name") or "" for r in records]
+    words = [_STAMP.sub("", r.run_id).split("-") for r in records]
+    unnamed = [w for w, name in zip(words, names, strict=True) if not name]
+    shared = 0
+    if len(unnamed) > 1:
+        shortest = min(len(w) for w in unnamed)
+        while shared < shortest - 1 and len({tuple(w[: shared + 1]) for w in unnamed}) == 1:
+            shared += 1
+    labels = []
+    for i, (name, parts) in enumerate(zip(names, words, strict=True)):
+        labels.append(f"{i + 1}:{name or '-'.join(parts[shared:])}")
+    return labels
 
 
 class CompareScreen(Screen):
@@ -246,7 +258,7 @@ class CompareScreen(Screen):
         if grouped is not None:
             self._show_grouped(grouped, records)
             return
-        labels = [run_label(i, r) for i, r in enumerate(records)]
+        labels = run_labels(records)
         title = self.query_one("#compare-title", Static)
         if len(records) < 2:
             title.update(
@@ -318,7 +330,7 @@ class CompareScreen(Screen):
         if event.value is not Select.NULL and event.value != self.metric:
             self.metric = str(event.value)
             records = self.selected_records
-            self._draw_curves(records, [run_label(i, r) for i, r in enumerate(records)])
+            self._draw_curves(records, run_labels(records))
 
     # -- actions ----------------------------------------------------------------------------
     def action_next_metric(self) -> None:
