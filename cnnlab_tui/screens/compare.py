@@ -65,11 +65,17 @@ def picked_text(count: int) -> str:
     return f"{count} run{'' if count == 1 else 's'} picked"
 
 
+def run_name(record: Any) -> str:
+    """The name the user gave the run (`n` on Runs), else the config's name, else ""."""
+    labels = getattr(record, "labels", None)
+    return getattr(labels, "name", None) or (record.summary or {}).get("name") or ""
+
+
 def run_labels(records: list[Any]) -> list[str]:
     """Short column/legend labels, so 80 columns hold four runs: position, then the run's
     name, else its id without the time and the words every unnamed run's id shares
     (`conv-shapes-3fa2` beside `conv-shapes-77b1` reads `3fa2`)."""
-    names = [(r.summary or {}).get("name") or "" for r in records]
+    names = [run_name(r) for r in records]
     words = [_STAMP.sub("", r.run_id).split("-") for r in records]
     unnamed = [w for w, name in zip(words, names, strict=True) if not name]
     shared = 0

@@ -35,6 +35,7 @@ from cnnlab_tui.messages import RunsChanged, WorkerAnswer
 from cnnlab_tui.screens.confirm import ConfirmScreen
 from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.folder_stamps import folder_fingerprint
+from cnnlab_tui.screens.labels_dialog import ask_labels
 from cnnlab_tui.screens.resume_dialog import ask_resume
 from cnnlab_tui.screens.run_columns import fit_columns
 from cnnlab_tui.screens.run_commands import RevealSweep, RunCommands
@@ -69,6 +70,7 @@ class RunsScreen(Screen):
         Binding("r", "resume", "Resume"),
         Binding("w", "compare_sweep", "Sweep", show=False),  # named in the info line
         Binding("x", "export", "Report"),
+        Binding("n", "labels", "Name"),
         Binding("d,delete", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
         Binding("R", "reverse", "Reverse", show=False),  # announced by the sort notice
@@ -212,8 +214,17 @@ class RunsScreen(Screen):
         self._show_info()
 
     def _handles(self) -> dict[str, str]:
-        """run id → what the handle column calls it (None: the run's name or short id)."""
-        return {}
+        """run id → what the handle column calls it: the engine's short handles (the run's
+        name, else the shortest id that is unique), or the row's own default."""
+        try:
+            from engine.runs.labels import short_handles
+        except ImportError:  # an engine without labels: names and short ids
+            return {}
+        records = list(self.records.values())
+        handles = short_handles(records)
+        if isinstance(handles, dict):
+            return {str(k): str(v) for k, v in handles.items() if v}
+        return {r.run_id: str(h) for r, h in zip(records, handles, strict=False) if h}
 
     def _show_common(self, common: dict[str, Any], listed: int) -> None:
         """One line with the config fields every listed run shares (the table shows the rest)."""
@@ -392,6 +403,22 @@ class RunsScreen(Screen):
             export_report(self.app, [membership[0]], f"sweep {membership[0]}")
         else:
             export_report(self.app, [record.run_id], f"run {record.run_id}")
+
+    def action_labels(self) -> None:
+        """Name, note and tags of the highlighted run (stored in its folder)."""
+        record = self._selected()
+        if record is None:
+            return
+        if record.damaged:
+            self.notify(f"{record.run_id} is damaged; its labels cannot be written.",
+                        severity="error")  # fmt: skip
+            return
+
+        def saved(_labels: Any) -> None:
+            self.app.post_message(RunsChanged(record.run_id, record.status))
+            self.reload()
+
+        ask_labels(self.app, record, saved)
 
     def action_rerun(self) -> None:
         record = self._selected()
