@@ -18,6 +18,13 @@ from typing import Any
 from engine.errors import RunStoreError
 from engine.events import STATUSES
 from engine.runs.files import default_runs_dir, read_json, read_json_lines_checked
+from engine.runs.labels import (
+    RunLabels,
+    check_unique,
+    read_labels,
+    read_labels_checked,
+    write_labels,
+)
 from engine.runs.schema import check_config, check_metric_row, check_summary
 from engine.runs.summary import primary_metric
 from engine.runs.writer import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
@@ -41,6 +48,7 @@ class RunRecord:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     damaged: str | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. a torn last metrics line
+    labels: RunLabels = field(default_factory=RunLabels)  # the user's name, note, tags
 
     @property
     def task(self) -> str | None:
@@ -100,6 +108,9 @@ def read_run(path: Path) -> RunRecord:
     """
     path = Path(path)
     record = RunRecord(run_id=path.name, path=path, status="damaged")
+    record.labels, problem = read_labels_checked(path)
+    if problem:  # the user's labels are not the run: a bad file is only a warning
+        record.warnings.append(problem)
     try:
         summary = read_json(path / SUMMARY_FILE)
         if not isinstance(summary, dict):
@@ -195,13 +206,25 @@ class RunStore:
         raise RunStoreError(f"no runs in {self.root} yet")
 
     def _by_id(self, ref: str) -> Path:
-        """A run folder in `root` by id, unique prefix or fragment, or `latest`."""
+        """A run folder in `root` by id, name, short id, unique prefix or fragment, or `latest`.
+
+        Tried in that order, so a full id always wins and a name (never hex, see
+        `engine.runs.labels.check_name`) cannot be read as a short id.
+        """
         if ref in ("latest", "last"):
             return self.latest()
         if is_run_name(ref) and "/" not in ref and _is_dir(self.root / ref):
             return self.root / ref
-        names = [p.name for p in self.run_dirs()]
-        matches = [n for n in names if n.startswith(ref)] or [n for n in names if ref in n]
+        dirs = self.run_dirs()
+        names = [p.name for p in dirs]
+        named = [p.name for p in dirs if read_labels(p).name.lower() == ref.lower()]
+        short = [n for n in names if short_id(n) == ref.lower()]
+        matches = (
+            named
+            or short
+            or [n for n in names if n.startswith(ref)]
+            or [n for n in names if ref in n]
+        )
         if len(matches) == 1:
             return self.root / matches[0]
         if not matches:
@@ -256,6 +279,18 @@ class RunStore:
         """One run by id (or unique prefix / fragment / path); `RunStoreError` if not found."""
         return read_run(self.resolve(run_id))
 
+    def set_labels(self, ref: str, labels: RunLabels) -> RunLabels:
+        """Store `labels` for a run in `root` (found as `run_folder` finds it) and return them.
+
+        `ValueError` when a part is invalid or the name is another run's; the trainer's
+        files are never touched, so a running run may be labelled.
+        """
+        path = self.run_folder(ref)
+        others = [(p.name, read_labels(p)) for p in self.run_dirs()]
+        check_unique(labels.name, path.name, others)
+        write_labels(path, labels)
+        return read_labels(path)
+
     def delete(self, run_id: str) -> None:
         """Remove a run's folder (only ever one inside `root`; a running run is refused)."""
         path = self.run_folder(run_id)
@@ -263,6 +298,47 @@ class RunStore:
         if record.status == "running":
             raise RunStoreError(f"run {path.name} is still running; cancel it first")
         shutil.rmtree(path)
+
+
+def short_id(run_id: str) -> str | None:
+    """The random tail of a run id (`3fa2` of `20250101-120000-conv-shapes-3fa2`), or None."""
+    head, sep, tail = run_id.rpartition("-")
+    if head and sep and len(tail) >= 4 and all(c in "0123456789abcdef" for c in tail):
+        return tail
+    return None
+
+
+def short_handles(records: list[RunRecord]) -> dict[str, str]:
+    """The handle to show for each run id: its name, else the shortest unique short form.
+
+    The short form is the random tail when no other run shares it, else the shortest run of
+    trailing id parts (`shapes-3fa2`, …) that is a fragment of no other id; every handle is
+    accepted wherever a run is named (`RunStore.resolve`).
+    """
+    ids = [r.run_id for r in records]
+    tails: dict[str, int] = {}
+    for run_id in ids:
+        tail = short_id(run_id)
+        if tail:
+            tails[tail] = tails.get(tail, 0) + 1
+    handles = {}
+    for record in records:
+        if record.labels.name:
+            handles[record.run_id] = record.labels.name
+            continue
+        tail = short_id(record.run_id)
+        if tail and tails[tail] == 1:
+            handles[record.run_id] = tail
+            continue
+        parts = record.run_id.split("-")
+        handle = record.run_id
+        for start in range(len(parts) - 2, 0, -1):
+            piece = "-".join(parts[start:])
+            if sum(piece in other for other in ids) == 1:
+                handle = piece
+                break
+        handles[record.run_id] = handle
+    return handles
 
 
 def _is_dir(path: Path) -> bool:
