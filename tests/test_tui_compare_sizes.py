@@ -3,6 +3,8 @@ there is, and at 80×24 every compared run's column is on screen."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 from tui_helpers import async_test, wait_for
@@ -11,6 +13,8 @@ from tui_store_helpers import write_run
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.compare import CompareScreen, run_labels
 from cnnlab_tui.widgets.charts import MetricChart
+from engine.runs.labels import RunLabels
+from engine.runs.store import RunRecord
 
 IDS = [f"20250101-1{i}0000-conv-shapes-{c * 4}" for i, c in enumerate("abcd")]
 
@@ -44,14 +48,10 @@ async def test_compare_uses_the_room_and_cuts_nothing(tmp_path, size):
             assert table.size.height >= size[1] - 8
 
 
-class _Run:
-    def __init__(self, run_id: str, name: str = "") -> None:
-        self.run_id, self.summary = run_id, {"name": name} if name else {}
+def _run(run_id: str, name: str = "") -> RunRecord:
+    return RunRecord(run_id, Path(run_id), "completed", labels=RunLabels(name=name))
 
 
-def test_labels_drop_what_every_unnamed_id_shares():
-    runs = [_Run(IDS[0]), _Run(IDS[1]), _Run(IDS[2], name="slow")]
+def test_labels_are_the_runs_handles():
+    runs = [_run(IDS[0]), _run(IDS[1]), _run(IDS[2], name="slow")]
     assert run_labels(runs) == ["1:aaaa", "2:bbbb", "3:slow"]
-    other = _Run("20250101-150000-resnet-shapes-eeee")
-    assert run_labels([_Run(IDS[0]), other]) == ["1:conv-shapes-aaaa", "2:resnet-shapes-eeee"]
-    assert run_labels([_Run(IDS[0])]) == ["1:conv-shapes-aaaa"]

@@ -21,7 +21,6 @@ between that and one column per run. `x` writes the lab report of what is compar
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 TABS = ["tab-pick", "tab-curves", "tab-diff", "tab-final", "tab-search"]
-_STAMP = re.compile(r"^\d{8}-\d{6}-")
 
 
 def picked_text(count: int) -> str:
@@ -65,28 +63,13 @@ def picked_text(count: int) -> str:
     return f"{count} run{'' if count == 1 else 's'} picked"
 
 
-def run_name(record: Any) -> str:
-    """The name the user gave the run (`n` on Runs), else the config's name, else ""."""
-    labels = getattr(record, "labels", None)
-    return getattr(labels, "name", None) or (record.summary or {}).get("name") or ""
-
-
 def run_labels(records: list[Any]) -> list[str]:
     """Short column/legend labels, so 80 columns hold four runs: position, then the run's
-    name, else its id without the time and the words every unnamed run's id shares
-    (`conv-shapes-3fa2` beside `conv-shapes-77b1` reads `3fa2`)."""
-    names = [run_name(r) for r in records]
-    words = [_STAMP.sub("", r.run_id).split("-") for r in records]
-    unnamed = [w for w, name in zip(words, names, strict=True) if not name]
-    shared = 0
-    if len(unnamed) > 1:
-        shortest = min(len(w) for w in unnamed)
-        while shared < shortest - 1 and len({tuple(w[: shared + 1]) for w in unnamed}) == 1:
-            shared += 1
-    labels = []
-    for i, (name, parts) in enumerate(zip(names, words, strict=True)):
-        labels.append(f"{i + 1}:{name or '-'.join(parts[shared:])}")
-    return labels
+    handle (its name, `n` on Runs, else the shortest form of its id, as on Runs)."""
+    from engine.runs.store import short_handles
+
+    handles = short_handles(list(records))
+    return [f"{i + 1}:{handles.get(r.run_id, r.run_id)}" for i, r in enumerate(records)]
 
 
 class CompareScreen(Screen):

@@ -155,17 +155,17 @@ class LabelsScreen(ModalScreen[Any]):
     @work(thread=True, exclusive=True, group="labels-write")
     def _write(self, name: str, note: str, tags: list[str]) -> None:
         self.app.engine.wait()
-        from engine.runs.labels import RunLabels
+        from engine.runs.labels import make_labels
 
         try:
-            labels = self.app.store.set_labels(self.run_id, RunLabels(name, note, tags))
+            labels = self.app.store.set_labels(self.run_id, make_labels(name, note, tags))
         except (ValueError, OSError) as exc:  # the store explains a bad or taken name
             self.post_message(self.Refused(str(exc)))
             return
         except Exception as exc:  # never a traceback on screen
             self.post_message(self.Refused(f"Could not save the labels: {exc}"))
             return
-        self.post_message(self.Saved(labels if labels is not None else RunLabels(name, note, tags)))
+        self.post_message(self.Saved(labels))
 
     @on(Saved)
     def _saved(self, answer: Saved) -> None:

@@ -29,9 +29,16 @@ def wanted_columns(differing: Sequence[str], sort_column: str | None) -> list[st
         column = config_column(field)
         if column not in keys:
             keys.append(column)
-    if sort_column and sort_column not in keys and sort_column not in OPTIONAL:
+    if sort_column and sort_column not in keys:
         keys.append(sort_column)
     return keys
+
+
+def sort_order(differing: Sequence[str], metrics: Sequence[str]) -> list[str]:
+    """What `s` cycles through, in an order that does not depend on the width: the wanted
+    columns, the optional ones, then every final metric."""
+    keys = [key for key in wanted_columns(differing, None) if key != "mark"]
+    return list(dict.fromkeys([*keys, *OPTIONAL, *metrics]))
 
 
 def column_width(key: str, rows: Sequence[Mapping[str, Any]], cell: Callable) -> int:

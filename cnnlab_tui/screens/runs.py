@@ -37,7 +37,7 @@ from cnnlab_tui.screens.export import export_report
 from cnnlab_tui.screens.folder_stamps import folder_fingerprint
 from cnnlab_tui.screens.labels_dialog import ask_labels
 from cnnlab_tui.screens.resume_dialog import ask_resume
-from cnnlab_tui.screens.run_columns import fit_columns
+from cnnlab_tui.screens.run_columns import fit_columns, sort_order
 from cnnlab_tui.screens.run_commands import RevealSweep, RunCommands
 from cnnlab_tui.screens.run_groups import group_key, group_rows, is_group, sweep_of
 from cnnlab_tui.screens.run_rows import (
@@ -215,16 +215,10 @@ class RunsScreen(Screen):
 
     def _handles(self) -> dict[str, str]:
         """run id → what the handle column calls it: the engine's short handles (the run's
-        name, else the shortest id that is unique), or the row's own default."""
-        try:
-            from engine.runs.labels import short_handles
-        except ImportError:  # an engine without labels: names and short ids
-            return {}
-        records = list(self.records.values())
-        handles = short_handles(records)
-        if isinstance(handles, dict):
-            return {str(k): str(v) for k, v in handles.items() if v}
-        return {r.run_id: str(h) for r, h in zip(records, handles, strict=False) if h}
+        name, else the shortest form of its id that no other run shares)."""
+        from engine.runs.store import short_handles
+
+        return short_handles(list(self.records.values()))
 
     def _show_common(self, common: dict[str, Any], listed: int) -> None:
         """One line with the config fields every listed run shares (the table shows the rest)."""
@@ -475,9 +469,8 @@ class RunsScreen(Screen):
 
     @property
     def sortable(self) -> list[str]:
-        """What `s` cycles through: the columns shown, then every final metric."""
-        keys = [key for key in self.table.column_keys if key != "mark"]
-        return keys + [key for key in metric_keys(self.table.rows_raw) if key not in keys]
+        """What `s` cycles through: every column that can be shown, then each final metric."""
+        return sort_order(self.differing, metric_keys(self.table.rows_raw))
 
     def action_sort(self) -> None:
         """Sort by the next column or metric (keyboard twin of clicking a header)."""
