@@ -69,7 +69,7 @@ def test_runs_table_lists_runs_with_best_metric_and_damage(tmp_path, capsys):
     (tmp_path / "20240103-000000-conv-shapes-cccc").mkdir()
     assert cli(tmp_path, "runs") == 0
     out = capsys.readouterr().out
-    lines = {line.split()[0][-4:]: line for line in out.splitlines() if "-conv-shapes-" in line}
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}  # by short handle
     assert "completed" in lines["aaaa"] and "75.0% @2" in lines["aaaa"]
     assert "lr0.001" in lines["aaaa"] and "bs64" in lines["aaaa"] and "3.0s" in lines["aaaa"]
     assert "cancelled" in lines["bbbb"] and "lr0.01" in lines["bbbb"]

@@ -101,7 +101,8 @@ def _readers(store: Path, capsys) -> dict[str, str]:
     """Run every CLI reader; each must exit 0 and print something."""
     outputs = {}
     for name, args in {
-        "runs": ["runs"],
+        "runs": ["runs", "--wide"],  # the full ids; the default table shows short handles
+        "runs-narrow": ["runs"],
         "show-bad": ["show", BAD],
         "show-good": ["show", GOOD],
         "compare": ["compare", BAD, GOOD, "--width", "60"],
@@ -176,7 +177,7 @@ def test_the_issue_fields_each_make_the_run_damaged_with_the_field_named(tmp_pat
         run_id = f"20250102-00000{number}-conv-shapes-{key[:4]}"
         write_run(runs, run_id)
         _set_json_field(runs / run_id / "summary.json", key, value)
-    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    assert main(["runs", "--wide", "--runs-dir", str(runs)]) == 0
     listing = capsys.readouterr().out
     records = {r.run_id: r for r in RunStore(runs).list_runs()}
     for number, key in enumerate(cases):
@@ -258,7 +259,7 @@ def test_any_value_in_a_sweep_state_file(sweep_store, capsys, where, value):
         _dump({**state, "sweep_id": "x" * 300})
     )
     assert main(["sweeps", "--runs-dir", str(runs)]) == 0
-    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    assert main(["runs", "--wide", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
     assert GOOD in out
 

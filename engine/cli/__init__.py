@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "engine.cli.queue_cmd",
     "engine.cli.engine_cmd",
     "engine.cli.runs_cmd",
+    "engine.cli.label_cmd",
     "engine.cli.datasets_cmd",
     "engine.cli.models_cmd",
     "engine.cli.sweep_cmd",

@@ -26,7 +26,10 @@ def register(subparsers) -> None:
         "environment and the commands to reproduce) for the named runs and sweeps.",
     )
     parser.add_argument(
-        "targets", nargs="+", metavar="RUN_OR_SWEEP", help="run ids, sweep ids or run folders"
+        "targets",
+        nargs="+",
+        metavar="RUN_OR_SWEEP",
+        help="runs (id, name, short id), sweep ids or run folders",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument(

@@ -10,33 +10,36 @@ import argparse
 import re
 from typing import Any
 
+WIDE_LIMIT = 10_000  # `runs --wide`: lines as long as the columns need, never wrapped
 _STAMP = re.compile(r"^\d{8}-\d{6}-")
 _MARKERS = ("*", "+", "x", "o", "#", "@", "%", "&")
 _METRIC_PREFIXES = ("test_", "train_", "val_", "seconds")
-
-STATUS_STYLE = {
-    "running": "cyan",
-    "completed": "green",
-    "cancelled": "yellow",
-    "failed": "red",
-    "diverged": "magenta",
-    "interrupted": "yellow",
-    "pruned": "blue",
-    "damaged": "red",
-}
 
 
 def register(subparsers) -> None:
     runs = subparsers.add_parser("runs", help="list saved runs (newest first)")
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=int, default=None, help="show at most N runs")
+    runs.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="only runs with this tag"
+    )
+    runs.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only runs whose id, name, note, tags, data set or model contain TEXT",
+    )
+    runs.add_argument(
+        "--wide", action="store_true", help="every column (full id, options, lr, note…)"
+    )
     runs_format = runs.add_mutually_exclusive_group()
     runs_format.add_argument("--csv", action="store_true", help="print the runs as CSV")
     runs_format.add_argument("--json", action="store_true", help="print the runs as JSON")
     runs.set_defaults(func=cmd_runs)
 
     show = subparsers.add_parser("show", help="one run: summary, epochs, per-class results")
-    show.add_argument("run", help="run id, unique part of it, folder, or 'latest'")
+    show.add_argument(
+        "run", help="run id, name, short id, unique part of an id, folder, or 'latest'"
+    )
     show.set_defaults(func=cmd_show)
 
     compare = subparsers.add_parser("compare", help="overlay curves and diff configs of runs")
@@ -57,6 +60,8 @@ def _console():
 
 def _status(status: str):
     from rich.text import Text
+
+    from engine.cli.runs_table import STATUS_STYLE
 
     return Text(str(status), style=STATUS_STYLE.get(status, "white"))
 
@@ -90,43 +95,35 @@ def _guard(fn):
 
 @_guard
 def cmd_runs(args: argparse.Namespace) -> int:
-    """Table of runs: id, status, data set, model, key hyper-parameters, best, time."""
-    from rich import box
-    from rich.table import Table
-
+    """One line per run at the terminal's width (`--wide`: every column; `--csv`/`--json`)."""
+    from engine.cli.runs_table import matches, runs_table
     from engine.runs import RunStore
-    from engine.runs.describe import best_text, duration_text, hyperparameters_text, model_text
+    from engine.runs.store import short_handles
 
     store = RunStore(args.runs_dir)
-    records = store.list_runs()
-    if args.status:
-        records = [r for r in records if r.status == args.status]
+    every = store.list_runs()
+    handles = short_handles(every)  # unique among all runs, not only the ones shown
+    records = [
+        r
+        for r in every
+        if (not args.status or r.status == args.status)
+        and matches(r, tags=args.tag, search=args.search)
+    ]
     records = records[: args.limit] if args.limit else records
     if args.csv or args.json:
         from engine.cli.runs_export import write_csv, write_json
 
-        (write_csv if args.csv else write_json)(records)
+        (write_csv if args.csv else write_json)(records, handles=handles)
         return 0
     console = _console()
     if not records:
-        console.print(f"no runs in {store.root}")
+        console.print(_plain(f"no runs in {store.root}" + (" match" if every else "")))
         return 0
-    table = Table(title=f"runs in {store.root}", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("id", "status", "dataset", "model", "hyper-parameters", "best", "time"):
-        table.add_column(name, overflow="fold", no_wrap=name in ("id", "status", "time"))
-    for r in records:
-        summary, config = r.summary, r.config
-        cells = (
-            r.run_id,
-            _status(r.status),
-            str(summary.get("dataset") or config.get("dataset") or "—"),
-            model_text(summary, config) if (summary or config) else "—",
-            hyperparameters_text(config),
-            best_text(r),
-            duration_text(summary.get("train_seconds")),
-        )
-        table.add_row(*[_plain(cell) for cell in cells])
-    console.print(table)
+    if args.wide:
+        from rich.console import Console
+
+        console = Console(highlight=False, width=WIDE_LIMIT, force_terminal=console.is_terminal)
+    console.print(runs_table(records, handles, console.width, wide=args.wide))
     return 0
 
 
@@ -141,9 +138,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     for warning in record.warnings:
         console.print("[yellow]warning:[/]", _plain(warning))
     if record.metrics:
-        console.print(_epochs_table(record))
+        table, left_out = _epochs_table(record, console.width)
+        console.print(table)
+        if left_out:
+            console.print(
+                _plain(
+                    f"not shown at this width: {', '.join(left_out)} "
+                    "(a wider terminal shows them; metrics.jsonl has all)"
+                )
+            )
     if record.summary.get("confusion"):
-        console.print(_confusion_table(record.summary))
+        console.print(_confusion_table(record.summary, console.width))
     for sample in record.summary.get("samples") or []:
         console.print(_plain(f"sample: {record.path / sample}"))
     from engine.cli.use_show import print_use
@@ -159,11 +164,14 @@ def _print_overview(console, record) -> None:
 
     s, config = record.summary, record.config
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="ellipsis")  # wraps between words; a word too long is cut
+    labels, title = record.labels, str(config.get("name") or s.get("name") or "")
     rows = [
         ("run", record.run_id),
-        ("name", s.get("name") or ""),
+        ("name", f"{labels.name} ({title})" if labels.name and title else labels.name or title),
+        ("tags", ", ".join(labels.tags)),
+        ("note", labels.note),
         ("status", _status(record.status)),
         ("problem", record.damaged or s.get("error") or ""),
         ("folder", str(record.path)),
@@ -184,7 +192,9 @@ def _print_overview(console, record) -> None:
         if values.get("epoch"):
             text = f"epoch {values['epoch']}: {text}"
         rows.append((label, text or "—"))
-    settings = {k: v for k, v in config.items() if k not in ("model", "dataset", "model_options")}
+    settings = {
+        k: v for k, v in config.items() if k not in ("model", "dataset", "model_options", "name")
+    }
     shown = {k: v for k, v in settings.items() if v not in (None, "")}
     rows.append(("config", " ".join(f"{k}={format_value(v)}" for k, v in shown.items())))
     for label, value in rows:
@@ -193,40 +203,60 @@ def _print_overview(console, record) -> None:
     console.print(table)
 
 
-def _epochs_table(record):
+def _epochs_table(record, width: int):
+    """The per-epoch table with as many metric columns as fit `width`, and the rest's names."""
+    from rich import box
     from rich.table import Table
 
     from engine.runs.compare import curve_metrics
     from engine.runs.describe import metric_text
 
-    columns = ["epoch"] + [m for m in curve_metrics([record]) if m != "lr"]
-    table = Table(title="epochs", title_justify="left")
+    names = ["epoch"] + [m for m in curve_metrics([record]) if m != "lr"]
+    cells = {
+        c: [
+            str(r.get("epoch")) if c == "epoch" else metric_text(c, r.get(c))
+            for r in record.metrics
+        ]
+        for c in names
+    }
+    columns, used = [], 0
+    for name in names:
+        need = max(len(name), *(len(v) for v in cells[name])) + 3  # padding and divider
+        if columns and used + need > width:
+            continue
+        columns.append(name)
+        used += need
+    table = Table(title="epochs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
     for name in columns:
-        table.add_column(name, justify="right")
-    for row in record.metrics:
-        table.add_row(
-            *[
-                str(row.get("epoch")) if c == "epoch" else metric_text(c, row.get(c))
-                for c in columns
-            ]
-        )
-    return table
+        table.add_column(name, justify="right", no_wrap=True, overflow="ellipsis")
+    for index in range(len(record.metrics)):
+        table.add_row(*[cells[c][index] for c in columns])
+    return table, [n for n in names if n not in columns]
 
 
-def _confusion_table(summary: dict[str, Any]):
+def _confusion_table(summary: dict[str, Any], width: int):
+    """Counts by true class (rows) and predicted class (columns). When the class names do not
+    fit as headers, the columns are numbered and the rows say which number is which."""
     from rich.table import Table
 
     from engine.runs.describe import metric_text
 
     classes = summary.get("classes") or [str(i) for i in range(len(summary["confusion"]))]
     per_class = summary.get("per_class_acc") or [None] * len(classes)
+    counts = [str(c) for row in summary["confusion"] for c in row]
+    digits = max([len(c) for c in counts] + [1])
+    label_width = max([len(str(n)) for n in classes] + [5])
+    natural = label_width + sum(max(len(str(n)), digits) + 3 for n in classes) + 12
+    numbered = natural > width
+    headers = [str(i) for i in range(len(classes))] if numbered else [str(n) for n in classes]
+    labels = [f"{i} {n}" for i, n in enumerate(classes)] if numbered else list(classes)
     table = Table(title="confusion (rows: true class, columns: predicted)", title_justify="left")
-    table.add_column("class")
-    for name in classes:
-        table.add_column(_plain(name), justify="right")
-    table.add_column("accuracy", justify="right")
-    for name, counts, acc in zip(classes, summary["confusion"], per_class, strict=False):
-        table.add_row(_plain(name), *[str(c) for c in counts], metric_text("test_acc", acc))
+    table.add_column("class", no_wrap=True, overflow="ellipsis")
+    for header in headers:
+        table.add_column(_plain(header), justify="right", no_wrap=True, overflow="ellipsis")
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    for name, row, acc in zip(labels, summary["confusion"], per_class, strict=False):
+        table.add_row(_plain(name), *[str(c) for c in row], metric_text("test_acc", acc))
     return table
 
 
@@ -253,8 +283,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _label(index: int, record) -> str:
-    """'1:my-name' or '1:conv-shapes-d94e' (the id without its timestamp)."""
-    name = record.summary.get("name") or _STAMP.sub("", record.run_id)
+    """'1:my-name' (the run's name) or '1:conv-shapes-d94e' (the id without its timestamp)."""
+    name = record.labels.name or record.summary.get("name") or _STAMP.sub("", record.run_id)
     return f"{index + 1}:{name}"
 
 

@@ -44,36 +44,49 @@ def _metrics(value: Any) -> dict[str, Any]:
     return {k: v for k, v in value.items() if k not in BULKY}
 
 
-def run_row(record) -> dict[str, Any]:
-    """One run as a JSON-ready dict."""
+def run_row(record, handle: str | None = None) -> dict[str, Any]:
+    """One run as a JSON-ready dict; `handle`: the short name `cnnlab runs` shows for it."""
     summary = record.summary if isinstance(record.summary, dict) else {}
-    row: dict[str, Any] = {"run_id": record.run_id, "status": record.status}
+    row: dict[str, Any] = {
+        "run_id": record.run_id,
+        "handle": handle or record.run_id,
+        "status": record.status,
+    }
     row.update({key: summary.get(key) for key in SUMMARY_KEYS})
     row["damaged"] = record.damaged
     row["path"] = str(record.path)
     row["best"] = _metrics(summary.get("best"))
     row["final"] = _metrics(summary.get("final"))
     row["config"] = record.config if isinstance(record.config, dict) else {}
+    row["labels"] = record.labels.to_json()
     return json_safe(row)
 
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
-    flat = {k: v for k, v in row.items() if k not in ("best", "final", "config")}
+    flat = {k: v for k, v in row.items() if k not in ("best", "final", "config", "labels")}
+    labels = row.get("labels") or {}
+    flat.update({f"labels.{k}": v for k, v in labels.items() if k != "tags"})
+    flat["labels.tags"] = ",".join(labels.get("tags") or [])
     for part in ("best", "final"):
         flat.update({f"{part}.{k}": v for k, v in row[part].items()})
     flat.update({f"config.{k}": v for k, v in flatten_config(row["config"]).items()})
     return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()}
 
 
-def write_json(records, out: TextIO | None = None) -> None:
+def write_json(
+    records, out: TextIO | None = None, *, handles: dict[str, str] | None = None
+) -> None:
     out = out or sys.stdout
-    json.dump([run_row(r) for r in records], out, indent=2, allow_nan=False)
+    handles = handles or {}
+    rows = [run_row(r, handles.get(r.run_id)) for r in records]
+    json.dump(rows, out, indent=2, allow_nan=False)
     out.write("\n")
 
 
-def write_csv(records, out: TextIO | None = None) -> None:
+def write_csv(records, out: TextIO | None = None, *, handles: dict[str, str] | None = None) -> None:
     out = out or sys.stdout
-    rows = [flat_row(run_row(r)) for r in records]
+    handles = handles or {}
+    rows = [flat_row(run_row(r, handles.get(r.run_id))) for r in records]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))

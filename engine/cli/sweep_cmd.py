@@ -395,20 +395,23 @@ def run_search(console: Console, args: argparse.Namespace) -> int:
 
 def _print_search(console: Console, runs_dir, search_id: str, *, importance: bool) -> None:
     """The trials table, the best trial and the settings' importance."""
+    from engine.cli.runs_table import line_table
+    from engine.runs import RunStore
     from engine.runs.describe import metric_text as format_metric
+    from engine.runs.store import short_handles
     from engine.sweeps.search_results import read_search
 
     result = read_search(runs_dir, search_id, importance=importance)
     objective = result.spec.objective
-    table = Table("trial", "status", objective, "setting", "run", title=f"{search_id}")
-    for row in result.trials:
-        value = format_metric(objective, row.value)
-        style = {"completed": "green", "pruned": "blue", "failed": "red"}.get(row.state, "")
-        table.add_row(
-            str(row.number), f"[{style}]{row.state}[/]" if style else row.state, value,
-            _params_text(row.params), row.run_id or "–",
-        )  # fmt: skip
-    console.print(table)
+    handles = short_handles(RunStore(runs_dir).list_runs())  # what `cnnlab show` accepts
+    rows = [
+        (str(row.number), row.state, format_metric(objective, row.value),
+         _params_text(row.params), handles.get(row.run_id, row.run_id) if row.run_id else "–")
+        for row in result.trials
+    ]  # fmt: skip
+    console.print(Text(search_id, style="bold"))
+    headers = ("trial", "status", objective, "setting", "run")
+    console.print(line_table(headers, rows, console.width))  # one line per trial
     console.print(f"{result.progress_text} done")
     if result.best is not None:
         best = result.best
@@ -448,23 +451,24 @@ def run_list(args: argparse.Namespace) -> int:
     if not states and not searches:
         print(f"no sweeps in {store.root}", file=sys.stderr)
         return 0
-    if searches:
-        table = Table("search", "preset", "space", "objective", "progress", "best trial")
-        for row in searches:
-            table.add_row(*[Text(str(cell)) for cell in row])  # file text is never markup
-        console.print(table)
+    from engine.cli.runs_table import line_table
+
+    headers = ("search", "preset", "space", "objective", "progress", "best trial")
+    if searches:  # one line each at the terminal's width, long cells cut with '…'
+        console.print(line_table(headers, searches, console.width))
     if not states:
         return 0
-    table = Table("sweep", "preset", "grid", "seeds", "progress")
+    rows = []
     for state in states:
         grid = setting_label(state.spec.grid) if state.spec.grid else "–"
         progress = sweep_progress(store, state.sweep_id)
-        cells = (
+        rows.append((
             state.sweep_id, state.spec.preset or "–", grid,
             ",".join(str(s) for s in state.spec.seeds), progress.text,
-        )  # fmt: skip
-        table.add_row(*[Text(str(cell)) for cell in cells])  # file text is never markup
-    console.print(table)
+        ))  # fmt: skip
+    if searches:
+        console.print()
+    console.print(line_table(("sweep", "preset", "grid", "seeds", "progress"), rows, console.width))
     return 0
 
 

@@ -89,7 +89,9 @@ def register(subparsers) -> None:
         "run folder. Example: cnnlab train --preset quick-shapes --epochs 3",
     )
     parser.add_argument("--preset", help="start from a preset (see the list below)")
-    parser.add_argument("--resume", metavar="RUN", help="continue a run from its last.pt")
+    parser.add_argument(
+        "--resume", metavar="RUN", help="continue a run (id, name or short id) from its last.pt"
+    )
     parser.add_argument("--runs-dir", help="where runs are saved (default $CNNLAB_RUNS or ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
     add_cache_flag(parser)

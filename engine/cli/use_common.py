@@ -13,7 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 def add_run_flags(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
     """RUN, --checkpoint, --device (unless the command fixes it) and --runs-dir."""
-    parser.add_argument("run", metavar="RUN", help="run id, unique part of it, folder or 'latest'")
+    parser.add_argument(
+        "run",
+        metavar="RUN",
+        help="run id, name, short id, unique part of an id, folder or 'latest'",
+    )
     parser.add_argument(
         "--checkpoint",
         choices=("best", "last"),

@@ -21,6 +21,7 @@ from engine.runs.files import default_runs_dir, read_json, read_json_lines_check
 from engine.runs.labels import (
     RunLabels,
     check_unique,
+    make_labels,
     read_labels,
     read_labels_checked,
     write_labels,
@@ -215,22 +216,33 @@ class RunStore:
             return self.latest()
         if is_run_name(ref) and "/" not in ref and _is_dir(self.root / ref):
             return self.root / ref
-        dirs = self.run_dirs()
-        names = [p.name for p in dirs]
-        named = [p.name for p in dirs if read_labels(p).name.lower() == ref.lower()]
-        short = [n for n in names if short_id(n) == ref.lower()]
-        matches = (
-            named
-            or short
-            or [n for n in names if n.startswith(ref)]
-            or [n for n in names if ref in n]
-        )
+        handled = self.by_handle(ref)
+        if handled is not None:
+            return handled
+        names = [p.name for p in self.run_dirs()]
+        matches = [n for n in names if n.startswith(ref)] or [n for n in names if ref in n]
         if len(matches) == 1:
             return self.root / matches[0]
         if not matches:
             raise RunStoreError(f"no run {ref!r} in {self.root}")
         shown = ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")
         raise RunStoreError(f"{ref!r} matches {len(matches)} runs ({shown}); be more specific")
+
+    def by_handle(self, ref: str) -> Path | None:
+        """The run folder whose name or short id is `ref` (any case), or None when none is;
+        `RunStoreError` when a short id is shared (the message lists the runs)."""
+        dirs = self.run_dirs()
+        for path in dirs:
+            if read_labels(path).name.lower() == ref.lower():
+                return path
+        short = [p for p in dirs if short_id(p.name) == ref.lower()]
+        if len(short) > 1:
+            shown = ", ".join(p.name for p in short)
+            raise RunStoreError(
+                f"{ref!r} is the short id of {len(short)} runs ({shown}); "
+                "name one by more of its id"
+            )
+        return short[0] if short else None
 
     def resolve(self, ref: str) -> Path:
         """The folder for `ref`: a run id in `root`, a unique id prefix or fragment,
@@ -286,6 +298,7 @@ class RunStore:
         files are never touched, so a running run may be labelled.
         """
         path = self.run_folder(ref)
+        labels = make_labels(labels.name, labels.note, labels.tags)  # ValueError first
         others = [(p.name, read_labels(p)) for p in self.run_dirs()]
         check_unique(labels.name, path.name, others)
         write_labels(path, labels)

@@ -92,6 +92,10 @@ def resolve_targets(store: Any, refs: Sequence[str]) -> list[Any]:
         if ref in ("latest", "last") and records:  # the newest run, never the sweeps folder
             chosen.setdefault(records[0].run_id, records[0])
             continue
+        handled = store.by_handle(ref) if hasattr(store, "by_handle") else None
+        if handled is not None:  # a run's name or short id, never read as a sweep prefix
+            chosen.setdefault(handled.name, store.get(str(handled)))
+            continue
         sweep_id = _matching_sweep(store, ref, records)
         if sweep_id is not None:
             for record in sweep_records(store, sweep_id, records):
