@@ -109,3 +109,24 @@ async def test_a_bad_or_taken_name_is_explained_in_the_dialog(tmp_path):
         await wait_for(pilot, lambda: app.screen is screen, what="cancelled")
         assert not (runs_dir / A / "labels.json").exists()
         assert str(table.get_cell(A, "handle")) == "aaaa"
+
+
+@async_test
+async def test_the_palette_finds_a_run_by_its_name(tmp_path):
+    from cnnlab_tui.screens.run_commands import RunCommands
+    from engine.runs import RunStore
+    from engine.runs.labels import make_labels
+
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, A, lr=0.01)
+    write_run(runs_dir, B, lr=0.001)
+    RunStore(runs_dir).set_labels(B, make_labels("baseline", tags="cnn"))
+    app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
+        provider = RunCommands(app.screen)
+        await provider.startup()
+        hits = [hit async for hit in provider.search("open baseline")]
+        assert hits and hits[0].text == f"Open run {B}"
+        assert "baseline" in str(hits[0].help)

@@ -2,8 +2,9 @@
 interrupted or cancelled run, "Resume run …" (asks how many epochs to add); per sweep,
 "Show sweep …" (its group opened on Runs) and "Compare sweep …".
 
-Typing part of a run id (or its data set / model) after ctrl+p jumps straight to it, from
-the Runs, Run detail and Compare screens — faster than scrolling a long table over SSH.
+Typing part of a run id, its name or tags (or its data set / model) after ctrl+p jumps
+straight to it, from the Runs, Run detail and Compare screens — faster than scrolling a
+long table over SSH.
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class RunCommands(Provider):
         for record in self._records:
             summary = record.summary or {}
             where = f"{summary.get('dataset') or '?'} / {summary.get('model') or '?'}"
-            info = f"{record.status} · {where}"
+            labels = getattr(record, "labels", None)
+            words = [getattr(labels, "name", ""), *(getattr(labels, "tags", None) or ())]
+            named = " ".join(word for word in words if word)
+            info = f"{named + ' · ' if named else ''}{record.status} · {where}"
             commands.append(
                 (f"Open run {record.run_id}", partial(self.app.open_detail, record.run_id), info)
             )
