@@ -91,6 +91,11 @@ async def test_the_fields_that_differ_are_columns_and_fit(tmp_path, size):
         assert "sgd" in shown[C] and "adam" in shown[B]
         assert table.virtual_size.width <= table.size.width, "columns cut at this size"
         assert table.size.width >= size[0] - 2
+        keys_shown = [(k.region, k.description) for k in screen.query("FooterKey")]
+        assert {"Mark", "Compare", "Name", "Sort", "Filter"} <= {d for _, d in keys_shown}
+        spans = sorted((r.x, r.right) for r, _ in keys_shown)
+        assert spans[-1][1] <= size[0], "a footer key is past the edge"
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "footer keys overlap"
         common = str(screen.query_one("#runs-common", Static).render())
         assert common.startswith("all: data shapes · model conv")
         if size == (80, 24):

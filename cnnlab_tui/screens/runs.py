@@ -67,7 +67,7 @@ class RunsScreen(Screen):
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("e", "rerun", "Re-run"),
-        Binding("r", "resume", "Resume"),
+        Binding("r", "resume", "Resume", show=False),  # named in the info line when it applies
         Binding("w", "compare_sweep", "Sweep", show=False),  # named in the info line
         Binding("x", "export", "Report"),
         Binding("n", "labels", "Name"),
@@ -118,7 +118,8 @@ class RunsScreen(Screen):
         yield Static("", id="runs-common")
         yield RunsTable([], formatters=FORMATTERS, id="runs-table")
         yield Static("", id="run-info")
-        yield Footer(compact=True)
+        # The mode bar names ^p; the footer's 80 columns are for this screen's keys.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(POLL_SECONDS, self._poll)
@@ -289,7 +290,8 @@ class RunsScreen(Screen):
         else:
             membership = self.memberships.get(record.run_id)
             sweep = f"w: sweep {membership[0]} · " if membership else ""
-            info.update(Text(f"enter: details · {sweep}{record.path}", style="dim"))
+            resume = "r: resume · " if record.status in ("interrupted", "cancelled") else ""
+            info.update(Text(f"enter: details · {resume}{sweep}{record.path}", style="dim"))
 
     # -- actions ----------------------------------------------------------------------------
     def _selected(self) -> Any | None:
