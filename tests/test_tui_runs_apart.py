@@ -95,7 +95,9 @@ async def test_the_fields_that_differ_are_columns_and_fit(tmp_path, size):
         assert {"Mark", "Compare", "Name", "Sort", "Filter"} <= {d for _, d in keys_shown}
         spans = sorted((r.x, r.right) for r, _ in keys_shown)
         assert spans[-1][1] <= size[0], "a footer key is past the edge"
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "footer keys overlap"
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), (
+            "footer keys overlap"
+        )
         common = str(screen.query_one("#runs-common", Static).render())
         assert common.startswith("all: data shapes · model conv")
         if size == (80, 24):
