@@ -177,3 +177,17 @@ async def test_the_palette_finds_a_sweep_by_name(tmp_path):
         await wait_for(pilot, lambda: app.screen is screen, what="Runs")
         await wait_for(pilot, lambda: S0 in screen.table.row_ids, what="the sweep opened")
         assert screen.table.selected_id == f"sweep:{SWEEP}"
+
+
+@async_test
+async def test_columns_follow_a_resize(tmp_path):
+    _store(tmp_path / "runs")
+    async with _app(tmp_path).run_test(size=(80, 24)) as pilot:
+        screen = await _runs(pilot, rows=3)
+        assert "run_id" not in screen.table.column_keys
+        await pilot.resize_terminal(200, 60)
+        await wait_for(pilot, lambda: "run_id" in screen.table.column_keys, what="wide columns")
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "run_id" not in screen.table.column_keys, what="narrow")
+        assert "cfg:weight_decay" in screen.table.column_keys
+        assert screen.table.virtual_size.width <= screen.table.size.width
