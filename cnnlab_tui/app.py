@@ -25,9 +25,10 @@ Navigation (the contract every screen module codes against):
   ``app.engine.wait()`` before importing it.
 * Pushed on top of the current mode's stack (escape pops them):
   ``app.open_detail(run_id)`` → ``screens.detail.DetailScreen(run_id)``;
-  ``app.open_compare(run_ids)`` → ``screens.compare.CompareScreen(run_ids=run_ids)``;
   ``screens.confirm.ConfirmScreen`` for every yes/no question (cancel, delete);
   ``screens.quit_dialog.QuitScreen`` (keep / cancel / stay) when quitting with runs active.
+* ``app.open_compare(run_ids)`` shows ``run_ids`` in the one Compare (the ``compare`` mode's
+  screen, ``CompareScreen.Show``); Esc there returns to the mode it came from, keeping both.
 * ``app.edit_and_rerun(config)`` switches to ``new_run`` and fills the form with ``config``.
 * Shared state: ``app.data_root``, ``app.runs_dir`` (Paths), ``app.store`` (engine RunStore),
   ``app.runner`` (``cnnlab_tui.runner.RunQueue``: the background engine's queue as seen
@@ -170,8 +171,10 @@ class CnnlabApp(App[int]):
         self.push_screen(DetailScreen(run_id))
 
     def open_compare(self, run_ids: list[str]) -> None:
-        """Push a Compare screen showing `run_ids` on the current mode."""
-        self.push_screen(CompareScreen(run_ids=list(run_ids)))
+        """Show `run_ids` in the one Compare (F4); Esc there comes back here, nothing lost."""
+        came_from = self.current_mode
+        self.switch_mode("compare")
+        self.get_screen_stack("compare")[0].post_message(CompareScreen.Show(run_ids, came_from))
 
     def edit_and_rerun(self, config: dict[str, Any]) -> None:
         """Open New run filled with `config` so the user can edit it and launch again."""

@@ -51,7 +51,7 @@ async def test_compare_two_finished_runs_from_the_runs_table(tmp_path, size):
         assert screen.query_one("#compare-tabs", TabbedContent).active == "tab-curves"
 
         diff = screen.query_one("#diff-table", DataTable)
-        assert _headers(diff) == ["field", "1:conv-shapes-bbbb", "2:conv-shapes-aaaa"]
+        assert _headers(diff) == ["field", "1:bbbb", "2:aaaa"]
         assert _cells(diff) == {
             "model_options.widths": ["8,16", "4,8"],
             "epochs": ["3", "2"],
@@ -66,13 +66,13 @@ async def test_compare_two_finished_runs_from_the_runs_table(tmp_path, size):
         chart = screen.query_one("#compare-chart", MetricChart)
         assert chart.chart_title == "test_acc"
         series = chart.series
-        assert list(series) == ["1:conv-shapes-bbbb", "2:conv-shapes-aaaa"]
-        assert series["1:conv-shapes-bbbb"][0] == [1, 2, 3]
-        assert series["1:conv-shapes-bbbb"][1] == pytest.approx([0.4, 0.5, 0.6])
-        assert series["2:conv-shapes-aaaa"] == ([1, 2], pytest.approx([0.4, 0.5]))
+        assert list(series) == ["1:bbbb", "2:aaaa"]
+        assert series["1:bbbb"][0] == [1, 2, 3]
+        assert series["1:bbbb"][1] == pytest.approx([0.4, 0.5, 0.6])
+        assert series["2:aaaa"] == ([1, 2], pytest.approx([0.4, 0.5]))
         await pilot.press("m")  # next metric: the same runs, another curve
         assert chart.chart_title != "test_acc"
-        assert list(chart.series) == ["1:conv-shapes-bbbb", "2:conv-shapes-aaaa"]
+        assert list(chart.series) == ["1:bbbb", "2:aaaa"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen), what="back")
 
@@ -97,7 +97,7 @@ async def test_compare_mode_picker_updates_everything(tmp_path):
         await pilot.press("space", "down", "space")  # C (newest), then B
         await pilot.pause()
         assert screen.selected_ids == [C, B]
-        assert "1:conv-shapes-cccc" in str(title.render())
+        assert "1:cccc" in str(title.render())
         diff = screen.query_one("#diff-table", DataTable)
         assert _cells(diff) == {"(every config field is the same)": []}
         final = _cells(screen.query_one("#final-table", DataTable))

@@ -279,8 +279,13 @@ async def test_runs_export_offers_the_highlighted_runs_sweep(tmp_path):
         await pilot.press("f3")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
         table = app.screen.query_one("#runs-table")
-        await wait_for(pilot, lambda: table.row_count == 2, what="two runs")
-        assert "w: sweep sweep-conv-abc" in str(app.screen.query_one("#run-info").render())
+        await wait_for(pilot, lambda: table.row_count == 1, what="the sweep's group row")
+        info = app.screen.query_one("#run-info")
+        assert "sweep sweep-conv-abc · enter: open" in str(info.render())
+        await pilot.press("enter")  # open the group: each of its runs offers the sweep too
+        await wait_for(pilot, lambda: table.row_count == 3, what="its two runs")
+        await pilot.press("down")
+        assert "w: sweep sweep-conv-abc" in str(info.render())
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="dialog")
         assert str(app.screen.query_one("#export-what").render()) == "sweep sweep-conv-abc"

@@ -4,8 +4,11 @@ Overlaid curves of any metric (one colour per run, with a legend), the config fi
 differ, and the final metrics. The rows come from `engine.runs.compare`, the same pure
 functions behind `cnnlab compare`, so the CLI and the dashboard never disagree.
 
-Opened from Runs (marked runs) it starts on the curves; opened with F4 it starts on a
-picker listing every sweep and run in the store. Picking or unpicking updates everything.
+There is one Compare: the `compare` mode's screen (F4). `c` on Runs (marked runs) and every
+`app.open_compare` put their runs in it (`Show`) and turn to the curves; Esc goes back to
+the mode they came from and F4 returns to the same comparison, so nothing is ever thrown
+away. Opened with F4 alone it starts on a picker listing every sweep and run in the store.
+Picking or unpicking updates everything.
 
 A picked search (Optuna) also fills the Search tab: best trial, objective per trial,
 parameter importance (`widgets.search_panel`).
@@ -18,7 +21,6 @@ between that and one column per run. `x` writes the lab report of what is compar
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -53,13 +56,20 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 TABS = ["tab-pick", "tab-curves", "tab-diff", "tab-final", "tab-search"]
-_STAMP = re.compile(r"^\d{8}-\d{6}-")
 
 
-def run_label(index: int, record: Any) -> str:
-    """A short column/legend label: position, then the run's name or its id sans timestamp."""
-    name = (record.summary or {}).get("name") or _STAMP.sub("", record.run_id)
-    return f"{index + 1}:{name}"
+def picked_text(count: int) -> str:
+    """`0 runs picked`, `1 run picked`, `2 runs picked`."""
+    return f"{count} run{'' if count == 1 else 's'} picked"
+
+
+def run_labels(records: list[Any]) -> list[str]:
+    """Short column/legend labels, so 80 columns hold four runs: position, then the run's
+    handle (its name, `n` on Runs, else the shortest form of its id, as on Runs)."""
+    from engine.runs.store import short_handles
+
+    handles = short_handles(list(records))
+    return [f"{i + 1}:{handles.get(r.run_id, r.run_id)}" for i, r in enumerate(records)]
 
 
 class CompareScreen(Screen):
@@ -91,6 +101,13 @@ class CompareScreen(Screen):
             super().__init__()
             self.message = message
 
+    class Show(Message):
+        """Compare `run_ids` now (they replace the picks); Esc returns to mode `came_from`."""
+
+        def __init__(self, run_ids: list[str], came_from: str | None = None) -> None:
+            super().__init__()
+            self.run_ids, self.came_from = list(run_ids), came_from
+
     def __init__(self, run_ids: list[str] | None = None) -> None:
         super().__init__()
         self.selected_ids: list[str] = list(run_ids or [])  # run ids and sweep ids
@@ -101,6 +118,7 @@ class CompareScreen(Screen):
         self.metric: str | None = None
         self._fingerprint: tuple | None = None
         self._started_with_runs = bool(run_ids)
+        self.came_from: str | None = None  # the mode `Show` came from: where Esc goes
 
     def compose(self) -> ComposeResult:
         yield ModeBar("compare")
@@ -127,6 +145,15 @@ class CompareScreen(Screen):
             self.call_after_refresh(self._show_curves_tab)
         self._timer = self.set_interval(POLL_SECONDS, self._poll)
         self._load()
+
+    def on_compare_screen_show(self, message: Show) -> None:
+        self.selected_ids = list(dict.fromkeys(message.run_ids))
+        self.came_from = message.came_from if message.came_from != "compare" else None
+        self.call_after_refresh(self._show_curves_tab)
+        if self.records or self.sweeps:
+            self._fill_picker()
+            self.update_comparison()
+        self._load()  # the store may have runs newer than the last read
 
     def _show_curves_tab(self) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = "tab-curves"
@@ -220,11 +247,11 @@ class CompareScreen(Screen):
         if grouped is not None:
             self._show_grouped(grouped, records)
             return
-        labels = [run_label(i, r) for i, r in enumerate(records)]
+        labels = run_labels(records)
         title = self.query_one("#compare-title", Static)
         if len(records) < 2:
             title.update(
-                Text(f"{len(records)} run picked — pick two or more (p or F4)", style="yellow")
+                Text(f"{picked_text(len(records))} — pick two or more (p)", style="yellow")
             )
         else:
             title.update(Text("  ".join(labels), style="bold"))
@@ -292,7 +319,7 @@ class CompareScreen(Screen):
         if event.value is not Select.NULL and event.value != self.metric:
             self.metric = str(event.value)
             records = self.selected_records
-            self._draw_curves(records, [run_label(i, r) for i, r in enumerate(records)])
+            self._draw_curves(records, run_labels(records))
 
     # -- actions ----------------------------------------------------------------------------
     def action_next_metric(self) -> None:
@@ -334,6 +361,9 @@ class CompareScreen(Screen):
         export_report(self.app, refs, f"{len(records)} runs compared")
 
     def action_back(self) -> None:
-        # Pushed from Runs: go back there. As the Compare mode's base screen: nothing below.
-        if len(self.app.screen_stack) > 1:
+        """Back to the mode the runs came from (Runs, with its marks); the comparison stays
+        here for F4. Opened with F4 alone there is nowhere to go back to."""
+        if self.came_from and self.came_from in self.app.MODES:
+            self.app.switch_mode(self.came_from)
+        elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()

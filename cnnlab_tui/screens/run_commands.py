@@ -1,8 +1,10 @@
 """Command palette entries for the runs in the store: "Open run …", "Re-run …" and, for an
-interrupted or cancelled run, "Resume run …" (asks how many epochs to add).
+interrupted or cancelled run, "Resume run …" (asks how many epochs to add); per sweep,
+"Show sweep …" (its group opened on Runs) and "Compare sweep …".
 
-Typing part of a run id (or its data set / model) after ctrl+p jumps straight to it, from
-the Runs, Run detail and Compare screens — faster than scrolling a long table over SSH.
+Typing part of a run id, its name or tags (or its data set / model) after ctrl+p jumps
+straight to it, from the Runs, Run detail and Compare screens — faster than scrolling a
+long table over SSH.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
 
 from cnnlab_tui.screens.resume_dialog import ask_resume
 
@@ -22,28 +25,59 @@ MAX_DISCOVERY_HITS = 5
 RESUMABLE = ("interrupted", "cancelled")  # offered in the palette (`r` tries any run)
 
 
+class RevealSweep(Message):
+    """Ask the Runs screen to open sweep `sweep_id`'s group and put the cursor on it."""
+
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+
+
+def reveal_sweep(app: Any, sweep_id: str) -> None:
+    """Show sweep `sweep_id` as an open group on the Runs screen (F3)."""
+    app.switch_mode("runs")
+    app.get_screen_stack("runs")[0].post_message(RevealSweep(sweep_id))
+
+
 class RunCommands(Provider):
     """One "Open run" and one "Re-run" command per run, newest runs first."""
 
     async def startup(self) -> None:
         try:
-            self._records = await asyncio.to_thread(self._list_runs)
+            self._records, self._sweeps = await asyncio.to_thread(self._list_runs)
         except Exception as exc:  # the palette must open even when the store cannot
             log.warning("run commands unavailable: %s", exc)
-            self._records = []
+            self._records, self._sweeps = [], {}
 
-    def _list_runs(self) -> list[Any]:
-        """The store's runs (a thread: the engine may still be loading)."""
+    def _list_runs(self) -> tuple[list[Any], dict[str, int]]:
+        """The store's runs and sweep id → run count (a thread: the engine may be loading)."""
         self.app.engine.wait()
-        return self.app.store.list_runs()
+        from engine.sweeps import read_membership
+
+        records = self.app.store.list_runs()
+        sweeps: dict[str, int] = {}
+        for record in records:
+            membership = read_membership(record)
+            if membership:
+                sweeps[membership[0]] = sweeps.get(membership[0], 0) + 1
+        return records, sweeps
 
     def _commands(self) -> list[tuple[str, Any, str]]:
         """(text, callback, help) for every run."""
         commands = []
+        for sweep_id, count in self._sweeps.items():
+            about = f"sweep of {count} run{'s' if count != 1 else ''}"
+            show = partial(reveal_sweep, self.app, sweep_id)
+            commands.append((f"Show sweep {sweep_id}", show, f"{about} · on Runs"))
+            compare = partial(self.app.open_compare, [sweep_id])
+            commands.append((f"Compare sweep {sweep_id}", compare, f"{about} · mean ± std"))
         for record in self._records:
             summary = record.summary or {}
             where = f"{summary.get('dataset') or '?'} / {summary.get('model') or '?'}"
-            info = f"{record.status} · {where}"
+            labels = getattr(record, "labels", None)
+            words = [getattr(labels, "name", ""), *(getattr(labels, "tags", None) or ())]
+            named = " ".join(word for word in words if word)
+            info = f"{named + ' · ' if named else ''}{record.status} · {where}"
             commands.append(
                 (f"Open run {record.run_id}", partial(self.app.open_detail, record.run_id), info)
             )
