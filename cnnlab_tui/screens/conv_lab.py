@@ -24,8 +24,8 @@ from cnnlab_tui.engine_import import LOADING_TEXT
 from cnnlab_tui.messages import EngineLoaded, WorkerAnswer
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FieldError, FormField
-from cnnlab_tui.widgets.image_view import half_block_text
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from cnnlab_tui.widgets.tables import ramp_colour
 from engine.errors import CnnlabError
 
 if TYPE_CHECKING:
@@ -46,26 +46,44 @@ MINIMUMS: dict[str, float] = {
 }  # fmt: skip
 
 
-def gridding_text(counts: np.ndarray, max_columns: int = 40) -> Text:
-    """The gridding map as half blocks: red = input pixel never reached, green = reached.
+HOLE_GLYPH = "·"  # an input pixel no path through the stack reaches
+SEEN_GLYPHS = "░▒▓█"  # reached by few … by the most paths (denser = more)
+HOLE_STYLE = "bold rgb(255,120,200)"  # pink: far from every shade of the ramp
 
-    Brighter green means more paths through the stack reach that pixel. Cells are scaled by
-    a whole factor so every pixel stays a crisp square.
-    """
-    import numpy as np
-    from PIL import Image
 
+def gridding_text(counts: np.ndarray, max_columns: int = 80, *, colour: bool = True) -> Text:
+    """The gridding map, one glyph per input pixel: `·` never reached, `░▒▓█` reached by
+    more and more paths through the stack — readable without colour. With `colour` the
+    reached glyphs also follow a colour-blind-safe ramp and holes are pink. Each pixel is
+    two columns wide (square on a terminal) when `max_columns` allows, else one."""
     size = counts.shape[0]
-    reached = counts > 0
     peak = max(int(counts.max()), 1)
-    rgb = np.zeros((*counts.shape, 3), dtype=np.uint8)
-    rgb[~reached] = (190, 40, 40)
-    level = (70 + 185 * counts / peak).astype(np.uint8)
-    rgb[reached, 1] = level[reached]
-    rgb[reached, 0] = rgb[reached, 2] = 30
-    scale = max(1, min(4, max_columns // max(size, 1)))
-    image = Image.fromarray(rgb).resize((size * scale, size * scale), Image.Resampling.NEAREST)
-    return half_block_text(image, size * scale, (size * scale + 1) // 2)
+    width = 2 if 2 * size <= max_columns else 1
+    text = Text(no_wrap=True, overflow="crop")
+    for row_index, row in enumerate(counts):
+        if row_index:
+            text.append("\n")
+        for value in row:
+            count = int(value)
+            if count == 0:
+                text.append(HOLE_GLYPH * width, style=HOLE_STYLE if colour else "")
+                continue
+            share = count / peak
+            glyph = SEEN_GLYPHS[min(len(SEEN_GLYPHS) - 1, int(share * len(SEEN_GLYPHS)))]
+            text.append(glyph * width, style=ramp_colour(0.25 + 0.75 * share) if colour else "")
+    return text
+
+
+def gridding_legend(peak: int, *, colour: bool = True) -> Text:
+    """What each glyph of the map means, named in words (the glyphs themselves shown)."""
+    legend = Text()
+    legend.append(HOLE_GLYPH, style=HOLE_STYLE if colour else "")
+    legend.append(" never seen (a hole)   ")
+    for index, glyph in enumerate(SEEN_GLYPHS):
+        share = (index + 1) / len(SEEN_GLYPHS)
+        legend.append(glyph, style=ramp_colour(0.25 + 0.75 * share) if colour else "")
+    legend.append(f" seen by 1 … {peak} paths (denser = more)")
+    return legend
 
 
 def matrix_text(rows: list[list[float]], digits: int = 2) -> str:
@@ -268,16 +286,17 @@ class ConvLabScreen(Screen):
             return
         counts = gridding_map(rates, k)
         holes = int((counts == 0).sum())
+        colour = not self.app.no_color
         caption.update(
             Text.assemble(
                 f"receptive field {field}×{field}, ",
-                (f"{holes} holes", "bold red" if holes else "bold green"),
+                (f"{holes} holes" if holes else "✓ 0 holes", "bold"),
                 f" of {counts.size} pixels\n",
-                ("■", "rgb(190,40,40)"), " never seen  ",
-                ("■", "rgb(30,255,30)"), " seen (brighter = more paths)",
+                gridding_legend(int(counts.max()), colour=colour),
             )
-        )  # fmt: skip
-        drawing.update(gridding_text(counts))
+        )
+        room = drawing.size.width or drawing.parent.size.width or 80
+        drawing.update(gridding_text(counts, max_columns=max(room, 1), colour=colour))
 
     # -- edge kernel demo -----------------------------------------------------------------
     def action_next_section(self) -> None:
