@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -99,6 +100,7 @@ class ConvLabScreen(Screen):
     TITLE = "Conv lab"
     CSS_PATH = "../styles/conv_lab.tcss"
     _demo_intro = ""  # the lab's X and Y, shown under the demo's result once mounted
+    _counts: np.ndarray | None = None  # the gridding map drawn last (redrawn on resize)
     BINDINGS = [
         Binding("ctrl+t", "next_section", "Next section"),
         Binding("ctrl+g", "learn", "Learn kernel"),
@@ -234,10 +236,10 @@ class ConvLabScreen(Screen):
             )
             effective = effective_kernel_size(v["kernel_size"], v["dilation"])
         except CnnlabError as exc:
-            result.update(Text(f"⚠ {exc}", style="bold red"))
+            result.update(Text(f"⚠ {exc}", style=self._tone("bold red")))
             return
         text = Text()
-        text.append(f"output size = {out}", style="bold green")
+        text.append(f"output size = {out}", style=self._tone("bold green"))
         text.append(f"  ({out}×{out} from {v['size']}×{v['size']})\n\n")
         text.append(
             f"⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1\n"
@@ -263,18 +265,21 @@ class ConvLabScreen(Screen):
             verdict.update(Text("Fix the highlighted fields.", style="italic"))
             caption.update("")
             drawing.update("")
+            self._counts = None
             return
         rates, k = v["dilations"], v["hdc_kernel"]
         try:
             report = hdc_check(rates, k)
             field = receptive_field([(k, 1, r) for r in rates])
         except CnnlabError as exc:
-            verdict.update(Text(f"⚠ {exc}", style="bold red"))
+            verdict.update(Text(f"⚠ {exc}", style=self._tone("bold red")))
             return
         if report.ok:
-            verdict.update(Text(f"✓ HDC holds for {list(rates)} with k = {k}", style="bold green"))
+            verdict.update(
+                Text(f"✓ HDC holds for {list(rates)} with k = {k}", style=self._tone("bold green"))
+            )
         else:
-            verdict.update(Text("✗ " + "\n✗ ".join(report.reasons), style="bold red"))
+            verdict.update(Text("✗ " + "\n✗ ".join(report.reasons), style=self._tone("bold red")))
         for layer, rate, m in report.table():
             note = ""
             if layer == 2:
@@ -283,6 +288,7 @@ class ConvLabScreen(Screen):
         if field > MAX_GRIDDING_FIELD:
             caption.update(f"receptive field {field}×{field}: too large to draw here")
             drawing.update("")
+            self._counts = None
             return
         counts = gridding_map(rates, k)
         holes = int((counts == 0).sum())
@@ -295,8 +301,29 @@ class ConvLabScreen(Screen):
                 gridding_legend(int(counts.max()), colour=colour),
             )
         )
-        room = drawing.size.width or drawing.parent.size.width or 80
-        drawing.update(gridding_text(counts, max_columns=max(room, 1), colour=colour))
+        self._counts = counts
+        self._draw_gridding()
+        if not drawing.size.width:  # not laid out yet: draw again once its width is known
+            self.call_after_refresh(self._draw_gridding)
+
+    def _draw_gridding(self) -> None:
+        """Draw the last gridding map as wide as its panel allows (two columns a pixel,
+        square, when it fits; one otherwise), so it re-flows with the terminal."""
+        if self._counts is None:
+            return
+        drawing = self.query_one("#gridding-map", Static)
+        room = drawing.size.width or 80
+        colour = not self.app.no_color
+        drawing.update(gridding_text(self._counts, max_columns=room, colour=colour))
+
+    def _tone(self, style: str) -> Style:
+        """`style` as given, or without its colours when NO_COLOR asks for none (the ✓/✗
+        and the words carry the meaning)."""
+        parsed = Style.parse(style)
+        return parsed.without_color if self.app.no_color else parsed
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw_gridding)
 
     # -- edge kernel demo -----------------------------------------------------------------
     def action_next_section(self) -> None:

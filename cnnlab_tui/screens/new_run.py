@@ -60,6 +60,8 @@ class NewRunScreen(Screen):
 
     TITLE = "New run"
     CSS_PATH = Path(__file__).parent.parent / "styles" / "new_run.tcss"
+    # ≥ 150 columns: longer fields (new_run.tcss); below, the compact layout for 80×24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     BINDINGS = [
         Binding("ctrl+s", "launch", "Launch", priority=True),
         Binding("f6,ctrl+o", "presets", "Presets", priority=True),
