@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Static, TabbedContent, TabPane
 
 from cnnlab_tui.engine_import import LOADING_TEXT
@@ -142,7 +143,7 @@ class ConvLabScreen(Screen):
                     yield FormField("hdc_kernel", "kernel size", kind="int", value=3)
                     yield Static(id="hdc-verdict")
                     yield DataTable(id="hdc-table", cursor_type="none", zebra_stripes=True)
-                with VerticalScroll(classes="lab-result"):
+                with VerticalScroll(id="hdc-result", classes="lab-result"):
                     yield Static(id="gridding-caption")
                     yield Static(id="gridding-map")
             with TabPane("Edge kernel demo", id="tab-learn"), Horizontal(classes="lab-row"):
@@ -303,7 +304,7 @@ class ConvLabScreen(Screen):
         )
         self._counts = counts
         self._draw_gridding()
-        if not drawing.size.width:  # not laid out yet: draw again once its width is known
+        if not drawing.parent.size.width:  # not laid out yet: draw again once it is
             self.call_after_refresh(self._draw_gridding)
 
     def _draw_gridding(self) -> None:
@@ -312,7 +313,9 @@ class ConvLabScreen(Screen):
         if self._counts is None:
             return
         drawing = self.query_one("#gridding-map", Static)
-        room = drawing.size.width or 80
+        panel = drawing.parent
+        room = panel.scrollable_content_region.width if isinstance(panel, Widget) else 0
+        room = room or 80
         colour = not self.app.no_color
         drawing.update(gridding_text(self._counts, max_columns=room, colour=colour))
 
