@@ -46,6 +46,7 @@ async def test_new_run_keeps_launch_and_the_error_line_at_80x24_and_widens_at_20
         await type_into(pilot, screen, "lr", "fast")
         lr = form_field(screen, "lr")
         await wait_for(pilot, lambda: lr.error is not None, what="lr message")
+        await wait_for(pilot, lambda: not screen.checking, what="the form's check")
         await pilot.press("ctrl+s")  # refused: the reason goes beside Launch
         await pilot.pause()
         for size in (SMALL, LARGE, SMALL):
