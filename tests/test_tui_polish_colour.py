@@ -142,3 +142,48 @@ def test_the_ramp_gets_lighter_as_the_share_grows():
     assert "black" in str(cells[0][0].style) and "white" in str(cells[0][1].style)
     plain = confusion_cells([[9, 1], [0, 3]], colour=False)
     assert [str(c.style) for c in plain[0]] == ["bold", ""]
+
+
+WINDOW_DOTS = {"#ff5f57", "#febc2e", "#28c840"}  # the screenshot's window frame, not the app
+
+
+def _screen_colours(app) -> set[str]:
+    """Every non-grey colour the screen as drawn uses (from Textual's own screenshot)."""
+    import re
+
+    fills = set(re.findall(r'fill(?:="|: ?)(#[0-9a-fA-F]{6})', app.export_screenshot()))
+
+    def greyish(hex_colour: str) -> bool:
+        rgb = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+        return max(rgb) - min(rgb) <= 8
+
+    return {f.lower() for f in fills if not greyish(f)} - WINDOW_DOTS
+
+
+@async_test
+async def test_under_no_color_the_screens_are_drawn_without_colour(tmp_path, monkeypatch):
+    write_run(tmp_path / "runs", RUN, epochs=2)
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = _app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        _, _, plain = await _gridding(pilot, "2, 4, 6")
+        assert "·" in plain
+        assert _screen_colours(app) == set()
+        await pilot.press("escape")
+        app.open_detail(RUN)
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+        detail = app.screen
+        await wait_for(pilot, lambda: detail.record is not None, what="the run to load")
+        detail.query_one("#detail-tabs", TabbedContent).active = "tab-confusion"
+        await pilot.pause(0.3)
+        assert "[5]" in app.export_screenshot()  # the counts and brackets are drawn
+        assert _screen_colours(app) == set()
+    monkeypatch.delenv("NO_COLOR")
+    coloured = _app(tmp_path)
+    async with coloured.run_test(size=(100, 30)) as pilot:
+        coloured.open_detail(RUN)
+        await wait_for(pilot, lambda: isinstance(coloured.screen, DetailScreen), what="detail")
+        await wait_for(pilot, lambda: coloured.screen.record is not None, what="the run")
+        coloured.screen.query_one("#detail-tabs", TabbedContent).active = "tab-confusion"
+        await pilot.pause(0.3)
+        assert _screen_colours(coloured)  # the check could fail: colour is seen when on
