@@ -142,3 +142,20 @@ async def test_conv_lab_map_fits_its_panel_at_80x24_and_goes_square_at_200x60(tm
             assert _inside(screen.query_one("#learn"), size)
             chart = screen.query_one("#learn-chart", MetricChart)
             assert _inside(chart, size) and chart.region.width >= size[0] - 45
+
+
+@async_test
+async def test_conv_lab_map_drawn_while_its_tab_was_hidden_fits_when_shown(tmp_path):
+    """The map is computed when the lab opens, on the Output size tab: shown later (ctrl+t)
+    it is drawn for the panel it lands in, not for a guess."""
+    async with _app(tmp_path).run_test(size=SMALL) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConvLabScreen), what="lab")
+        screen = pilot.app.screen
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.3)
+        assert screen.query_one("#conv-tabs", TabbedContent).active == "tab-hdc"
+        room = screen.query_one("#hdc-result").scrollable_content_region
+        lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
+        assert len(lines) == 17 and max(len(line) for line in lines) <= room.width

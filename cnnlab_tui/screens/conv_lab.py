@@ -328,6 +328,11 @@ class ConvLabScreen(Screen):
     def on_resize(self) -> None:
         self.call_after_refresh(self._draw_gridding)
 
+    @on(TabbedContent.TabActivated, "#conv-tabs")
+    def _tab_shown(self) -> None:
+        # Drawn while its tab was hidden, the map had no panel to measure: draw it again.
+        self.call_after_refresh(self._draw_gridding)
+
     # -- edge kernel demo -----------------------------------------------------------------
     def action_next_section(self) -> None:
         tabs = self.query_one("#conv-tabs", TabbedContent)
