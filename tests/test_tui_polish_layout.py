@@ -88,6 +88,8 @@ async def test_run_detail_tabs_fit_80x24_and_grow_at_200x60(tmp_path):
             "tab-confusion": ["#confusion-note", "#confusion-table"],
             "tab-config": ["#config-table"],
             "tab-log": ["#log-text"],
+            "tab-errors": ["#errors-pane"],
+            "tab-predict": ["#predict-pane"],
         }
         for tab, selectors in essentials.items():
             tabs.active = tab
@@ -159,3 +161,23 @@ async def test_conv_lab_map_drawn_while_its_tab_was_hidden_fits_when_shown(tmp_p
         room = screen.query_one("#hdc-result").scrollable_content_region
         lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
         assert len(lines) == 17 and max(len(line) for line in lines) <= room.width
+
+
+@async_test
+async def test_a_map_wider_than_its_panel_scrolls_sideways_rather_than_wrap(tmp_path):
+    async with _app(tmp_path).run_test(size=SMALL) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConvLabScreen), what="lab")
+        screen = pilot.app.screen
+        screen.query_one("#conv-tabs", TabbedContent).active = "tab-hdc"
+        screen.query_one("#field-dilations", FormField).query_one(Input).value = "1, 2, 5, 9"
+        await pilot.pause(0.3)
+        pixels = arithmetic.gridding_map([1, 2, 5, 9], 3).shape[0]  # 35: more than 33
+        panel = screen.query_one("#hdc-result")
+        lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
+        assert len(lines) == pixels and {len(line) for line in lines} == {pixels}
+        assert pixels > panel.scrollable_content_region.width and panel.max_scroll_x > 0
+        await _resize(pilot, LARGE)
+        lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
+        assert {len(line) for line in lines} == {2 * pixels}  # room for square pixels
+        assert panel.max_scroll_x == 0
