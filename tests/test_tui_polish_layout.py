@@ -91,10 +91,11 @@ async def test_run_detail_tabs_fit_80x24_and_grow_at_200x60(tmp_path):
             "tab-errors": ["#errors-pane"],
             "tab-predict": ["#predict-pane"],
         }
-        for tab, selectors in essentials.items():
-            tabs.active = tab
-            for size in (SMALL, LARGE, SMALL):
-                await _resize(pilot, size)
+        for size in (SMALL, LARGE, SMALL):
+            await _resize(pilot, size)
+            for tab, selectors in essentials.items():
+                tabs.active = tab
+                await pilot.pause(0.1)
                 assert _inside(screen.query_one("#detail-title"), size), (tab, size)
                 for selector in selectors:
                     assert _inside(screen.query_one(selector), size), (tab, selector, size)
