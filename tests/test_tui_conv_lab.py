@@ -103,12 +103,16 @@ async def test_hdc_table_verdict_and_gridding_map(tmp_path):
 
 def test_gridding_text_marks_holes_and_keeps_pixels_square():
     counts = arithmetic.gridding_map([2, 2], 3)  # a gridded stack: holes between taps
-    text = gridding_text(counts, max_columns=counts.shape[0])
+    size = counts.shape[0]
+    text = gridding_text(counts, max_columns=2 * size)
     lines = text.plain.split("\n")
-    assert len(lines) == (counts.shape[0] + 1) // 2  # two map rows per terminal row
-    assert all(len(line) == counts.shape[0] for line in lines)
-    red = [s for s in text.spans if "rgb(190,40,40)" in str(s.style)]
-    assert red, "unreached pixels must be drawn red"
+    assert len(lines) == size  # one map row per terminal row …
+    assert all(len(line) == 2 * size for line in lines)  # … two columns per pixel: square
+    holes = int((counts == 0).sum())
+    assert holes and text.plain.count("·") == 2 * holes  # holes are a glyph, not a colour
+    assert sum(text.plain.count(g) for g in "░▒▓█") == 2 * (counts.size - holes)
+    narrow = gridding_text(counts, max_columns=size)  # no room for two: one column each
+    assert all(len(line) == size for line in narrow.plain.split("\n"))
     assert matrix_text([[1.0, -1.0]]) == " 1.00 -1.00"
 
 

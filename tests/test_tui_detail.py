@@ -60,7 +60,10 @@ async def test_classification_run_curves_metrics_and_confusion(tmp_path):
         per_class = _cells(screen.query_one("#per-class-table"))
         assert [row[0] for row in per_class] == CLASSES
         confusion = _cells(screen.query_one("#confusion-table"))
-        assert [row[1:] for row in confusion] == [["5", "1", "0"], ["0", "4", "2"], ["1", "0", "5"]]
+        # Every count written out, the diagonal in brackets (not only a colour).
+        assert [row[1:] for row in confusion] == [
+            ["[5]", " 1 ", " 0 "], [" 0 ", "[4]", " 2 "], [" 1 ", " 0 ", "[5]"]
+        ]  # fmt: skip
         assert [row[0] for row in confusion] == CLASSES
 
         config = {row[0]: row[1] for row in _cells(screen.query_one("#config-table"))}

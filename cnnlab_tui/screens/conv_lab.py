@@ -12,20 +12,22 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Static, TabbedContent, TabPane
 
 from cnnlab_tui.engine_import import LOADING_TEXT
 from cnnlab_tui.messages import EngineLoaded, WorkerAnswer
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.forms import FieldError, FormField
-from cnnlab_tui.widgets.image_view import half_block_text
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from cnnlab_tui.widgets.tables import ramp_colour
 from engine.errors import CnnlabError
 
 if TYPE_CHECKING:
@@ -46,26 +48,44 @@ MINIMUMS: dict[str, float] = {
 }  # fmt: skip
 
 
-def gridding_text(counts: np.ndarray, max_columns: int = 40) -> Text:
-    """The gridding map as half blocks: red = input pixel never reached, green = reached.
+HOLE_GLYPH = "·"  # an input pixel no path through the stack reaches
+SEEN_GLYPHS = "░▒▓█"  # reached by few … by the most paths (denser = more)
+HOLE_STYLE = "bold rgb(255,120,200)"  # pink: far from every shade of the ramp
 
-    Brighter green means more paths through the stack reach that pixel. Cells are scaled by
-    a whole factor so every pixel stays a crisp square.
-    """
-    import numpy as np
-    from PIL import Image
 
+def gridding_text(counts: np.ndarray, max_columns: int = 80, *, colour: bool = True) -> Text:
+    """The gridding map, one glyph per input pixel: `·` never reached, `░▒▓█` reached by
+    more and more paths through the stack — readable without colour. With `colour` the
+    reached glyphs also follow a colour-blind-safe ramp and holes are pink. Each pixel is
+    two columns wide (square on a terminal) when `max_columns` allows, else one."""
     size = counts.shape[0]
-    reached = counts > 0
     peak = max(int(counts.max()), 1)
-    rgb = np.zeros((*counts.shape, 3), dtype=np.uint8)
-    rgb[~reached] = (190, 40, 40)
-    level = (70 + 185 * counts / peak).astype(np.uint8)
-    rgb[reached, 1] = level[reached]
-    rgb[reached, 0] = rgb[reached, 2] = 30
-    scale = max(1, min(4, max_columns // max(size, 1)))
-    image = Image.fromarray(rgb).resize((size * scale, size * scale), Image.Resampling.NEAREST)
-    return half_block_text(image, size * scale, (size * scale + 1) // 2)
+    width = 2 if 2 * size <= max_columns else 1
+    text = Text(no_wrap=True, overflow="crop")
+    for row_index, row in enumerate(counts):
+        if row_index:
+            text.append("\n")
+        for value in row:
+            count = int(value)
+            if count == 0:
+                text.append(HOLE_GLYPH * width, style=HOLE_STYLE if colour else "")
+                continue
+            share = count / peak
+            glyph = SEEN_GLYPHS[min(len(SEEN_GLYPHS) - 1, int(share * len(SEEN_GLYPHS)))]
+            text.append(glyph * width, style=ramp_colour(0.25 + 0.75 * share) if colour else "")
+    return text
+
+
+def gridding_legend(peak: int, *, colour: bool = True) -> Text:
+    """What each glyph of the map means, named in words (the glyphs themselves shown)."""
+    legend = Text()
+    legend.append(HOLE_GLYPH, style=HOLE_STYLE if colour else "")
+    legend.append(" never seen (a hole)   ")
+    for index, glyph in enumerate(SEEN_GLYPHS):
+        share = (index + 1) / len(SEEN_GLYPHS)
+        legend.append(glyph, style=ramp_colour(0.25 + 0.75 * share) if colour else "")
+    legend.append(f" seen by 1 … {peak} paths (denser = more)")
+    return legend
 
 
 def matrix_text(rows: list[list[float]], digits: int = 2) -> str:
@@ -81,6 +101,7 @@ class ConvLabScreen(Screen):
     TITLE = "Conv lab"
     CSS_PATH = "../styles/conv_lab.tcss"
     _demo_intro = ""  # the lab's X and Y, shown under the demo's result once mounted
+    _counts: np.ndarray | None = None  # the gridding map drawn last (redrawn on resize)
     BINDINGS = [
         Binding("ctrl+t", "next_section", "Next section"),
         Binding("ctrl+g", "learn", "Learn kernel"),
@@ -122,7 +143,7 @@ class ConvLabScreen(Screen):
                     yield FormField("hdc_kernel", "kernel size", kind="int", value=3)
                     yield Static(id="hdc-verdict")
                     yield DataTable(id="hdc-table", cursor_type="none", zebra_stripes=True)
-                with VerticalScroll(classes="lab-result"):
+                with VerticalScroll(id="hdc-result", classes="lab-result"):
                     yield Static(id="gridding-caption")
                     yield Static(id="gridding-map")
             with TabPane("Edge kernel demo", id="tab-learn"), Horizontal(classes="lab-row"):
@@ -216,10 +237,10 @@ class ConvLabScreen(Screen):
             )
             effective = effective_kernel_size(v["kernel_size"], v["dilation"])
         except CnnlabError as exc:
-            result.update(Text(f"⚠ {exc}", style="bold red"))
+            result.update(Text(f"⚠ {exc}", style=self._tone("bold red")))
             return
         text = Text()
-        text.append(f"output size = {out}", style="bold green")
+        text.append(f"output size = {out}", style=self._tone("bold green"))
         text.append(f"  ({out}×{out} from {v['size']}×{v['size']})\n\n")
         text.append(
             f"⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1\n"
@@ -245,18 +266,21 @@ class ConvLabScreen(Screen):
             verdict.update(Text("Fix the highlighted fields.", style="italic"))
             caption.update("")
             drawing.update("")
+            self._counts = None
             return
         rates, k = v["dilations"], v["hdc_kernel"]
         try:
             report = hdc_check(rates, k)
             field = receptive_field([(k, 1, r) for r in rates])
         except CnnlabError as exc:
-            verdict.update(Text(f"⚠ {exc}", style="bold red"))
+            verdict.update(Text(f"⚠ {exc}", style=self._tone("bold red")))
             return
         if report.ok:
-            verdict.update(Text(f"✓ HDC holds for {list(rates)} with k = {k}", style="bold green"))
+            verdict.update(
+                Text(f"✓ HDC holds for {list(rates)} with k = {k}", style=self._tone("bold green"))
+            )
         else:
-            verdict.update(Text("✗ " + "\n✗ ".join(report.reasons), style="bold red"))
+            verdict.update(Text("✗ " + "\n✗ ".join(report.reasons), style=self._tone("bold red")))
         for layer, rate, m in report.table():
             note = ""
             if layer == 2:
@@ -265,19 +289,49 @@ class ConvLabScreen(Screen):
         if field > MAX_GRIDDING_FIELD:
             caption.update(f"receptive field {field}×{field}: too large to draw here")
             drawing.update("")
+            self._counts = None
             return
         counts = gridding_map(rates, k)
         holes = int((counts == 0).sum())
+        colour = not self.app.no_color
         caption.update(
             Text.assemble(
                 f"receptive field {field}×{field}, ",
-                (f"{holes} holes", "bold red" if holes else "bold green"),
+                (f"{holes} holes" if holes else "✓ 0 holes", "bold"),
                 f" of {counts.size} pixels\n",
-                ("■", "rgb(190,40,40)"), " never seen  ",
-                ("■", "rgb(30,255,30)"), " seen (brighter = more paths)",
+                gridding_legend(int(counts.max()), colour=colour),
             )
-        )  # fmt: skip
-        drawing.update(gridding_text(counts))
+        )
+        self._counts = counts
+        self._draw_gridding()
+        if not drawing.parent.size.width:  # not laid out yet: draw again once it is
+            self.call_after_refresh(self._draw_gridding)
+
+    def _draw_gridding(self) -> None:
+        """Draw the last gridding map as wide as its panel allows (two columns a pixel,
+        square, when it fits; one otherwise), so it re-flows with the terminal."""
+        if self._counts is None:
+            return
+        drawing = self.query_one("#gridding-map", Static)
+        panel = drawing.parent
+        room = panel.scrollable_content_region.width if isinstance(panel, Widget) else 0
+        room = room or 80
+        colour = not self.app.no_color
+        drawing.update(gridding_text(self._counts, max_columns=room, colour=colour))
+
+    def _tone(self, style: str) -> Style:
+        """`style` as given, or without its colours when NO_COLOR asks for none (the ✓/✗
+        and the words carry the meaning)."""
+        parsed = Style.parse(style)
+        return parsed.without_color if self.app.no_color else parsed
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw_gridding)
+
+    @on(TabbedContent.TabActivated, "#conv-tabs")
+    def _tab_shown(self) -> None:
+        # Drawn while its tab was hidden, the map had no panel to measure: draw it again.
+        self.call_after_refresh(self._draw_gridding)
 
     # -- edge kernel demo -----------------------------------------------------------------
     def action_next_section(self) -> None:

@@ -56,6 +56,9 @@ LOG_TAIL_LINES = 200
 TABS = ["tab-curves", "tab-metrics", "tab-confusion", "tab-samples", "tab-errors",
         "tab-predict", "tab-config", "tab-log"]  # fmt: skip
 
+# Metrics the summary does not keep but the Metrics tab shows from metrics.jsonl.
+EXTRA_METRICS = ("val_balanced_acc", "test_balanced_acc")
+
 # (chart id, title, y label, metric names) — a chart is shown when any metric has data.
 CHARTS = [
     ("chart-loss", "loss", "loss", ("train_loss", "val_loss", "test_loss")),
@@ -237,6 +240,7 @@ class DetailScreen(Screen):
     def _show_metrics(self, record: Any) -> None:
         s = record.summary
         best, final = s.get("best") or {}, s.get("final") or {}
+        best, final = self._with_extra_metrics(record, best, final)
         names = [k for k in final if k != "epoch"]
         names += [k for k in best if k not in final and k != "epoch"]
         rows: list[tuple[Any, ...]] = [(n, best.get(n), final.get(n)) for n in names]
@@ -269,10 +273,11 @@ class DetailScreen(Screen):
         table.display = True
         classes = record.summary.get("classes") or [str(i) for i in range(len(matrix))]
         short = [c[:8] for c in classes]
-        cells = confusion_cells(matrix)
+        cells = confusion_cells(matrix, colour=not self.app.no_color)
         rows = [[Text(classes[i], style="bold"), *row] for i, row in enumerate(cells)]
         fill_table(table, ["true \\ pred", *short], rows)
-        note.update("rows: true class, columns: predicted (green = right, red = confused)")
+        shade = "" if self.app.no_color else "; shade = share of the true class, dark → light"
+        note.update(Text(f"rows: true class, columns: predicted; [n] = right answers{shade}"))
 
     def _show_samples(self, record: Any) -> None:
         box = self.query_one("#samples", VerticalScroll)
@@ -285,6 +290,24 @@ class DetailScreen(Screen):
         for path in paths:
             box.mount(Label(Text.assemble(("hazy | output | clear", "bold"), f"\n{path}")))
             box.mount(ImageView(path, classes="sample"))
+
+    @staticmethod
+    def _with_extra_metrics(
+        record: Any, best: dict[str, Any], final: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`best` and `final` plus the metrics the summary leaves out but metrics.jsonl has
+        (balanced accuracy: honest on an imbalanced test set), read at the best epoch and
+        at the last epoch that has them."""
+        rows = [row for row in record.metrics if isinstance(row, dict)]
+        best_row = next((r for r in rows if r.get("epoch") == best.get("epoch")), {})
+        best, final = dict(best), dict(final)
+        for name in EXTRA_METRICS:
+            last = next((r[name] for r in reversed(rows) if r.get(name) is not None), None)
+            if last is not None and name not in final:
+                final[name] = last
+            if best_row.get(name) is not None and name not in best:
+                best[name] = best_row[name]
+        return best, final
 
     @staticmethod
     def _last(record: Any, key: str) -> Any:

@@ -36,7 +36,7 @@ from textual.widgets import Button, Footer, Static
 
 from cnnlab_tui import search_launch, sweep_launch
 from cnnlab_tui.engine_import import LOADING_TEXT
-from cnnlab_tui.messages import EngineLoaded, WorkerAnswer
+from cnnlab_tui.messages import EngineLoaded, QueueChanged, WorkerAnswer
 from cnnlab_tui.screens import new_run_checks as checks
 from cnnlab_tui.screens import new_run_fields as fields
 from cnnlab_tui.screens.last_launch import (
@@ -60,6 +60,8 @@ class NewRunScreen(Screen):
 
     TITLE = "New run"
     CSS_PATH = Path(__file__).parent.parent / "styles" / "new_run.tcss"
+    # ≥ 150 columns: longer fields (new_run.tcss); below, the compact layout for 80×24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     BINDINGS = [
         Binding("ctrl+s", "launch", "Launch", priority=True),
         Binding("f6,ctrl+o", "presets", "Presets", priority=True),
@@ -124,6 +126,7 @@ class NewRunScreen(Screen):
         self._launching = False  # a submission is on its way to the engine
         self._waiting_fill: NewRunScreen.Fill | None = None  # arrived before the form
         self._model_coming: str | None = None  # load_config's rebuild of the options is queued
+        self._queued_id: str | None = None  # the entry "Queued as …" is about, until it ends
 
     # -- layout ---------------------------------------------------------------------------
     @property
@@ -536,9 +539,24 @@ class NewRunScreen(Screen):
     def _launched(self, answer: Launched) -> None:
         self._launching = False
         queue_id = answer.view.get("queue_id")
+        self._queued_id = queue_id
         self._set_status("#launch-status", f"Queued as {queue_id}", ok=True)
         self.notify(f"Queued {answer.what} ({queue_id})", timeout=3, markup=False)
         self.app.switch_mode("live")
+
+    def on_queue_changed(self, message: QueueChanged) -> None:
+        """Keep the line beside Launch true: the entry it names runs, then ends."""
+        if self._queued_id is None:
+            return
+        entry = self.app.runner.get(self._queued_id)
+        if entry is None or entry.state == "queued":
+            return
+        if entry.state == "finished":
+            what = entry.status or "finished"
+            self._set_status("#launch-status", f"{self._queued_id} ended: {what}", ok=True)
+            self._queued_id = None
+        else:
+            self._set_status("#launch-status", f"{self._queued_id} is {entry.state}", ok=True)
 
     @on(Refused)
     def _refused(self, answer: Refused) -> None:

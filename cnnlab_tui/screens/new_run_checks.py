@@ -40,10 +40,22 @@ def form_check(
     for key, message in sweep_launch.axis_errors(config, axes, found).items():
         errors.setdefault(key, message)
     if params is not None:
-        text = f"{params:,} parameters ({config.image_size} px, {classes} classes)"
+        text = f"{params:,} parameters ({config.image_size} px, {_output_of(config, classes)})"
         return FormCheck(errors, text, True)
     why = next((found[k] for k in ("image_size", "model_options", "model") if k in found), "")
     return FormCheck(errors, why or "cannot be built with these settings", False)
+
+
+def _output_of(config: Any, classes: int) -> str:
+    """What the model puts out: `10 classes` for a classifier, an image for a dehazer (it
+    has no classes)."""
+    from engine.models import ModelError, get_model_info
+
+    try:
+        task = get_model_info(config.model).task
+    except ModelError:
+        task = "classify"
+    return "image in, image out" if task == "dehaze" else f"{classes} classes"
 
 
 def probe_dataset(dataset: str, data_root: str | None) -> tuple[str, bool, int | None]:

@@ -207,24 +207,46 @@ def fill_table(
         table.add_row(*(c if isinstance(c, Text) else Text(format_value(c)) for c in row))
 
 
-def confusion_cells(matrix: Sequence[Sequence[int]]) -> list[list[Text]]:
-    """Confusion-matrix counts as Text shaded by their share of the row (true class).
+# A cividis-like ramp (dark blue → grey → yellow): ordered by lightness and readable with
+# every common colour-vision deficiency, unlike green/red.
+RAMP: tuple[tuple[int, int, int], ...] = (
+    (0, 34, 78), (59, 73, 108), (124, 123, 120), (188, 175, 111), (254, 232, 56),
+)  # fmt: skip
 
-    The diagonal is green and mistakes red, brighter the larger the share, so the worst
-    confusions stand out even when the table is too narrow to read every number.
-    """
+
+def ramp_colour(share: float) -> str:
+    """The ramp's colour for `share` in [0, 1], interpolated between its stops."""
+    share = min(max(share, 0.0), 1.0) * (len(RAMP) - 1)
+    low = min(int(share), len(RAMP) - 2)
+    t = share - low
+    rgb = [round(a + (b - a) * t) for a, b in zip(RAMP[low], RAMP[low + 1], strict=True)]
+    return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+
+
+def _ink_for(share: float) -> str:
+    """Black on the light end of the ramp, white on the dark end."""
+    return "black" if share >= 0.55 else "white"
+
+
+def confusion_cells(matrix: Sequence[Sequence[int]], *, colour: bool = True) -> list[list[Text]]:
+    """Confusion-matrix counts as Text: every count is written out, the diagonal (right
+    answers) in brackets and bold, so nothing depends on colour; with `colour` the cell is
+    shaded on a colour-blind-safe ramp by its share of the row (true class), lighter the
+    larger, so the worst confusions stand out at a glance. `colour=False` (NO_COLOR) keeps
+    the numbers, brackets and bold only."""
     rows: list[list[Text]] = []
     for true_index, row in enumerate(matrix):
         total = sum(row) or 1
         cells: list[Text] = []
         for pred_index, count in enumerate(row):
             share = count / total
-            if count == 0:
-                style = "dim"
-            elif true_index == pred_index:
-                style = "bold green" if share >= 0.5 else "green"
-            else:
-                style = "bold red" if share >= 0.2 else "red"
-            cells.append(Text(str(count), style=style, justify="right"))
+            right = true_index == pred_index
+            label = f"[{count}]" if right else f" {count} "
+            style = "bold" if right else ""
+            if colour and count:
+                style += f" {_ink_for(share)} on {ramp_colour(share)}"
+            elif colour:
+                style += " dim"
+            cells.append(Text(label, style=style.strip(), justify="right"))
         rows.append(cells)
     return rows

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -162,29 +163,48 @@ def confusion_chart(
     font: str | None = None,
 ) -> Path:
     """The confusion matrix as a heat map with the count in every cell."""
-    counts = np.asarray(matrix, dtype=float)
     size = max(3.0, 0.6 * len(classes) + 2.0)
     with _font(font):
         figure = _figure(size + 0.8, size)
         axes = figure.add_subplot()
-        image = axes.imshow(counts, cmap="Blues")
-        figure.colorbar(image, ax=axes, shrink=0.8)
-        ticks = np.arange(len(classes))
-        axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right", fontsize="small")
-        axes.set_yticks(ticks, labels=list(classes), fontsize="small")
-        threshold = counts.max() / 2 if counts.size else 0
-        for (row, col), value in np.ndenumerate(counts):
-            axes.text(
-                col,
-                row,
-                f"{value:g}",
-                ha="center",
-                va="center",
-                fontsize="small",
-                color="white" if value > threshold else "black",
-            )
+        draw_confusion(axes, matrix, classes)
         axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
         return _save(figure, path)
+
+
+CONFUSION_CMAP = "cividis"  # dark blue → yellow by lightness: safe for colour-blind readers
+
+
+def draw_confusion(axes: Any, matrix: Sequence[Sequence[float]], classes: Sequence[str]) -> Any:
+    """Counts on a colour-blind-safe ramp, each written in its cell; the diagonal (right
+    answers) bold and outlined, so it reads in grey-scale print too. Returns the image."""
+    from matplotlib.patches import Rectangle
+
+    counts = np.asarray(matrix, dtype=float)
+    image = axes.imshow(counts, cmap=CONFUSION_CMAP)
+    axes.figure.colorbar(image, ax=axes, shrink=0.8)
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right", fontsize="small")
+    axes.set_yticks(ticks, labels=list(classes), fontsize="small")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, col), value in np.ndenumerate(counts):
+        right = row == col
+        axes.text(
+            col,
+            row,
+            f"{value:g}",
+            ha="center",
+            va="center",
+            fontsize="small",
+            fontweight="bold" if right else "normal",
+            color="black" if value > threshold else "white",  # cividis is light at the top
+        )
+        if right:
+            box = Rectangle(
+                (col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5
+            )
+            axes.add_patch(box)
+    return image
 
 
 def image_grid(

@@ -20,7 +20,7 @@ METRIC_COLUMNS = {
     "classify": ("test_acc", "best_test_acc", "test_loss", "train_acc"),
     "dehaze": ("test_psnr", "test_ssim", "best_test_psnr", "test_loss"),
 }
-LABEL_LIMIT = 38  # legend labels longer than this become S1, S2 … (the table has both)
+LABEL_LIMIT = 38  # legend labels longer than this are shortened (the table has them whole)
 
 
 def is_percent(metric: str) -> bool:
@@ -63,6 +63,7 @@ class SettingRow:
     ident: str
     aggregate: SettingAggregate
     values: dict[str, Any]
+    short: str = ""  # the chart legend `setting_rows` chose (unique among the rows)
 
     @property
     def label(self) -> str:
@@ -70,17 +71,47 @@ class SettingRow:
         return " ".join(f"{k}={format_value(v)}" for k, v in self.values.items()) or "base"
 
     @property
+    def model(self) -> str:
+        """The model its runs train (`?` when no run says)."""
+        models = [(r.config or {}).get("model") for r in self.aggregate.records]
+        return next((str(m) for m in models if m), "?")
+
+    @property
     def legend(self) -> str:
-        """Chart legend: the setting itself when short, else its id."""
-        return self.label if len(self.label) <= LABEL_LIMIT else self.ident
+        """Chart legend: what this setting is (its differing values, else its model), never
+        a bare S1 a reader must look up in the table."""
+        return self.short or compact_label(self)
+
+
+def compact_label(row: SettingRow, limit: int = LABEL_LIMIT) -> str:
+    """The setting in few characters: the label when short; else the model's name bare
+    (`dilated`) and model options without their `model.` prefix; cut with `…` past
+    `limit`. No differing values (one setting): the model's name."""
+    if not row.values:
+        return row.model
+    if len(row.label) <= limit:
+        return row.label
+    parts = []
+    for key, value in row.values.items():
+        if key == "model":
+            parts.insert(0, format_value(value))
+        else:
+            parts.append(f"{key.removeprefix('model.')}={format_value(value)}")
+    text = " ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def setting_rows(aggregates: Sequence[SettingAggregate], start: int = 1) -> list[SettingRow]:
-    """Rows numbered S<start>, S<start+1>, … in the aggregates' order."""
-    return [
+    """Rows numbered S<start>, S<start+1>, … in the aggregates' order, each with a chart
+    legend of its own (two cut to the same text keep their ids in front: `S1 lr=…`)."""
+    rows = [
         SettingRow(f"S{number}", agg, dict(agg.setting))
         for number, agg in enumerate(aggregates, start=start)
     ]
+    legends = [compact_label(row) for row in rows]
+    for row, legend in zip(rows, legends, strict=True):
+        row.short = legend if legends.count(legend) == 1 else f"{row.ident} {legend}"
+    return rows
 
 
 def results_table(
@@ -122,11 +153,7 @@ def observations(rows: Sequence[SettingRow], task: str, text: Text) -> list[str]
     ranked = [(m, r) for r in rows if (m := _mean(r.aggregate, metric)) is not None]
     lines = []
     if len(ranked) >= 2:
-        best = max(ranked, key=lambda pair: pair[0])[1]
-        worst = min(ranked, key=lambda pair: pair[0])[1]
-        for key, row in (("obs_best", best), ("obs_worst", worst)):
-            value = format_metric(metric, row.aggregate.final.get(metric))
-            lines.append(text(key, metric=text.metric(metric), setting=_name(row), value=value))
+        lines += _best_and_worst(ranked, metric, text)
     timed = [(m, r) for r in rows if (m := _mean(r.aggregate, "seconds_per_epoch")) is not None]
     if len(timed) >= 2:
         fast = min(timed, key=lambda pair: pair[0])
@@ -164,6 +191,41 @@ def observations(rows: Sequence[SettingRow], task: str, text: Text) -> list[str]
             )
         )
     return lines
+
+
+def _shown(metric: str, mean: float) -> str:
+    """The mean as the table shows it: equal texts are a tie to the reader."""
+    return f"{mean * metric_scale(metric):.{metric_digits(metric)}f}"
+
+
+def _best_and_worst(
+    ranked: Sequence[tuple[float, SettingRow]], metric: str, text: Text
+) -> list[str]:
+    """ "Best …" and "Lowest …", naming every setting that ties at either end; one sentence
+    when they all tie (never the same setting called best and lowest)."""
+    name = text.metric(metric)
+    top = _shown(metric, max(mean for mean, _ in ranked))
+    bottom = _shown(metric, min(mean for mean, _ in ranked))
+    if top == bottom:
+        names = _names([row for _, row in ranked], text)
+        return [text("obs_all_tie", metric=name, settings=names, value=top)]
+    lines = []
+    for key, shown in (("obs_best", top), ("obs_worst", bottom)):
+        tied = [row for mean, row in ranked if _shown(metric, mean) == shown]
+        if len(tied) == 1:
+            value = format_metric(metric, tied[0].aggregate.final.get(metric))
+            lines.append(text(key, metric=name, setting=_name(tied[0]), value=value))
+        else:
+            lines.append(text(f"{key}_tie", metric=name, settings=_names(tied, text), value=shown))
+    return lines
+
+
+def _names(rows: Sequence[SettingRow], text: Text) -> str:
+    """`S1 (lr=0.01) and S2 (lr=0.001)`; three or more with commas."""
+    names = [_name(row) for row in rows]
+    if len(names) == 1:
+        return names[0]
+    return text("list_sep").join(names[:-1]) + text("list_and") + names[-1]
 
 
 def _name(row: SettingRow) -> str:

@@ -72,6 +72,11 @@ EN: dict[str, str] = {
     "observations": "Observations",
     "obs_best": "Best {metric}: {setting}, {value}.",
     "obs_worst": "Lowest {metric}: {setting}, {value}.",
+    "obs_best_tie": "Best {metric}: {settings} tie at {value}.",
+    "obs_worst_tie": "Lowest {metric}: {settings} tie at {value}.",
+    "obs_all_tie": "Every setting ties on {metric}: {settings}, {value} each.",
+    "list_sep": ", ",
+    "list_and": " and ",
     "obs_fastest": "Fastest per epoch: {setting}, {value} s; slowest: {slow_setting}, "
     "{slow_value} s.",
     "obs_gap": "Largest train–test accuracy gap (a sign of overfitting): {setting}, "
@@ -153,6 +158,11 @@ ZH: dict[str, str] = {
     "observations": "结果分析",
     "obs_best": "{metric}最高：{setting}，{value}。",
     "obs_worst": "{metric}最低：{setting}，{value}。",
+    "obs_best_tie": "{metric}最高：{settings}并列，均为 {value}。",
+    "obs_worst_tie": "{metric}最低：{settings}并列，均为 {value}。",
+    "obs_all_tie": "各参数设置的{metric}相同：{settings}，均为 {value}。",
+    "list_sep": "、",
+    "list_and": "与",
     "obs_fastest": "每轮训练最快：{setting}，{value} 秒；最慢：{slow_setting}，{slow_value} 秒。",
     "obs_gap": "训练集与测试集准确率差距最大（可能过拟合）：{setting}，相差 {value} 个百分点。",
     "obs_spread": "不同随机种子之间最终{metric}的标准差在 {low} 到 {high} 之间。",
