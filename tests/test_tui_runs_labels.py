@@ -130,3 +130,23 @@ async def test_the_palette_finds_a_run_by_its_name(tmp_path):
         hits = [hit async for hit in provider.search("open baseline")]
         assert hits and hits[0].text == f"Open run {B}"
         assert "baseline" in str(hits[0].help)
+
+
+@async_test
+async def test_run_detail_shows_the_name_tags_and_note(tmp_path):
+    from cnnlab_tui.screens.detail import DetailScreen
+    from engine.runs import RunStore
+    from engine.runs.labels import make_labels
+
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, B, lr=0.001)
+    RunStore(runs_dir).set_labels(B, make_labels("baseline", note="first try", tags="cnn"))
+    app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_detail("baseline")  # the name is a handle here too
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="Run detail")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.record is not None, what="the run to load")
+        await pilot.pause()
+        shown = str(screen.query_one("#detail-title", Static).render())
+        assert shown.startswith("baseline · ") and "#cnn" in shown and "first try" in shown

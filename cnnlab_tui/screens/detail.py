@@ -207,7 +207,16 @@ class DetailScreen(Screen):
 
     def _show_title(self, record: Any) -> None:
         s = record.summary
-        title = Text.assemble((record.run_id, "bold"), "  ", status_text(record.status))
+        labels = record.labels
+        title = Text.assemble(
+            (f"{labels.name} · " if labels.name else "", "bold magenta"),
+            (record.run_id, "bold"),
+            "  ",
+            status_text(record.status),
+        )
+        if labels.tags or labels.note:
+            tags = " ".join(f"#{tag}" for tag in labels.tags)
+            title.append("\n" + "  ".join(part for part in (tags, labels.note) if part), style="italic")
         parts = [
             f"{s.get('dataset') or record.config.get('dataset', '?')}"
             f" / {s.get('model') or record.config.get('model', '?')}",
