@@ -216,7 +216,8 @@ class DetailScreen(Screen):
         )
         if labels.tags or labels.note:
             tags = " ".join(f"#{tag}" for tag in labels.tags)
-            title.append("\n" + "  ".join(part for part in (tags, labels.note) if part), style="italic")
+            shown = "  ".join(part for part in (tags, labels.note) if part)
+            title.append("\n" + shown, style="italic")
         parts = [
             f"{s.get('dataset') or record.config.get('dataset', '?')}"
             f" / {s.get('model') or record.config.get('model', '?')}",
