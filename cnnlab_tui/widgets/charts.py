@@ -40,6 +40,9 @@ Bands = dict[str, tuple[list[float], list[float], list[float]]]  # label → (x,
 BAND_MARKER = "·"
 MEAN_MARKER = "hd"  # quadrant blocks: thicker than braille, so the mean reads as the line
 BAND_LEGEND = "±1 std over seeds (dotted)"
+# Columns of a chart the title cannot use (plotext centres it over the plot beside the
+# y ticks, and drops a title wider than that).
+TITLE_MARGIN = 10
 # One marker per series, in order: distinct shapes so curves differ without colour.
 SERIES_MARKERS: tuple[str, ...] = ("braille", "•", "x", "+", "o", "*", "#", "@")
 # How the legend shows plotext's named markers (single characters show as themselves).
@@ -178,9 +181,21 @@ class MetricChart(PlotextPlot):
     @property
     def shown_title(self) -> str:
         """The title line drawn above the plot: title, log state, legend."""
+        return self.fitted_title(None)
+
+    def fitted_title(self, width: int | None) -> str:
+        """The title line made to fit `width` columns (plotext drops a longer one): the
+        legend packed tighter, then cut with `…`."""
         title = self._title + (" (log y)" if self.log_y else "")
         legend = self.legend_text
-        return f"{title}: {legend}" if title and legend else title or legend
+        line = f"{title}: {legend}" if title and legend else title or legend
+        if width is None or len(line) <= width:
+            return line
+        packed = " ".join(
+            f"{marker_symbol(self.marker_of(label))}{label}" for label in self._series
+        )
+        line = f"{title} {packed}".strip()
+        return line if len(line) <= width else line[: max(1, width - 1)] + "…"
 
     def append_point(self, label: str, x: float, y: float) -> None:
         """Add one point to a curve (created when new) — the live run's per-epoch update."""
@@ -215,7 +230,7 @@ class MetricChart(PlotextPlot):
         if ticks:
             plt.xticks(ticks)
         if drawn:
-            plt.title(self.shown_title)
+            plt.title(self.fitted_title(max(1, (self.size.width or 60) - TITLE_MARGIN)))
         else:
             plt.title(f"{self._title} — no data yet" if self._title else "no data yet")
 
@@ -244,6 +259,8 @@ class MetricChart(PlotextPlot):
         """The chart as plain text at its size (or the one given): what the screen shows,
         without colour — for tests and for reading markers."""
         self._draw()
+        if width:
+            self.plt.title(self.fitted_title(max(1, width - TITLE_MARGIN)))
         self.plt.plotsize(width or self.size.width or 60, height or self.size.height or 15)
         return self.plt.uncolorize(self.plt.build())
 
