@@ -146,6 +146,20 @@ def lr_series(run: QueuedRun) -> dict[str, tuple[list, list]]:
     return curves(run.metrics, {"lr": "lr"})
 
 
+def gpu_memory_series(telemetry: dict[str, Any]) -> dict[str, tuple[list, list]]:
+    """GPU memory used (GiB) over the telemetry's last minute, per GPU: x in seconds before
+    now (one reading a second). Empty without GPUs: nothing is drawn."""
+    if not telemetry.get("available"):
+        return {}
+    series: dict[str, tuple[list, list]] = {}
+    for index, values in sorted((telemetry.get("memory_history") or {}).items()):
+        points = [(i - len(values) + 1, v / 2**30) for i, v in enumerate(values)
+                  if isinstance(v, int | float)]  # fmt: skip
+        if points:
+            series[f"gpu{index}"] = ([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
 def memory_text(pid: int | None) -> str:
     """The training process's memory (the engine's RSS, read from /proc; '' elsewhere)."""
     if not pid:
@@ -206,6 +220,7 @@ class LiveScreen(Screen):
             yield MetricChart("accuracy", "acc", id="metric-chart")
             yield MetricChart("SSIM", "SSIM", id="ssim-chart")
             yield MetricChart("learning rate", "lr", id="lr-chart")
+            yield MetricChart("GPU memory", "GiB", xlabel="seconds", id="gpu-memory-chart")
         with Horizontal(id="bottom"):
             yield RewrapLog(id="log", max_lines=500, min_width=20)
             yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
@@ -215,6 +230,7 @@ class LiveScreen(Screen):
         table = self.query_one("#queue", DataTable)
         table.add_columns("id", "state", "lane", "ep", "run")
         self.query_one("#ssim-chart").display = False
+        self.query_one("#gpu-memory-chart").display = False  # until a GPU reports
         self.set_interval(DEVICE_LINE_INTERVAL_S, self._show_device)
         self.set_interval(BATCH_REDRAW_S, self._redraw_batches)
         self._refresh_all()
@@ -245,6 +261,16 @@ class LiveScreen(Screen):
             case _:  # a run or sweep point starting or ending: its state in the queue too
                 self._show_run(current)
                 self._show_queue()
+
+    @on(GpuPanel.Shown)
+    def _gpu_memory(self, message: GpuPanel.Shown) -> None:
+        """GPU memory over time when the engine has GPUs; nothing drawn without (the GPU
+        panel's one line says why)."""
+        series = gpu_memory_series(message.telemetry)
+        chart = self.query_one("#gpu-memory-chart", MetricChart)
+        chart.display = bool(series)
+        if series:
+            chart.set_series(series)
 
     def on_queue_changed(self, _message: QueueChanged) -> None:
         self._refresh_all()

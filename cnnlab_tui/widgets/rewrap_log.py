@@ -20,25 +20,26 @@ class RewrapLog(RichLog):
         self._wrapped_at = 0
 
     def add(self, line: str) -> None:
-        """Keep `line` and show it."""
+        """Keep `line` and show it, wrapped at the pane's width."""
         self.raw_lines.append(line)
-        self.write(line)
+        self.write(line, width=self._width())
 
     def reset(self) -> None:
         """Forget every line (a new run is shown)."""
         self.raw_lines.clear()
         self.clear()
 
+    def _width(self) -> int | None:
+        """The text width (the app console's width caps RichLog's own measure: pass it)."""
+        width = self.scrollable_content_region.width
+        return max(self.min_width, width) if width > 0 else None
+
     def on_resize(self, event: events.Resize) -> None:
-        width = event.size.width
-        if not width:
+        super().on_resize(event)  # the first size: RichLog writes what waited for it
+        width = self._width()
+        if width is None or width == self._wrapped_at:
             return
-        if not self._wrapped_at:  # the first size: RichLog writes what waited for it
-            self._wrapped_at = width
-            super().on_resize(event)
-            return
-        if width != self._wrapped_at:
-            self._wrapped_at = width
-            self.clear()
-            for line in self.raw_lines:
-                self.write(line)
+        self._wrapped_at = width
+        self.clear()
+        for line in self.raw_lines:
+            self.write(line, width=width)
