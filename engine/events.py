@@ -54,7 +54,7 @@ class BatchProgress:
 
     `epoch` and `batch` count from 1; `loss` is the running mean over the epoch so far,
     `batch_loss` the loss of batch `batch` alone (None from writers older than it), `lr`
-    the learning rate that batch stepped with (None from writers older than it);
+    the learning rate after that batch's step (None from writers older than it);
     `eta_seconds` estimates the rest of the run's training time.
     """
 
