@@ -58,10 +58,12 @@ async def test_loss_chart_draws_batches_smoothed_and_epoch_markers(tmp_path, run
 async def test_a_dashboard_attaching_mid_run_shows_the_batches_so_far(tmp_path, runs):
     app = CnnlabApp(tmp_path, runs)
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
         queue_id = await submit(app, data_root=str(tmp_path), epochs=300, max_train_batches=4)
         await wait_for(pilot, lambda: app.runner.get(queue_id) is not None
                        and len(app.runner.get(queue_id).metrics) >= 2, timeout=120,
                        what="two epochs")  # fmt: skip
+        await pilot.pause()
     again = CnnlabApp(tmp_path, runs)  # a second dashboard: the snapshot replays batches
     async with again.run_test(size=(120, 40)) as pilot:
         await pilot.press("f2")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.widgets import DataTable
 from tui_helpers import async_test, tiny_config, wait_for
 
@@ -30,6 +31,7 @@ async def submit(app: CnnlabApp, **config) -> str:
     return view["queue_id"]
 
 
+@pytest.mark.slow
 @async_test
 async def test_log_rewraps_and_queue_grows_with_the_screen(tmp_path, runs):
     app = CnnlabApp(tmp_path, runs)
