@@ -48,6 +48,7 @@ MAX_BATCH_POINTS = 2000  # raw batch points drawn (a longer history is thinned e
 # the loss chart's series: label → plotext marker (epoch means are unjoined markers)
 LOSS_MARKERS = {"batch": "braille", "smoothed": "hd", "train": "x", "test": "+"}
 EPOCH_MEANS = {"train", "test"}
+LOSS_COLORS = {"batch": "gray"}  # the raw batch loss is the faint one under its trend
 # chart id → (title, y label, {legend: metric key}) per task
 CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
     "classify": {
@@ -372,7 +373,7 @@ class LiveScreen(Screen):
             title, ylabel, keys = spec
             if chart_id == "loss-chart":
                 chart.set_series(loss_series(run), title, ylabel, markers=LOSS_MARKERS,
-                                 points=EPOCH_MEANS)  # fmt: skip
+                                 points=EPOCH_MEANS, colors=LOSS_COLORS)  # fmt: skip
             else:
                 chart.set_series(curves(run.metrics, keys), title, ylabel)
         self.query_one("#lr-chart", MetricChart).set_series(lr_series(run))

@@ -111,6 +111,7 @@ class MetricChart(PlotextPlot):
         self._xlabel = xlabel
         self._markers: dict[str, str] = {}
         self._points: set[str] = set()
+        self._colors: dict[str, str] = {}
         self.log_y = False
 
     @property
@@ -136,13 +137,16 @@ class MetricChart(PlotextPlot):
         bands: Bands | None = None,
         markers: dict[str, str] | None = None,
         points: set[str] | None = None,
+        colors: dict[str, str] | None = None,
     ) -> None:
         """Replace every curve at once; `title`/`ylabel` of None keep the current ones.
 
         `bands` maps a curve's label to (x, lower, upper): drawn dotted in its colour;
         `markers` a label to its plotext marker (else one of `SERIES_MARKERS` by order);
-        `points` the labels drawn as separate markers, unjoined (e.g. epoch means)."""
+        `points` the labels drawn as separate markers, unjoined (e.g. epoch means);
+        `colors` a label to its colour (e.g. gray for a faint raw curve), else by order."""
         self._markers = dict(markers or {})
+        self._colors = dict(colors or {})
         self._points = set(points or ())
         self._series = {str(label): (list(xs), list(ys)) for label, (xs, ys) in series.items()}
         self._bands = {
@@ -223,7 +227,8 @@ class MetricChart(PlotextPlot):
             if not px:
                 continue
             draw = plt.scatter if label in self._points else plt.plot
-            draw(px, py, color=_color(index), marker=self.marker_of(label))
+            color = _color(index) if no_color() else self._colors.get(label, _color(index))
+            draw(px, py, color=color, marker=self.marker_of(label))
             all_x.extend(px)
             drawn += 1
         ticks = integer_ticks(all_x)
