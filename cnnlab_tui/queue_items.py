@@ -179,6 +179,7 @@ def _batch_row(event: BatchProgress) -> dict[str, Any]:
         "step": (event.epoch - 1) * event.num_batches + event.batch,
         "loss": event.loss,
         "batch_loss": event.batch_loss,
+        "lr": event.lr,
         "images_per_second": event.images_per_second,
     }
 

@@ -53,7 +53,8 @@ class BatchProgress:
     """Training progress inside an epoch (published every few batches and on the last).
 
     `epoch` and `batch` count from 1; `loss` is the running mean over the epoch so far,
-    `batch_loss` the loss of batch `batch` alone (None from writers older than it);
+    `batch_loss` the loss of batch `batch` alone (None from writers older than it), `lr`
+    the learning rate after that batch's step (None from writers older than it);
     `eta_seconds` estimates the rest of the run's training time.
     """
 
@@ -65,6 +66,7 @@ class BatchProgress:
     images_per_second: float
     eta_seconds: float
     batch_loss: float | None = None
+    lr: float | None = None
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,20 @@ This screen only redraws when an `EngineEvent` or `QueueChanged` says something 
 so training never waits on drawing. A queued sweep shows the point training now; its
 queue row reads `sweep k/N`. The queue table's keys act on the highlighted entry: move it
 up or down, drop it; `c` cancels the followed run. Each command goes to the engine from a
-thread worker.
+thread worker. `o` opens the run the screen shows (the header's run), not the queue
+cursor's.
+
+The loss chart draws every published batch's loss (faint braille), its TensorBoard-style
+smoothed curve and the epoch means as markers, over fractional epochs; the lr chart the
+learning rate per batch; `l` toggles the loss chart's log scale. The log pane keeps its
+raw lines and re-wraps them when resized; the queue box grows with the screen's height.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +31,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from cnnlab_tui.messages import EngineEvent, QueueChanged, RunsChanged, WorkerAnswer
 from cnnlab_tui.runner import ACTIVE_STATES, QueuedRun
+from cnnlab_tui.smoothing import SMOOTHING, ema_debiased
 from cnnlab_tui.widgets.charts import MetricChart
 from cnnlab_tui.widgets.gpu_panel import GpuPanel
 from cnnlab_tui.widgets.mode_bar import ModeBar
+from cnnlab_tui.widgets.rewrap_log import RewrapLog
 from engine.events import BatchProgress, EpochEnd, Log, Samples
 
 DEVICE_LINE_INTERVAL_S = 2.0
+BATCH_REDRAW_S = 0.5  # the batch curves redraw at most this often (training never waits)
+MAX_BATCH_POINTS = 2000  # raw batch points drawn (a longer history is thinned evenly)
+# the loss chart's series: label → plotext marker (epoch means are unjoined markers)
+LOSS_MARKERS = {"batch": "braille", "smoothed": "hd", "train": "x", "test": "+"}
+EPOCH_MEANS = {"train", "test"}
+LOSS_COLORS = {"batch": "gray"}  # the raw batch loss is the faint one under its trend
 # chart id → (title, y label, {legend: metric key}) per task
 CHARTS: dict[str, dict[str, tuple[str, str, dict[str, str]]]] = {
     "classify": {
@@ -71,6 +87,80 @@ def curves(metrics: list[dict[str, Any]], keys: dict[str, str]) -> dict[str, tup
     return series
 
 
+def batch_x(rows: Iterable[dict[str, Any]], num_batches: int | None = None) -> list[float]:
+    """Each batch row's place in fractional epochs (`epoch - 1 + batch / batches`), so batch
+    points line up with the epoch means drawn at whole epochs. An epoch's batch count is its
+    last row's batch number (the last batch is always published) or `num_batches` for the
+    epoch still training."""
+    rows = list(rows)
+    per_epoch: dict[int, int] = {}
+    for row in rows:
+        epoch = int(row.get("epoch") or 1)
+        per_epoch[epoch] = max(per_epoch.get(epoch, 0), int(row.get("batch") or 0))
+    if rows and num_batches:
+        last = int(rows[-1].get("epoch") or 1)
+        per_epoch[last] = max(per_epoch[last], num_batches)
+    return [
+        int(row.get("epoch") or 1) - 1 + int(row.get("batch") or 0) / max(1, per_epoch[
+            int(row.get("epoch") or 1)])
+        for row in rows
+    ]  # fmt: skip
+
+
+def batch_curves(
+    rows: Iterable[dict[str, Any]], num_batches: int | None = None, key: str = "batch_loss"
+) -> tuple[list[float], list[float]]:
+    """(x in epochs, value) of the rows holding a number under `key` (`batch_loss`, `lr`)."""
+    rows = [r for r in rows if isinstance(r.get(key), int | float)]
+    return batch_x(rows, num_batches), [float(r[key]) for r in rows]
+
+
+def thin(xs: list[float], ys: list[float], most: int = MAX_BATCH_POINTS) -> tuple[list, list]:
+    """Every k-th point so at most about `most` are drawn (the last one always)."""
+    if len(xs) <= most:
+        return xs, ys
+    step = math.ceil(len(xs) / most)
+    keep = list(range(0, len(xs), step))
+    if keep[-1] != len(xs) - 1:
+        keep.append(len(xs) - 1)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def loss_series(run: QueuedRun) -> dict[str, tuple[list, list]]:
+    """The loss chart: raw batch loss, its smoothed curve, epoch means of train and test."""
+    num_batches = run.progress.num_batches if run.progress is not None else None
+    xs, ys = batch_curves(run.batches, num_batches)
+    series: dict[str, tuple[list, list]] = {}
+    if xs:
+        series["batch"] = thin(xs, ys)
+        series["smoothed"] = thin(xs, ema_debiased(ys, SMOOTHING))
+    series.update(curves(run.metrics, {"train": "train_loss", "test": "test_loss"}))
+    return series
+
+
+def lr_series(run: QueuedRun) -> dict[str, tuple[list, list]]:
+    """The lr chart: the learning rate per batch, else per epoch (older engines)."""
+    num_batches = run.progress.num_batches if run.progress is not None else None
+    xs, ys = batch_curves(run.batches, num_batches, key="lr")
+    if xs:
+        return {"lr": thin(xs, ys)}
+    return curves(run.metrics, {"lr": "lr"})
+
+
+def gpu_memory_series(telemetry: dict[str, Any]) -> dict[str, tuple[list, list]]:
+    """GPU memory used (GiB) over the telemetry's last minute, per GPU: x in seconds before
+    now (one reading a second). Empty without GPUs: nothing is drawn."""
+    if not telemetry.get("available"):
+        return {}
+    series: dict[str, tuple[list, list]] = {}
+    for index, values in sorted((telemetry.get("memory_history") or {}).items()):
+        points = [(i - len(values) + 1, v / 2**30) for i, v in enumerate(values)
+                  if isinstance(v, int | float)]  # fmt: skip
+        if points:
+            series[f"gpu{index}"] = ([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
 def memory_text(pid: int | None) -> str:
     """The training process's memory (the engine's RSS, read from /proc; '' elsewhere)."""
     if not pid:
@@ -101,6 +191,7 @@ class LiveScreen(Screen):
         Binding("u", "move('up')", "Up"),
         Binding("d", "move('down')", "Down"),
         Binding("o", "open_detail", "Detail"),
+        Binding("l", "toggle_log_scale", "Log y"),
     ]
 
     class CommandDone(WorkerAnswer):
@@ -115,6 +206,7 @@ class LiveScreen(Screen):
         self._shown: str | None = None  # queue id of the run on screen
         self._log_written = 0  # how many of that run's log lines the pane holds
         self._error_written = False
+        self._batches_dirty = False
 
     def compose(self) -> ComposeResult:
         yield ModeBar("live")
@@ -128,8 +220,10 @@ class LiveScreen(Screen):
             yield MetricChart("loss", "loss", id="loss-chart")
             yield MetricChart("accuracy", "acc", id="metric-chart")
             yield MetricChart("SSIM", "SSIM", id="ssim-chart")
+            yield MetricChart("learning rate", "lr", id="lr-chart")
+            yield MetricChart("GPU memory", "GiB", xlabel="seconds", id="gpu-memory-chart")
         with Horizontal(id="bottom"):
-            yield RichLog(id="log", max_lines=500, wrap=True, min_width=20)
+            yield RewrapLog(id="log", max_lines=500, min_width=20)
             yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
@@ -137,7 +231,9 @@ class LiveScreen(Screen):
         table = self.query_one("#queue", DataTable)
         table.add_columns("id", "state", "lane", "ep", "run")
         self.query_one("#ssim-chart").display = False
+        self.query_one("#gpu-memory-chart").display = False  # until a GPU reports
         self.set_interval(DEVICE_LINE_INTERVAL_S, self._show_device)
+        self.set_interval(BATCH_REDRAW_S, self._redraw_batches)
         self._refresh_all()
 
     # -- messages ---------------------------------------------------------------------------
@@ -154,6 +250,7 @@ class LiveScreen(Screen):
         match message.event:
             case BatchProgress():
                 self._show_progress(current)
+                self._batches_dirty = True
             case EpochEnd():
                 self._show_charts(current)
                 self._show_title(current)
@@ -165,6 +262,16 @@ class LiveScreen(Screen):
             case _:  # a run or sweep point starting or ending: its state in the queue too
                 self._show_run(current)
                 self._show_queue()
+
+    @on(GpuPanel.Shown)
+    def _gpu_memory(self, message: GpuPanel.Shown) -> None:
+        """GPU memory over time when the engine has GPUs; nothing drawn without (the GPU
+        panel's one line says why)."""
+        series = gpu_memory_series(message.telemetry)
+        chart = self.query_one("#gpu-memory-chart", MetricChart)
+        chart.display = bool(series)
+        if series:
+            chart.set_series(series)
 
     def on_queue_changed(self, _message: QueueChanged) -> None:
         self._refresh_all()
@@ -187,7 +294,7 @@ class LiveScreen(Screen):
     def _show_run(self, run: QueuedRun) -> None:
         if run.queue_id != self._shown:
             self._shown = run.queue_id
-            self.query_one("#log", RichLog).clear()
+            self.query_one("#log", RewrapLog).reset()
             self._log_written = 0
             self._error_written = False
         self._show_title(run)
@@ -199,12 +306,12 @@ class LiveScreen(Screen):
     def _sync_log(self, run: QueuedRun) -> None:
         """Write the log lines the pane does not hold yet (never rewrite: no duplicates)."""
         new = min(run.logs_total - self._log_written, len(run.logs))
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", RewrapLog)
         for line in list(run.logs)[len(run.logs) - new :] if new > 0 else []:
-            log.write(line)
+            log.add(line)
         self._log_written = run.logs_total
         if run.state == "finished" and run.error and not self._error_written:
-            log.write(f"error: {run.error}")
+            log.add(f"error: {run.error}")
             self._error_written = True
 
     def _show_title(self, run: QueuedRun) -> None:
@@ -255,14 +362,27 @@ class LiveScreen(Screen):
         )
 
     def _show_charts(self, run: QueuedRun) -> None:
+        self._batches_dirty = False
         layout = CHARTS.get(run.task, CHARTS["classify"])
         for chart_id in ("loss-chart", "metric-chart", "ssim-chart"):
             chart = self.query_one(f"#{chart_id}", MetricChart)
             spec = layout.get(chart_id)
             chart.display = spec is not None
-            if spec is not None:
-                title, ylabel, keys = spec
+            if spec is None:
+                continue
+            title, ylabel, keys = spec
+            if chart_id == "loss-chart":
+                chart.set_series(loss_series(run), title, ylabel, markers=LOSS_MARKERS,
+                                 points=EPOCH_MEANS, colors=LOSS_COLORS)  # fmt: skip
+            else:
                 chart.set_series(curves(run.metrics, keys), title, ylabel)
+        self.query_one("#lr-chart", MetricChart).set_series(lr_series(run))
+
+    def _redraw_batches(self) -> None:
+        """The batch curves, when batches came since the last drawing (a timer's tick)."""
+        run = self.app.runner.get(self._shown) if self._shown else None
+        if run is not None and self._batches_dirty:
+            self._show_charts(run)
 
     def _show_queue(self) -> None:
         table = self.query_one("#queue", DataTable)
@@ -341,8 +461,14 @@ class LiveScreen(Screen):
         severity = "information" if answer.ok else "error"
         self.notify(answer.text, severity=severity, timeout=3 if answer.ok else 8, markup=False)
 
+    def action_toggle_log_scale(self) -> None:
+        """Loss in log scale (or back to linear): the chart's title says which."""
+        chart = self.query_one("#loss-chart", MetricChart)
+        chart.set_log_y(not chart.log_y)
+
     def action_open_detail(self) -> None:
-        queue_id = self._selected_queue_id() or self._shown
+        """Open the run this screen shows (the header's), whatever the queue cursor is on."""
+        queue_id = self._shown
         run = self.app.runner.get(queue_id) if queue_id else None
         if run is None or run.run_id is None:
             self.notify("That run has no folder yet.", severity="warning")

@@ -7,7 +7,8 @@ It draws the engine's telemetry as it travels (`engine.telemetry` `Snapshot.to_d
 line `cnnlab engine status` prints (`engine.cli.engine_common.gpu_lines`), and Textual's own
 `Sparkline` for the history. Given a `source` (a function returning such a dict, called in
 a thread worker about once a second: Live asks the engine), it feeds itself; else the
-screen calls `show(telemetry)`.
+screen calls `show(telemetry)`. Every snapshot it draws it also posts as `Shown`, so Live
+can chart GPU memory over time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Sparkline, Static
 
 from cnnlab_tui.messages import WorkerAnswer
@@ -34,6 +36,13 @@ class GpuPanel(Vertical):
     GpuPanel Static { height: 1; }
     GpuPanel Sparkline { height: 1; margin-bottom: 1; }
     """
+
+    class Shown(Message):
+        """A telemetry snapshot was drawn (`telemetry`: its dict)."""
+
+        def __init__(self, telemetry: dict[str, Any]) -> None:
+            super().__init__()
+            self.telemetry = telemetry
 
     class Read(WorkerAnswer):
         def __init__(self, telemetry: dict[str, Any]) -> None:
@@ -79,6 +88,7 @@ class GpuPanel(Vertical):
             for line, gpu in zip(self.lines, gpus, strict=True)
         ]  # fmt: skip
         self._draw(rows)
+        self.post_message(self.Shown(telemetry))
 
     def _draw(self, rows: list[tuple[str, list[float] | None]]) -> None:
         lines = list(self.query(Static))

@@ -6,7 +6,8 @@ Layout of one run folder:
     metrics.jsonl    one line per finished epoch, flushed as soon as the epoch ends
     batches.jsonl    the running training loss as progress was published (a few per
                      second: `cnnlab tensorboard` draws it per batch), and that batch's
-                     own loss (`batch_loss`; absent in files written before it)
+                     own loss (`batch_loss`) and learning rate (`lr`; both absent in
+                     files written before them)
     run.log          every Log event, with time and level
     last.pt, best.pt checkpoints (written by the trainer)
     samples/         sample PNGs
@@ -215,6 +216,7 @@ def _batch_row(event: BatchProgress) -> dict[str, Any]:
         "step": step,
         "loss": event.loss,
         "batch_loss": event.batch_loss,
+        "lr": event.lr,
         "images_per_second": event.images_per_second,
     }
 

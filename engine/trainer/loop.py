@@ -314,7 +314,7 @@ class Trainer:
                 train_x, train_y, added = training_pool(parts, data, config.pseudo_label)
                 self._log("info", f"epoch {epoch}: {added} pseudo-labelled val/test images")
             result = train_epoch(
-                parts, train_x, train_y, self._progress_fn(epoch), self._cancel.is_set
+                parts, train_x, train_y, self._progress_fn(epoch, parts), self._cancel.is_set
             )
             if result is None:
                 return self._stopped()
@@ -460,7 +460,9 @@ class Trainer:
 
         return report
 
-    def _progress_fn(self, epoch: int) -> Callable[[int, int, float, float, float], None]:
+    def _progress_fn(
+        self, epoch: int, parts: Any = None
+    ) -> Callable[[int, int, float, float, float], None]:
         began = time.perf_counter()
         total_epochs = self.config.epochs
 
@@ -468,8 +470,19 @@ class Trainer:
             per_batch = (time.perf_counter() - began) / batch
             left = (num_batches - batch) + (total_epochs - epoch) * num_batches
             eta = per_batch * left
+            lr = _current_lr(parts)
             self._publish(
-                BatchProgress(self.run_id, epoch, batch, num_batches, loss, ips, eta, last)
+                BatchProgress(self.run_id, epoch, batch, num_batches, loss, ips, eta, last, lr)
             )
 
         return report
+
+
+def _current_lr(parts: Any) -> float | None:
+    """The first parameter group's learning rate now (what the Live lr curve draws)."""
+    optimizer = getattr(parts, "optimizer", None)
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups:
+        return None
+    lr = groups[0].get("lr")
+    return float(lr) if isinstance(lr, int | float) else None
