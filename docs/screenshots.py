@@ -117,9 +117,17 @@ async def capture(out: Path, runs_dir: Path, run_ids: list[str]) -> None:
         if sweep.status != "completed":
             raise SystemExit(f"the sweep ended {sweep.status}: {sweep.error}")
 
+        from engine.runs import RunStore
+        from engine.runs.labels import make_labels
+
+        RunStore(runs_dir).set_labels(run_ids[0], make_labels("baseline", tags="demo"))
         await pilot.press("f3")
-        table = app.screen.query_one("#runs-table")
-        await wait_until(pilot, lambda: table.row_count == 6, "six runs in the Runs table")
+        runs_screen = app.screen
+        table = runs_screen.query_one("#runs-table")
+        # two runs and the sweep's group row; then the group is opened on its four runs
+        await wait_until(pilot, lambda: table.row_count == 3, "the runs and the sweep's group")
+        runs_screen.toggle_group(sweep.sweep_id, expand=True)
+        await wait_until(pilot, lambda: table.row_count == 7, "the sweep's runs in its group")
         save(app, out, "runs.svg")
 
         app.open_detail(run_ids[0])
