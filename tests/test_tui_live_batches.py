@@ -44,7 +44,8 @@ async def test_loss_chart_draws_batches_smoothed_and_epoch_markers(tmp_path, run
         assert len(set(markers.values())) == 4
         text = loss.rendered_text()
         assert "x" in text and "+" in text  # the epoch means' own markers are drawn
-        assert "batch" in text.splitlines()[0] and "smoothed" in text.splitlines()[0]
+        legend = str(live.query_one("#chart-legend").render())  # the line under the charts
+        assert f"loss: {loss.legend_text}" in legend and "smoothed" in legend
         lr = live.query_one("#lr-chart", MetricChart).series["lr"]
         assert len(lr[0]) == len(series["batch"][0]) and all(v > 0 for v in lr[1])
         await pilot.press("l")

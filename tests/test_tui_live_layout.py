@@ -1,8 +1,8 @@
 """Live re-flows at any size ≥ 80×24: the log re-wraps its kept lines at the new width, the
 queue box grows with the height (the active run stays in view at 200×60 with many queued),
-chart legends sit in the title line, not on the curves; GPU memory over time is charted
-from the engine's telemetry (a stand-in only for the NVML readings this machine lacks),
-and without a GPU nothing is drawn."""
+chart legends sit on a line of their own under the charts, never on the curves; GPU memory
+over time is charted from the engine's telemetry (a stand-in only for the NVML readings this
+machine lacks), and without a GPU nothing is drawn."""
 
 from __future__ import annotations
 
@@ -67,12 +67,15 @@ async def test_log_rewraps_and_queue_grows_with_the_screen(tmp_path, runs):
         await pilot.pause()
         await pilot.pause()
         assert len(log.lines) == narrow_lines  # back to the narrow wrapping, no duplicates
-        for chart in live.query(MetricChart):
-            if chart.display and chart.series:
-                lines = chart.rendered_text().splitlines()
-                assert any(label in lines[0] for label in chart.series), lines  # the legend
-                inside = "".join(plot_area(lines))
-                assert inside and not any(label in inside for label in chart.series), lines
+        legend = str(live.query_one("#chart-legend").render())
+        shown = [chart for chart in live.query(MetricChart) if chart.display and chart.series]
+        assert shown
+        for chart in shown:
+            lines = chart.rendered_text().splitlines()
+            # every series named in full with its marker on the legend line under the charts
+            assert f"{chart.chart_title}: {chart.legend_text}" in legend, legend
+            inside = "".join(plot_area(lines))
+            assert inside and not any(label in inside for label in chart.series), lines
         await asyncio.to_thread(app.runner.cancel_all, [first, *queued])
 
 
@@ -103,7 +106,8 @@ async def test_gpu_memory_is_charted_over_time_when_the_engine_has_a_gpu(tmp_pat
         chart = live.query_one("#gpu-memory-chart", MetricChart)
         await wait_for(pilot, lambda: chart.display, what="the memory chart")
         assert chart.series == {"gpu0": ([-3, -2, 0], [10.0, 20.0, 40.0])}
-        assert "gpu0" in chart.rendered_text().splitlines()[0]
+        await pilot.pause()
+        assert "GPU memory: ⣿ gpu0" in str(live.query_one("#chart-legend").render())
 
 
 @async_test

@@ -217,11 +217,14 @@ class LiveScreen(Screen):
             yield ProgressBar(total=None, show_eta=False, id="epoch-progress")
             yield Static("", id="progress-text")
         with Horizontal(id="charts"):
-            yield MetricChart("loss", "loss", id="loss-chart")
-            yield MetricChart("accuracy", "acc", id="metric-chart")
-            yield MetricChart("SSIM", "SSIM", id="ssim-chart")
-            yield MetricChart("learning rate", "lr", id="lr-chart")
-            yield MetricChart("GPU memory", "GiB", xlabel="seconds", id="gpu-memory-chart")
+            # the legends go on one line under the row: a chart's title has no room at 80×24
+            yield MetricChart("loss", "loss", legend_in_title=False, id="loss-chart")
+            yield MetricChart("accuracy", "acc", legend_in_title=False, id="metric-chart")
+            yield MetricChart("SSIM", "SSIM", legend_in_title=False, id="ssim-chart")
+            yield MetricChart("learning rate", "lr", legend_in_title=False, id="lr-chart")
+            yield MetricChart("GPU memory", "GiB", xlabel="seconds", legend_in_title=False,
+                              id="gpu-memory-chart")  # fmt: skip
+        yield Static("", id="chart-legend", classes="muted")
         with Horizontal(id="bottom"):
             yield RewrapLog(id="log", max_lines=500, min_width=20)
             yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
@@ -272,6 +275,7 @@ class LiveScreen(Screen):
         chart.display = bool(series)
         if series:
             chart.set_series(series)
+        self._show_legend()
 
     def on_queue_changed(self, _message: QueueChanged) -> None:
         self._refresh_all()
@@ -377,6 +381,16 @@ class LiveScreen(Screen):
             else:
                 chart.set_series(curves(run.metrics, keys), title, ylabel)
         self.query_one("#lr-chart", MetricChart).set_series(lr_series(run))
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        """Each shown chart's series by its marker, on the line under the charts."""
+        parts = [
+            f"{chart.chart_title}: {chart.legend_text}"
+            for chart in self.query(MetricChart)
+            if chart.display and chart.series
+        ]
+        self.query_one("#chart-legend", Static).update(Text("  │  ".join(parts)))
 
     def _redraw_batches(self) -> None:
         """The batch curves, when batches came since the last drawing (a timer's tick)."""

@@ -124,6 +124,10 @@ class NewRunScreen(Screen):
         self._probe_due = True  # the data set fields changed since the last probe answered
         self._check_timer: Timer | None = None
         self._launching = False  # a submission is on its way to the engine
+        # The last "Not launched — …" and whether it was about the fields' problems: it stays
+        # beside Launch until the user edits the form (a check that answers late must not
+        # hide it), unless that check finds the fields' problems gone.
+        self._refusal: tuple[str, bool] | None = None
         self._waiting_fill: NewRunScreen.Fill | None = None  # arrived before the form
         self._model_coming: str | None = None  # load_config's rebuild of the options is queued
         self._queued_id: str | None = None  # the entry "Queued as …" is about, until it ends
@@ -356,6 +360,7 @@ class NewRunScreen(Screen):
         self._search = reading.search
         if edited is not None:  # its last verdict is void; the new one is on its way
             self._engine_errors.pop(edited, None)
+            self._refusal = None
         self._show_errors()
         self._show_hdc(reading)
         if self._check_timer is not None:
@@ -401,6 +406,10 @@ class NewRunScreen(Screen):
         plan = self._sweep.describe() if self._sweep.is_sweep and not errors else ""
         if self._search is not None and not errors:
             plan = self._search.describe()
+        if self._refusal is not None and (errors or not self._refusal[1]):
+            self._set_status("#launch-status", self._refusal[0], ok=False)
+            return
+        self._refusal = None
         self._set_status("#launch-status", "; ".join(leftover) or plan, ok=not leftover)
 
     def _show_hdc(self, reading: FormReading) -> None:
@@ -488,7 +497,8 @@ class NewRunScreen(Screen):
         self._show_errors()
         problems = [f"{k.removeprefix(OPTION_PREFIX)}: {v}" for k, v in self._errors().items()]
         if problems:
-            self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}")
+            self._refuse(f"Not launched — fix {len(problems)} problem(s): {problems[0]}",
+                         about_fields=True)  # fmt: skip
             return
         config, form = reading.config, reading.sweep
         what = f"{config.model} on {config.dataset}"
@@ -511,6 +521,7 @@ class NewRunScreen(Screen):
                 return
             what = f"{form.describe()} of {what}"
         self._launching = True
+        self._refusal = None
         self._set_status("#launch-status", "Sending it to the engine…", ok=True)
         self._submit(reading, spec, self._sweep_texts(form), what)
 
@@ -567,10 +578,11 @@ class NewRunScreen(Screen):
             self._show_errors()
             first = next(iter(answer.errors.items()))
             self._refuse(f"Not launched — the engine found {len(found)} problem(s): "
-                         f"{first[0]}: {first[1]}")  # fmt: skip
+                         f"{first[0]}: {first[1]}", about_fields=True)  # fmt: skip
         else:
             self._refuse(f"Not launched — {answer.message}")
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, *, about_fields: bool = False) -> None:
+        self._refusal = (reason, about_fields)
         self._set_status("#launch-status", reason, ok=False)
         self.notify(reason, title="Launch refused", severity="warning", markup=False)

@@ -99,6 +99,7 @@ class MetricChart(PlotextPlot):
         ylabel: str = "",
         *,
         xlabel: str = "epoch",
+        legend_in_title: bool = True,
         name: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual's own parameter name
         classes: str | None = None,
@@ -110,6 +111,9 @@ class MetricChart(PlotextPlot):
         self._ylabel = ylabel
         self._xlabel = xlabel
         self._markers: dict[str, str] = {}
+        # False when the screen shows `legend_text` on a line of its own (a narrow chart's
+        # title has no room for it)
+        self.legend_in_title = legend_in_title
         self._points: set[str] = set()
         self._colors: dict[str, str] = {}
         self.log_y = False
@@ -191,7 +195,7 @@ class MetricChart(PlotextPlot):
         """The title line made to fit `width` columns (plotext drops a longer one): the
         legend packed tighter, then cut with `…`."""
         title = self._title + (" (log y)" if self.log_y else "")
-        legend = self.legend_text
+        legend = self.legend_text if self.legend_in_title else ""
         line = f"{title}: {legend}" if title and legend else title or legend
         if width is None or len(line) <= width:
             return line
