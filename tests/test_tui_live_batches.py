@@ -60,7 +60,8 @@ async def test_a_dashboard_attaching_mid_run_shows_the_batches_so_far(tmp_path, 
     app = CnnlabApp(tmp_path, runs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f2")
-        queue_id = await submit(app, data_root=str(tmp_path), epochs=300, max_train_batches=4)
+        # many epochs: it must still run when the second dashboard attaches (cancelled below)
+        queue_id = await submit(app, data_root=str(tmp_path), epochs=50_000, max_train_batches=4)
         await wait_for(pilot, lambda: app.runner.get(queue_id) is not None
                        and len(app.runner.get(queue_id).metrics) >= 2, timeout=120,
                        what="two epochs")  # fmt: skip

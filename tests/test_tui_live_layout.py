@@ -31,32 +31,54 @@ async def submit(app: CnnlabApp, **config) -> str:
     return view["queue_id"]
 
 
-@pytest.mark.slow
 @async_test
-async def test_log_rewraps_and_queue_grows_with_the_screen(tmp_path, runs):
-    app = CnnlabApp(tmp_path, runs)
+async def test_the_log_rewraps_its_kept_lines_when_the_screen_is_resized(tmp_path):
+    # No run here: a run that ends or starts would reset the log mid-test (a new run shown).
+    app = CnnlabApp(tmp_path, tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        first = await submit(app, data_root=str(tmp_path), epochs=300, max_train_batches=4)
-        queued = [await submit(app, data_root=str(tmp_path), epochs=1) for _ in range(12)]
-        table = live.query_one("#queue", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 13
-                       and app.runner.get(first).state == "running", timeout=60,
-                       what="the run training, the rest queued")  # fmt: skip
         log = live.query_one("#log", RewrapLog)
         log.add(LONG)
         await pilot.pause()
         narrow_lines = len(log.lines)
-        small_queue = table.size.height
+        assert narrow_lines > 1 and max(len(line.text) for line in log.lines) <= 80
 
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         await pilot.pause()
         # the kept raw lines were written again at the wider width: fewer, longer lines
-        assert len(log.lines) < narrow_lines
+        assert 0 < len(log.lines) < narrow_lines
         assert max(len(line.text) for line in log.lines) > 80
+
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert len(log.lines) == narrow_lines  # back to the narrow wrapping, no duplicates
+
+
+@pytest.mark.slow
+@async_test
+async def test_the_queue_grows_with_the_screen_and_legends_stay_off_the_curves(tmp_path, runs):
+    app = CnnlabApp(tmp_path, runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        live = app.screen
+        assert isinstance(live, LiveScreen)
+        # 300 epochs of 4 batches can end in 10 s on an idle box: this one runs until cancelled
+        first = await submit(app, data_root=str(tmp_path), epochs=50_000, max_train_batches=4)
+        queued = [await submit(app, data_root=str(tmp_path), epochs=1) for _ in range(12)]
+        table = live.query_one("#queue", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 13
+                       and app.runner.get(first).state == "running", timeout=60,
+                       what="the run training, the rest queued")  # fmt: skip
+        await pilot.pause()
+        small_queue = table.size.height
+
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.pause()
         assert table.size.height > small_queue + 5  # the queue box grew with the height
         active_row = table.get_row_index(first)
         top = table.scroll_offset.y
@@ -66,10 +88,13 @@ async def test_log_rewraps_and_queue_grows_with_the_screen(tmp_path, runs):
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         await pilot.pause()
-        assert len(log.lines) == narrow_lines  # back to the narrow wrapping, no duplicates
+        loss = live.query_one("#loss-chart", MetricChart)
+        await wait_for(pilot, lambda: loss.series.get("batch", ([], []))[0], timeout=60,
+                       what="the first batches charted")  # fmt: skip
+        await pilot.pause()
         legend = str(live.query_one("#chart-legend").render())
         shown = [chart for chart in live.query(MetricChart) if chart.display and chart.series]
-        assert shown
+        assert loss in shown
         for chart in shown:
             lines = chart.rendered_text().splitlines()
             # every series named in full with its marker on the legend line under the charts
