@@ -40,6 +40,12 @@ if [ "$gpus" -ge 2 ]; then
     step 180 "DDP over 2 GPUs (NCCL, world size 2) on shapes" "$py" -m engine.cli \
         train --preset quick-shapes --device cuda --epochs 2 --nproc-per-node 2 \
         --runs-dir /tmp/gpu-scale-runs
+    step 240 "the same through the engine (GPUs per run = 2: two GPU lanes held)" bash -c \
+        "'$py' -m engine.cli train --preset quick-shapes --device cuda --epochs 2 \
+         --nproc-per-node 2 --detach --runs-dir /tmp/gpu-scale-engine \
+         && '$py' -m engine.cli watch --runs-dir /tmp/gpu-scale-engine; \
+         '$py' -m engine.cli runs --runs-dir /tmp/gpu-scale-engine; \
+         '$py' -m engine.cli engine stop --runs-dir /tmp/gpu-scale-engine"
 else
     echo; echo "===== DDP over 2 GPUs: skipped, this machine has $gpus GPU(s)"
 fi

@@ -112,7 +112,7 @@ def test_a_run_resumes_on_the_same_number_of_processes_only():
         ("--nproc-per-node 1 --nnodes 2 --node-rank 2 --rdzv-endpoint h:1", "--node-rank is 0 … 1"),
         ("--nproc-per-node 2 --sync-bn", "SyncBatchNorm runs on CUDA only"),
         ("--nproc-per-node 20", "--batch-size 40 or more"),
-        ("--nproc-per-node 2 --detach", "starts in the foreground"),
+        ("--nproc-per-node 2 --nnodes 2 --rdzv-endpoint h:1 --detach", "starts in the foreground"),
     ],
 )
 def test_mistakes_are_said_before_any_process_starts(tmp_path, capsys, flags, said):
@@ -142,15 +142,16 @@ def test_two_processes_match_one_and_resume_on_two_only(tmp_path, one_thread):
     for key in ("train_loss", "test_loss"):
         assert close(first[0][key], expected[0][key]), (key, first[0], expected[0])
 
+    assert run.config["nproc_per_node"] == 2  # the run's config says how it trains
     refused = subprocess.run(
         [sys.executable, "-m", "engine.cli", "train", "--resume", run.run_id, "--epochs", "2",
-         "--runs-dir", str(runs)], cwd=REPO, capture_output=True, text=True, timeout=120,
+         "--nproc-per-node", "1", "--runs-dir", str(runs)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert refused.returncode == 2
     assert "trained on 2 process(es)" in " ".join(refused.stderr.split())
-    code, text = finish(
-        cnnlab(runs, "--resume", run.run_id, "--epochs", "2", "--nproc-per-node", "2")
-    )
+    # without --nproc-per-node the resume launches the two processes its config names
+    code, text = finish(cnnlab(runs, "--resume", run.run_id, "--epochs", "2"))
     assert code == 0, text
     resumed = metrics(run.path)
     assert [row["epoch"] for row in resumed] == [1, 2]
@@ -261,14 +262,8 @@ def test_each_rank_gets_the_launcher_s_flags_without_the_launch_ones():
 
     argv = ["-v", "train", "--lr", "1e-3", "--nproc-per-node", "2", "--nnodes=2",
             "--rdzv-endpoint", "h:1", "--node-rank", "1", "--epochs", "3"]  # fmt: skip
+    # --nproc-per-node is the run's own setting (its config.json says it), so ranks keep it
     assert _worker_argv(argv, "RUN") == [
-        "-v",
-        "train",
-        "--lr",
-        "1e-3",
-        "--epochs",
-        "3",
-        "--run-id",
-        "RUN",
-    ]
-    assert _worker_argv(["train", "--nproc-per-node=2"], None) == ["train"]
+        "-v", "train", "--lr", "1e-3", "--nproc-per-node", "2", "--epochs", "3", "--run-id", "RUN",
+    ]  # fmt: skip
+    assert _worker_argv(["train", "--nnodes=2"], None) == ["train"]

@@ -32,6 +32,7 @@ TRAINING_FIELDS: tuple[tuple[str, str], ...] = (
     ("max_train_batches", "Batches/epoch"),
     ("seed", "Seed"),
     ("device", "Device"),
+    ("nproc_per_node", "GPUs per run"),
     ("amp", "Mixed precision"),
     ("channels_last", "Channels-last"),
     ("compile", "torch.compile"),

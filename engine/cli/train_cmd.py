@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import queue
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -144,6 +145,8 @@ def config_from_args(args: argparse.Namespace):
     from engine.presets import resolve_config
 
     overrides = flag_overrides(args)
+    if getattr(args, "config_json", None):  # the engine's run over several processes
+        return _config_file(args.config_json, overrides)
     if getattr(args, "resume", None) is None:  # `--resume ""` is a mistake, not a new run
         return resolve_config(args.preset, overrides)
     if args.preset:
@@ -152,6 +155,21 @@ def config_from_args(args: argparse.Namespace):
     from engine.trainer.resume import resume_config
 
     return resume_config(args.resume, RunStore(args.runs_dir).root, overrides)
+
+
+def _config_file(path: str, overrides: dict[str, Any]):
+    """A whole config from a JSON file (what the engine hands the ranks it launches) ←
+    the flags given beside it."""
+    import json
+
+    from engine.errors import ConfigError
+    from engine.trainer.config import TrainConfig, apply_overrides
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError({"config_json": f"cannot read {path} ({exc})"}) from None
+    return apply_overrides(TrainConfig.from_dict(data), overrides)
 
 
 def build_trainer(args: argparse.Namespace, distributed=None):
@@ -181,9 +199,9 @@ def run_train(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     use_cache_flag(args)
-    if getattr(args, "nproc_per_node", None) is not None:
-        from engine.cli.train_distributed import launch
+    from engine.cli.train_distributed import launch, wants_ranks
 
+    if wants_ranks(args):
         return launch(args)
     if getattr(args, "detach", False):
         from engine.cli.train_detach import submit_detached
@@ -203,6 +221,12 @@ def run_train(args: argparse.Namespace) -> int:
             if not rank.is_main:  # rank 0 alone speaks; the others only of their failure
                 console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
         trainer = build_trainer(args) if rank is None else build_trainer(args, distributed=rank)
+        if rank is not None and rank.is_main:  # the engine launched this run: its events
+            from engine.service.event_file import writer_from_environment
+
+            forward = writer_from_environment()
+            if forward is not None:
+                trainer.subscribe(forward)
     except ConfigError as exc:
         _print_config_errors(errors, exc.errors)
         return EXIT_CONFIG

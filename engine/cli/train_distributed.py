@@ -25,14 +25,18 @@ import argparse
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CANCELLED = 0, 1, 2, 130
-FLAGS = ("--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint")
+# The launcher's own flags; --nproc-per-node is a config field (the ranks keep it, so the
+# run's config.json says how many processes trained it).
+FLAGS = ("--nnodes", "--node-rank", "--rdzv-endpoint")
 
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
@@ -40,11 +44,6 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
         "one run over several processes or machines (torch.distributed: NCCL on GPUs, gloo "
         "on the CPU)"
     )
-    group.add_argument(
-        "--nproc-per-node", type=int, default=None, metavar="N",
-        help="processes on this machine: one per GPU (cuda:0…N-1), or N on the CPU; the "
-        "global batch is --batch-size, lr as configured",
-    )  # fmt: skip
     group.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines (default 1)")
     group.add_argument(
         "--node-rank", type=int, default=0, metavar="R",
@@ -55,6 +54,29 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
         help="where node 0 listens for the others (several machines)",
     )  # fmt: skip
     group.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # rank 0's folder
+    # The engine's runs over several processes: the whole resolved config, as a JSON file.
+    group.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
+
+
+def wants_ranks(args: argparse.Namespace) -> bool:
+    """Whether `cnnlab train` with these flags launches ranks: --nproc-per-node or --nnodes
+    given, or a config (a resumed run's, say) that trains over several processes — never
+    inside a rank torchrun started."""
+    if getattr(args, "detach", False):  # the engine launches it (no torch imported here);
+        return getattr(args, "nnodes", 1) > 1  # several machines it cannot: refused below
+    from engine.errors import CnnlabError
+    from engine.trainer.distributed import launched
+
+    if launched():
+        return False
+    if getattr(args, "nproc_per_node", None) is not None or getattr(args, "nnodes", 1) > 1:
+        return True
+    from engine.cli.train_cmd import config_from_args
+
+    try:
+        return config_from_args(args).nproc_per_node > 1
+    except CnnlabError:  # the ordinary path says what is wrong
+        return False
 
 
 def _worker_argv(argv: list[str], run_id: str | None) -> list[str]:
@@ -84,6 +106,7 @@ def _preflight(args: argparse.Namespace, world: int) -> str | None:
     from engine.runs import RunStore, new_run_id
     from engine.trainer.distributed import sync_bn_problem
     from engine.trainer.resume import prepare_resume
+    from engine.trainer.validation import batch_split_problem
 
     if args.nproc_per_node < 1 or args.nnodes < 1:
         raise ConfigError({"nproc_per_node": "--nproc-per-node and --nnodes are at least 1"})
@@ -93,8 +116,8 @@ def _preflight(args: argparse.Namespace, world: int) -> str | None:
         raise ConfigError({"rdzv_endpoint": "several machines need --rdzv-endpoint HOST:PORT"})
     if args.detach:
         raise ConfigError(
-            {"detach": "a run over several processes starts in the foreground (the engine "
-             "runs single-process runs, one per lane)"}
+            {"detach": "a run over several machines starts in the foreground on each of "
+             "them (the engine runs one over this machine's GPUs: drop --nnodes)"}
         )  # fmt: skip
     from engine.cli.train_cmd import config_from_args
 
@@ -111,11 +134,9 @@ def _preflight(args: argparse.Namespace, world: int) -> str | None:
     problem = sync_bn_problem(config, device)
     if problem:
         raise ConfigError({"sync_bn": problem})
-    if config.batch_size < 2 * world:
-        raise ConfigError(
-            {"batch_size": f"the global batch is split between {world} processes: at least "
-             f"2 images each, so --batch-size {2 * world} or more"}
-        )  # fmt: skip
+    problem = batch_split_problem(config.batch_size, world)  # over every machine's ranks
+    if problem:
+        raise ConfigError({"batch_size": problem})
     if args.node_rank != 0:
         return None
     root = RunStore(args.runs_dir).root
@@ -136,8 +157,12 @@ def launch(args: argparse.Namespace) -> int:
     from engine.errors import CnnlabError, ConfigError
 
     console, errors = Console(highlight=False), Console(stderr=True, highlight=False)
-    world = args.nproc_per_node * args.nnodes
     try:
+        if args.nproc_per_node is None:  # the config says (a resumed run's, --config-json)
+            from engine.cli.train_cmd import config_from_args
+
+            args.nproc_per_node = config_from_args(args).nproc_per_node
+        world = args.nproc_per_node * args.nnodes
         run_id = _preflight(args, world)
     except ConfigError as exc:
         _print_config_errors(errors, exc.errors)
@@ -169,6 +194,7 @@ def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None,
     """Run torchrun with the ranks' command: (None, None) when every rank exited 0, else
     (what went wrong first — the rank, and its exit code or signal —, that rank)."""
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     from engine.trainer.distributed import timeout_seconds
@@ -185,19 +211,29 @@ def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None,
         if "lo" in {name for _, name in socket.if_nameindex()}:
             os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     options += ["--monitor-interval", "0.5", "-m", "engine.cli", *worker]
-    source = Path(__file__).resolve().parents[2]
-    if (source / "pyproject.toml").is_file():  # a source tree: the ranks import this one
-        path = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), path) if p)
+    os.environ.update(source_on_path(os.environ))
     try:
         torchrun.run(torchrun.parse_args(options))
     except ChildFailedError as exc:
         return _describe(exc), exc.get_first_failure()[0]
     except KeyboardInterrupt:
         return "stopped with Ctrl-C", None
+    except SignalException as exc:  # SIGINT / SIGTERM here: torchrun passed it to the ranks,
+        log.info("ranks stopped by %s", exc.sigval)  # which end the run as cancelled /
+        return None, None  # interrupted themselves (rank 0 records which)
     except Exception as exc:  # the rendezvous failed: a wrong endpoint, a node that never came
         return f"the processes could not be started ({type(exc).__name__}: {exc})", None
     return None, None
+
+
+def source_on_path(env: Mapping[str, str]) -> dict[str, str]:
+    """`env`'s PYTHONPATH with this cnnlab's source tree first when it runs from one, so a
+    process started as `python -m engine.cli` imports this code, not another install."""
+    source = Path(__file__).resolve().parents[2]
+    if not (source / "pyproject.toml").is_file():
+        return {}
+    path = env.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(source), path) if p)}
 
 
 def _describe(exc: Any) -> str:

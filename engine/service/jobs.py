@@ -81,7 +81,9 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
         if not request.get("run_id"):
             raise ConfigError({"run": "which run to resume?"})
         config = resume_config(entry, runs_dir)
-        plan = prepare_resume(str(request["run_id"]), runs_dir, config)
+        plan = prepare_resume(
+            str(request["run_id"]), runs_dir, config, world_size=config.nproc_per_node
+        )
         request["run_id"] = plan.run_dir.name
         entry.resume, entry.config, entry.device = request, config.to_dict(), config.device
         entry.label = entry.label or (
@@ -94,7 +96,12 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
 
 def _run_label(config: dict[str, Any]) -> str:
     name = f"{config.get('name')} · " if config.get("name") else ""
-    return f"{name}{config.get('model')} on {config.get('dataset')}, {config.get('epochs')} epochs"
+    processes = config.get("nproc_per_node") or 1
+    over = f", {processes} processes" if isinstance(processes, int) and processes > 1 else ""
+    return (
+        f"{name}{config.get('model')} on {config.get('dataset')}, {config.get('epochs')} epochs"
+        f"{over}"
+    )
 
 
 def build_job(
@@ -109,11 +116,17 @@ def build_job(
     from engine.trainer.config import TrainConfig
     from engine.trainer.loop import Trainer
 
-    if entry.kind == "run":
-        return Trainer(TrainConfig.from_dict(dict(entry.config or {})), runs_dir=runs_dir)
-    if entry.kind == "resume":
-        run_id = str((entry.resume or {}).get("run_id"))
-        return Trainer(resume_config(entry, runs_dir), runs_dir=runs_dir, resume=run_id)
+    if entry.kind in ("run", "resume"):
+        resume = str((entry.resume or {}).get("run_id")) if entry.kind == "resume" else None
+        if entry.kind == "run":
+            config = TrainConfig.from_dict(dict(entry.config or {}))
+        else:
+            config = resume_config(entry, runs_dir)
+        if config.nproc_per_node > 1:
+            from engine.service.distributed_job import DistributedRun
+
+            return DistributedRun(config, runs_dir, slots or [], resume=resume)
+        return Trainer(config, runs_dir=runs_dir, resume=resume)
     if entry.kind == "search":
         from engine.sweeps.search import SearchSpec
         from engine.sweeps.search_runner import SearchRunner
@@ -155,13 +168,25 @@ class ActiveJob:
         """Whether this entry can run on several lanes at once (a sweep, a search)."""
         return self.entry.kind in ("sweep", "search")
 
+    @property
+    def gang(self) -> int:
+        """The lanes this entry needs together: a run over N processes on GPUs holds one
+        per GPU; everything else starts on one."""
+        if self.entry.kind not in ("run", "resume"):
+            return 1
+        from engine.service.distributed_job import lanes_needed
+
+        return lanes_needed(entry_processes(self.entry), self.slot.device)
+
     def wants_lanes(self) -> bool:
         """Could one more lane start work for this entry now?"""
-        if not self.fans_out or self.stopping is not None:
+        if self.stopping is not None or not (self.fans_out or self.gang > 1):
             return False
         with self._lock:
             job = self._job
-        return job is None or bool(job.wants_slots())
+        if job is None:
+            return self.fans_out or len(self.lanes) < self.gang
+        return bool(job.wants_slots())
 
     def offer(self, slot: Slot) -> None:
         """One more lane for a sweep's points (before it is built: it starts with them)."""
@@ -199,7 +224,7 @@ class ActiveJob:
         Never raises: every outcome is a status. Stopped before it began: `cancelled`, or
         `REQUEUE` when interrupted (the engine puts it back in the queue)."""
         with self._lock:
-            slots = [self.slot, *self._offered] if self.fans_out else None
+            slots = [self.slot, *self._offered]
             self._offered = []
         try:
             job = build_job(self.entry, runs_dir, slots, self._slot_free)
@@ -227,7 +252,15 @@ class ActiveJob:
             return "failed", f"unexpected error: {exc}", []
         if hasattr(job, "sweep_id"):
             return outcome.status, None, list(outcome.run_ids)
-        return job.status, (job.summary or {}).get("error"), [job.run_id]
+        if not getattr(job, "started", True):  # stopped while waiting for its lanes
+            return ("cancelled" if self.stopping == "cancel" else REQUEUE), None, []
+        return job.status, (job.summary or {}).get("error"), [job.run_id] if job.run_id else []
+
+
+def entry_processes(entry: QueueEntry) -> int:
+    """How many processes train a run or resume entry together (its config says)."""
+    value = (entry.config or {}).get("nproc_per_node", 1)
+    return value if isinstance(value, int) and value > 0 else 1
 
 
 def _apply_stop(job: Any, how: str) -> None:

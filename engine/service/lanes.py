@@ -221,15 +221,24 @@ class LaneSet:
 
         return device_problem(device) is None
 
-    def refusal(self, device: str) -> str | None:
-        """Why this engine cannot take a run for `device` (None when a lane can)."""
-        if self.candidates(device):
-            return None
+    def refusal(self, device: str, processes: int = 1) -> str | None:
+        """Why this engine cannot take a run for `device` over `processes` processes (None
+        when it can: a run over N GPUs needs N GPU lanes; on the CPU its ranks share one)."""
+        found = self.candidates(device)
         names = ", ".join(self.lanes) or "none"
-        return (
-            f"this engine has no lane for device {device} (its lanes: {names}); stop it and "
-            "start it with --devices naming that device"
-        )
+        if not found:
+            return (
+                f"this engine has no lane for device {device} (its lanes: {names}); stop it "
+                "and start it with --devices naming that device"
+            )
+        gpus = [lane for lane in found if lane.spec.kind == "cuda"]
+        if processes > 1 and gpus and len(gpus) < processes:
+            return (
+                f"a run over {processes} GPUs needs {processes} GPU lanes; this engine has "
+                f"{len(gpus)} (its lanes: {names}): fewer GPUs per run, or start the engine "
+                "with --devices all"
+            )
+        return None
 
     def free_for(self, device: str) -> Lane | None:
         return next((lane for lane in self.candidates(device) if not lane.busy), None)

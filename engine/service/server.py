@@ -38,7 +38,7 @@ from engine.service.events import (
     QueueState,
     SnapshotEnd,
 )
-from engine.service.jobs import REQUEUE, ActiveJob, check_entry
+from engine.service.jobs import REQUEUE, ActiveJob, check_entry, entry_processes
 from engine.service.lanes import LaneSet, machine_lanes
 from engine.service.live import EntryReplay
 from engine.service.paths import EngineError, EnginePaths
@@ -339,7 +339,8 @@ class Engine:
             raise _Refused("refused", str(exc)) from None
         if entry.kind == "resume":
             self._refuse_second_resume(str(entry.resume["run_id"]))
-        refusal = self.lanes.refusal(entry.device)
+        gang = entry_processes(entry) if entry.kind in ("run", "resume") else 1
+        refusal = self.lanes.refusal(entry.device, gang)
         if refusal:
             raise _Refused("refused", refusal)
         entry.queue_id = self.store.new_id()

@@ -29,7 +29,7 @@ from typing import Any
 from engine.errors import ConfigError, RunStoreError
 from engine.runs.files import read_json, write_json_atomic
 from engine.sweeps.grid import MODEL_PREFIX, SweepPoint, check_grid_key, setting_label
-from engine.sweeps.spec import point_config, reference_config
+from engine.sweeps.spec import point_config, point_problems, reference_config
 from engine.sweeps.state import sweeps_dir
 from engine.trainer.config import FieldRange, TrainConfig, format_value
 
@@ -48,6 +48,9 @@ OBJECTIVES: dict[str, tuple[str, str | None]] = {
 }
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
+# Settings added after search ids were first handed out: out of the id while at their default,
+# so a search typed before they existed keeps its id (and resumes).
+ADDED_SINCE_SEARCHES = ("nproc_per_node",)
 SEARCH_FILE = "search.json"
 STUDY_FILE = "study.db"
 
@@ -136,6 +139,12 @@ class SearchSpec:
         same command again finds the same search and resumes it."""
         data = self.to_dict()
         data.pop("preset")
+        defaults = TrainConfig().to_dict()
+        data["base"] = {
+            key: value
+            for key, value in data["base"].items()
+            if not (key in ADDED_SINCE_SEARCHES and value == defaults[key])
+        }
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
         label = self.preset or str(self.base.model or "run")
         return f"search-{re.sub(r'[^A-Za-z0-9_-]+', '-', label)}-{digest.hexdigest()[:10]}"
@@ -235,7 +244,7 @@ def check_values(spec: SearchSpec) -> None:
     """ConfigError when any value the space may give makes an invalid run."""
     errors: dict[str, str] = {}
     for point in corners(spec):
-        for name, message in point_config(spec.base, point).validate().items():
+        for name, message in point_problems(point_config(spec.base, point)).items():
             errors.setdefault(f"{name} ({setting_label(point.setting)})", message)
     if errors:
         raise ConfigError(errors)

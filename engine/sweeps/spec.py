@@ -137,6 +137,7 @@ ADDED_LATER = (
     "fourier_style",
     "crops_per_image",
     "sync_bn",
+    "nproc_per_node",
 )
 
 
@@ -172,12 +173,25 @@ def point_config(base: TrainConfig, point: SweepPoint) -> TrainConfig:
     return base.replace(**fields, model_options=options, seed=point.seed, name=name[:_NAME_LIMIT])
 
 
+def point_problems(config: TrainConfig) -> dict[str, str]:
+    """Field → message for a sweep's or search's point: the config's own checks, and one
+    process per point (the engine's lanes run points side by side; a run over several
+    processes is launched on its own)."""
+    errors = config.validate()
+    if config.nproc_per_node > 1 and "nproc_per_node" not in errors:
+        errors["nproc_per_node"] = (
+            "a sweep or search trains each point in one process; train a run over several "
+            "processes on its own (cnnlab train --nproc-per-node N)"
+        )
+    return errors
+
+
 def planned_configs(spec: SweepSpec) -> list[tuple[SweepPoint, TrainConfig]]:
     """Every point with its TrainConfig, all validated first so a bad value fails fast."""
     planned = [(point, point_config(spec.base, point)) for point in spec.points()]
     errors: dict[str, str] = {}
     for point, config in planned:
-        for field_name, message in config.validate().items():
+        for field_name, message in point_problems(config).items():
             where = point.label if point.setting else "base"
             errors.setdefault(f"{field_name} ({where})", message)
     if errors:

@@ -31,6 +31,7 @@ RESIZE_MODES = ("stretch", "letterbox")
 LIGHTING = ("none", "night", "headlights")
 TTA_MODES = ("none", "flip", "flip_translate")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+MAX_PROCESSES = 64  # per machine: a server has at most 8-16 GPUs
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MODEL_PREFIX = "model."  # `model.widths`: a model option where a field name is expected
 NONE_WORDS = ("none", "null", "")
@@ -200,6 +201,14 @@ class TrainConfig:
         "auto, cpu, cuda, cuda:N or mps",
         pattern=(DEVICE_PATTERN, "auto, cpu, cuda, cuda:N or mps"),
     )
+    nproc_per_node: int = setting(
+        1,
+        "processes that train this one run together (DistributedDataParallel): one per GPU "
+        "on CUDA (GPUs per run), or N shares of the CPU's cores with gloo; batch_size stays "
+        "the global batch, split between them; 1 = one process",
+        low=1,
+        high=MAX_PROCESSES,
+    )
     amp: bool = setting(
         False, "mixed precision on CUDA: bfloat16, or float16 with loss scaling on older GPUs"
     )
@@ -211,7 +220,7 @@ class TrainConfig:
     )
     sync_bn: bool = setting(
         False,
-        "one run over several processes (--nproc-per-node): BatchNorm statistics over the "
+        "one run over several processes (nproc_per_node > 1): BatchNorm statistics over the "
         "whole batch of all of them (SyncBatchNorm, CUDA only)",
     )
     max_train_batches: int | None = setting(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.datasets import DATASETS
+from engine.errors import ConfigError
 from engine.events import (
     BatchProgress,
     EpochEnd,
@@ -129,6 +130,11 @@ class Trainer:
             self.run_dir = root / (run_id or new_run_id(config.model, config.dataset, root))
             if distributed is not None:
                 self.run_dir = root / distributed.agree(self.run_dir.name)
+        if self.config.nproc_per_node > 1 and distributed is None:
+            raise ConfigError(
+                {"nproc_per_node": f"{self.config.nproc_per_node} processes train this run "
+                 "together: cnnlab train (or the engine) launches them, a Trainer is one"}
+            )  # fmt: skip
         self.run_id = self.run_dir.name
         self.status = "pending"
         self.error: BaseException | None = None

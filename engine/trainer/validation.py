@@ -130,6 +130,33 @@ def _check_sizes(config: TrainConfig, errors: dict[str, str]) -> None:
         )
 
 
+def batch_split_problem(batch_size: int, processes: int) -> str | None:
+    """Why a global batch of `batch_size` cannot be split between `processes` ranks (each
+    needs two images: one alone has no batch statistics, and a shard must not be empty)."""
+    if processes > 1 and batch_size < 2 * processes:
+        return (
+            f"the global batch is split between {processes} processes: at least 2 images "
+            f"each, so --batch-size {2 * processes} or more"
+        )
+    return None
+
+
+def _check_processes(config: TrainConfig, errors: dict[str, str]) -> None:
+    """A run over several processes trains on cuda (GPUs 0…N-1 of those it may see) or the
+    CPU; a pinned GPU names one device, not N."""
+    if config.nproc_per_node <= 1 or {"nproc_per_node", "device"} & set(errors):
+        return
+    if config.device == "mps" or config.device.startswith("cuda:"):
+        errors["nproc_per_node"] = (
+            f"a run over {config.nproc_per_node} processes trains on device cuda (one GPU "
+            f"each), cpu or auto, not {config.device}"
+        )
+    elif "batch_size" not in errors:
+        problem = batch_split_problem(config.batch_size, config.nproc_per_node)
+        if problem:
+            errors["batch_size"] = problem
+
+
 def _check_device(config: TrainConfig, errors: dict[str, str]) -> None:
     if "device" in errors or config.device in ("auto", "cpu"):
         return
@@ -259,6 +286,7 @@ def check_config(
     errors = field_problems(config)
     _check_sizes(config, errors)
     _check_device(config, errors)
+    _check_processes(config, errors)
     task = _check_dataset(config, errors)
     _check_task(config, errors, task)
     params = _check_model(config, errors, task, num_classes)
