@@ -216,3 +216,13 @@ def test_a_search_someone_else_runs_is_refused(tmp_path):
         with pytest.raises(SearchBusy, match="already running"):
             SearchRunner(spec, runs).run()
         assert time.monotonic() - started < 5
+
+
+def test_search_ids_from_before_a_setting_was_added_still_match():
+    """The id the code before `nproc_per_node` gave this search (a search typed again
+    after an upgrade resumes rather than starting over)."""
+    from engine.sweeps.search import SearchSpec
+    from engine.trainer.config import TrainConfig
+
+    spec = SearchSpec(TrainConfig(epochs=2), {"lr": [0.1, 0.01]}, 4, "test_acc")
+    assert spec.search_id == "search-conv-8e3b5a4c65"
