@@ -13,18 +13,8 @@
 # hangs cannot eat the others' time; the log keeps going.
 set -u
 log=${1:-gpu_ops.log}
-py=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-exec > >(tee -a "$log") 2>&1
-
-step() {  # step SECONDS TITLE COMMAND...
-    local limit=$1 title=$2
-    shift 2
-    echo; echo "===== $title ($(date +%T), limit ${limit}s)"
-    local began=$SECONDS
-    timeout "$limit" "$@"
-    echo "===== $title: exit $? in $((SECONDS - began)) s"
-}
+source "$(dirname "$0")/gpu_common.sh"
+gpu_setup "$log"
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'triton', triton.__version__)"

@@ -18,20 +18,9 @@
 set -u
 cifar=${1:?CIFAR-10 folder}
 log=${2:-gpu_recipes.log}
-py=${PYTHON:-python3}
 runs=${RUNS:-/tmp/cnnlab-gpu-recipes}
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export CNNLAB_CACHE=${CNNLAB_CACHE:-/tmp/cnnlab-cache}
-exec > >(tee -a "$log") 2>&1
-
-step() {  # step SECONDS TITLE COMMAND...
-    local limit=$1 title=$2
-    shift 2
-    echo; echo "===== $title ($(date +%T), limit ${limit}s)"
-    local began=$SECONDS
-    timeout "$limit" "$@"
-    echo "===== $title: exit $? in $((SECONDS - began)) s"
-}
+source "$(dirname "$0")/gpu_common.sh"
+gpu_setup "$log"
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"

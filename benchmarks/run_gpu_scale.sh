@@ -11,19 +11,9 @@
 # one that hangs cannot eat the others' time; a skipped test prints its reason (-rs).
 set -u
 log=${1:-gpu_scale.log}
-py=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export CNNLAB_CACHE=${CNNLAB_CACHE:-/tmp/cnnlab-cache} CNNLAB_DDP_TIMEOUT=120
-exec > >(tee -a "$log") 2>&1
-
-step() {  # step SECONDS TITLE COMMAND...
-    local limit=$1 title=$2
-    shift 2
-    echo; echo "===== $title ($(date +%T), limit ${limit}s)"
-    local began=$SECONDS
-    timeout "$limit" "$@"
-    echo "===== $title: exit $? in $((SECONDS - began)) s"
-}
+export CNNLAB_DDP_TIMEOUT=120
+source "$(dirname "$0")/gpu_common.sh"
+gpu_setup "$log"
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -c "import torch, torch.distributed as d; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'nccl', torch.cuda.nccl.version(), 'gpus', torch.cuda.device_count(), 'nccl available', d.is_nccl_available())"
