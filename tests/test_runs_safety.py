@@ -14,12 +14,11 @@ import shutil
 
 import pytest
 from textual.widgets import Static
-from tui_helpers import async_test, wait_for
+from tui_helpers import async_test, open_runs, wait_for
 from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.confirm import ConfirmScreen
-from cnnlab_tui.screens.runs import RunsScreen
 from engine.cli import main
 from engine.errors import RunStoreError
 from engine.runs import RunStore
@@ -109,9 +108,7 @@ async def test_dashboard_delete_removes_the_run_not_a_same_named_folder_in_cwd(i
     assert os.getcwd() == str(cwd)
     app = CnnlabApp(data_root=cwd / "data", runs_dir=runs)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-        screen = app.screen
+        screen = await open_runs(app, pilot)
         table = screen.query_one("#runs-table")
         await wait_for(pilot, lambda: table.row_count == 2, what="two runs")
         table.move_cursor(row=table.get_row_index(A))

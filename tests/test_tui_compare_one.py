@@ -5,12 +5,11 @@ correct English."""
 from __future__ import annotations
 
 from textual.widgets import SelectionList, Static, TabbedContent
-from tui_helpers import async_test, wait_for
+from tui_helpers import async_test, open_runs, wait_for
 from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.compare import CompareScreen, picked_text
-from cnnlab_tui.screens.runs import RunsScreen
 from cnnlab_tui.widgets.mode_bar import ModeBar
 
 A = "20250101-120000-conv-shapes-aaaa"
@@ -26,9 +25,7 @@ async def test_c_takes_the_marks_to_f4_and_nothing_is_lost(tmp_path):
     write_run(runs_dir, C, lr=0.1)
     app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-        runs = app.screen
+        runs = await open_runs(app, pilot)
         table = runs.query_one("#runs-table")
         await wait_for(pilot, lambda: table.row_count == 3, what="three runs")
         await pilot.press("space", "down", "space", "c")  # newest first: C, then B

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_helpers import async_test, wait_for
+from tui_helpers import async_test, open_runs, wait_for
 from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.export import ExportScreen
-from cnnlab_tui.screens.runs import RunsScreen
 from engine.cli import main
 
 A = "20250101-120000-conv-shapes-aaaa"
@@ -22,9 +21,7 @@ async def test_an_exported_report_is_never_listed_as_a_run(tmp_path):
     write_run(runs, A)
     app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-        runs_screen = app.screen
+        runs_screen = await open_runs(app, pilot)
         table = runs_screen.query_one("#runs-table")
         await wait_for(pilot, lambda: table.row_count == 1, what="the run")
         await pilot.press("x")

@@ -15,13 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_runs_malformed import JSON_VALUES, METRIC_KEYS, SUMMARY_KEYS
 from textual.widgets import Static
-from tui_helpers import async_test, wait_for
+from tui_helpers import async_test, open_runs, wait_for
 from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
 from cnnlab_tui.screens.compare import CompareScreen
 from cnnlab_tui.screens.detail import DetailScreen
-from cnnlab_tui.screens.runs import RunsScreen
 from engine.runs import read_run
 from engine.trainer.config import config_fields
 
@@ -67,9 +66,7 @@ def _write_store(runs_dir, damages) -> list[str]:
 
 
 async def _walk(app, pilot, bad_ids: list[str], tabs: bool = False) -> None:
-    await pilot.press("f3")
-    await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-    runs = app.screen
+    runs = await open_runs(app, pilot)
     table = runs.query_one("#runs-table")
     await wait_for(pilot, lambda: table.row_count == len(bad_ids) + 1, what="every run listed")
     info = runs.query_one("#run-info", Static)

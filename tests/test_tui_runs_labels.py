@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from textual.widgets import Input, Static
-from tui_helpers import async_test, wait_for
+from tui_helpers import async_test, open_runs, wait_for
 from tui_store_helpers import write_run
 
 from cnnlab_tui.app import CnnlabApp
@@ -45,9 +45,7 @@ async def test_n_names_a_run_and_the_name_shows_everywhere(tmp_path):
     write_run(runs_dir, B, lr=0.001)
     app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-        screen = app.screen
+        screen = await open_runs(app, pilot)
         table = screen.table
         await wait_for(pilot, lambda: table.row_count == 2, what="two runs")
         assert str(table.get_cell(B, "handle")) == "bbbb"
@@ -84,9 +82,7 @@ async def test_a_bad_or_taken_name_is_explained_in_the_dialog(tmp_path):
     write_run(runs_dir, B, lr=0.001)
     app = CnnlabApp(data_root=tmp_path / "data", runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
-        screen = app.screen
+        screen = await open_runs(app, pilot)
         table = screen.table
         await wait_for(pilot, lambda: table.row_count == 2, what="two runs")
         await _label(pilot, table, B, "baseline")

@@ -89,6 +89,15 @@ async def open_new_run(app: Any, pilot: Pilot) -> Any:
     return screen
 
 
+async def open_runs(app: Any, pilot: Pilot) -> Any:
+    """Press F3 and wait until the Runs screen is up; returns it."""
+    from cnnlab_tui.screens.runs import RunsScreen
+
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="Runs")
+    return app.screen
+
+
 def form_field(screen: Any, key: str) -> Any:
     from cnnlab_tui.widgets.forms import FormField
 
