@@ -28,6 +28,7 @@ _METAVARS = {
     "data_root": "DIR",
     "device": "DEVICE",
     "name": "TEXT",
+    "nproc_per_node": "N",
 }
 
 

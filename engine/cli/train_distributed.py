@@ -41,8 +41,8 @@ FLAGS = ("--nnodes", "--node-rank", "--rdzv-endpoint")
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "one run over several processes or machines (torch.distributed: NCCL on GPUs, gloo "
-        "on the CPU)"
+        "one run over several machines, --nproc-per-node processes on each (torch.distributed: "
+        "NCCL on GPUs, gloo on the CPU)"
     )
     group.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines (default 1)")
     group.add_argument(
