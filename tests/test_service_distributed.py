@@ -56,6 +56,15 @@ def test_the_engine_trains_one_run_over_two_processes_and_forwards_its_events(tm
     assert [m["train_loss"] for m in epochs] == [m["train_loss"] for m in record.metrics]
     started = next(e for e in seen if isinstance(e, RunStarted))
     assert started.run_id == run_id and started.config["nproc_per_node"] == 2
+    # the ranks trained the submitted config: one process on the same global batch and seed
+    # gives the same losses (an MLP has no BatchNorm; float32 sums in another order)
+    one = Trainer(
+        TrainConfig.from_dict(tiny_config(epochs=2, **{**TWO, "nproc_per_node": 1})),
+        runs_dir=tmp_path / "one",
+    )
+    assert one.run() == "completed"
+    for ours, single in zip(record.metrics, RunStore(tmp_path / "one").get(one.run_id).metrics):
+        assert abs(ours["train_loss"] - single["train_loss"]) <= 1e-5 * single["train_loss"]
 
 
 @pytest.mark.slow
