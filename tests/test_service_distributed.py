@@ -63,7 +63,8 @@ def test_the_engine_trains_one_run_over_two_processes_and_forwards_its_events(tm
         runs_dir=tmp_path / "one",
     )
     assert one.run() == "completed"
-    for ours, single in zip(record.metrics, RunStore(tmp_path / "one").get(one.run_id).metrics):
+    alone = RunStore(tmp_path / "one").get(one.run_id).metrics
+    for ours, single in zip(record.metrics, alone, strict=True):
         assert abs(ours["train_loss"] - single["train_loss"]) <= 1e-5 * single["train_loss"]
 
 
