@@ -39,6 +39,7 @@ from cnnlab_tui.engine_import import LOADING_TEXT
 from cnnlab_tui.messages import EngineLoaded, QueueChanged, WorkerAnswer
 from cnnlab_tui.screens import new_run_checks as checks
 from cnnlab_tui.screens import new_run_fields as fields
+from cnnlab_tui.screens import weights_consent as consent
 from cnnlab_tui.screens.last_launch import (
     load_last_config,
     load_last_sweep_texts,
@@ -520,10 +521,49 @@ class NewRunScreen(Screen):
                 self._refuse(f"Not launched — {exc}")
                 return
             what = f"{form.describe()} of {what}"
+        launch = (reading, spec, self._sweep_texts(form), what)
+        weights = consent.missing_weights(config)
+        if weights is not None:  # ask before anything reaches the network
+            self._ask_to_download(weights, launch)
+            return
+        self._send(launch)
+
+    def _send(self, launch: tuple) -> None:
         self._launching = True
         self._refusal = None
         self._set_status("#launch-status", "Sending it to the engine…", ok=True)
-        self._submit(reading, spec, self._sweep_texts(form), what)
+        self._submit(*launch)
+
+    def _ask_to_download(self, name: str, launch: tuple) -> None:
+        from cnnlab_tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self._refuse(
+                    f"Not launched — the torchvision:{name} weights are not downloaded "
+                    "(Launch again to be asked, or clear Init from)"
+                )
+                return
+            self._launching = True
+            self._refusal = None
+            self._download_then_send(name, launch)
+
+        question = consent.consent_question(name)
+        self.app.push_screen(
+            ConfirmScreen(question, title="Download weights?", yes_label="Download"), answered
+        )
+
+    @work(thread=True, group="launch")
+    def _download_then_send(self, name: str, launch: tuple) -> None:
+        def report(text: str) -> None:
+            self.app.call_from_thread(self._set_status, "#launch-status", text, ok=True)
+
+        try:
+            consent.download_with_progress(name, report)
+        except Exception as exc:  # TransferError (no network, a bad hash), or worse: said
+            self.post_message(self.Refused({}, str(exc)))
+            return
+        self.app.call_from_thread(self._send, launch)
 
     @work(thread=True, group="launch")
     def _submit(

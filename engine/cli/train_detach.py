@@ -1,8 +1,9 @@
 """`cnnlab train … --detach`: queue the run in the background engine and return.
 
 The config is built exactly as a foreground train builds it (defaults ← preset ← flags) and
-sent as a dict; the engine validates it (so this command loads no torch) and its field →
-message errors print like the foreground's. `--resume RUN --epochs N --detach` queues the
+sent as a dict; the engine validates it (so this command loads no torch, unless
+`--download-weights` has torchvision weights to fetch first) and its field → message errors
+print like the foreground's. `--resume RUN --epochs N --detach` queues the
 continuation of RUN up to N epochs in all, with any other flag a resume may change.
 """
 
@@ -24,6 +25,8 @@ def submit_detached(args: argparse.Namespace, console: Console, errors: Console)
 
     try:
         request = _request(args, runs_dir_of(args), flag_overrides)
+        if getattr(args, "download_weights", False) and request["kind"] == "run":
+            _fetch_weights(request["config"], errors)
         with connect(args, errors, start=True) as engine:
             if request["kind"] == "resume":
                 entry = engine.submit_resume(
@@ -47,6 +50,17 @@ def submit_detached(args: argparse.Namespace, console: Console, errors: Console)
         f"cancel: cnnlab queue cancel {entry['queue_id']}"
     )
     return EXIT_OK
+
+
+def _fetch_weights(config: dict[str, Any], errors: Console) -> None:
+    """`--download-weights`: fetch the torchvision weights the run needs here, with torch
+    hub's progress bar, before it is queued (the engine itself never downloads)."""
+    from engine.transfer.hub import download_weights, missing_weights
+
+    name = missing_weights(str(config.get("init_from") or ""))
+    if name is not None:
+        errors.print(f"downloading the torchvision:{name} weights (hash-checked)…")
+        download_weights(name, progress=True)
 
 
 def _request(args: argparse.Namespace, runs_dir, flag_overrides) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
         from engine.trainer.config import TrainConfig
 
         config = TrainConfig.from_dict(dict(entry.config or {})).ensure_valid()
+        _check_weights(config)
         entry.config = config.to_dict()
         entry.device = config.device
         entry.label = entry.label or _run_label(entry.config)
@@ -92,6 +93,20 @@ def check_entry(entry: QueueEntry, runs_dir: Path) -> QueueEntry:
     else:
         raise ConfigError({"kind": f"one of run, sweep, resume, search; got {entry.kind!r}"})
     return entry
+
+
+def _check_weights(config: Any) -> None:
+    """Refuse at submission a run whose torchvision weights this engine's hub cache lacks:
+    the engine never downloads (the dashboard asks first, `--detach --download-weights`
+    fetches them before it submits), so such a run could only fail after its wait."""
+    from engine.transfer.hub import find_weights, missing_weights
+
+    name = missing_weights(config.init_from)
+    if name is not None:
+        try:
+            find_weights(name)
+        except CnnlabError as exc:
+            raise ConfigError({"init_from": str(exc)}) from None
 
 
 def _run_label(config: dict[str, Any]) -> str:

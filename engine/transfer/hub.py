@@ -114,6 +114,20 @@ def find_weights(name: str) -> Path:
     return path
 
 
+def missing_weights(init_from: str) -> str | None:
+    """The torchvision name whose weights `init_from` needs and this machine's hub cache
+    lacks (None: not a torchvision source, or they are there; an unknown name is for
+    validation to explain)."""
+    spec = (init_from or "").strip()
+    if not spec.startswith(PREFIX):
+        return None
+    name = spec.removeprefix(PREFIX)
+    try:
+        return None if cache_file(name).is_file() else name
+    except TransferError:
+        return None
+
+
 def download_weights(name: str, progress: bool = True) -> Path:
     """Download `name`'s weights into the hub cache (hash-checked); only call on consent."""
     url = weights_url(name)
