@@ -170,8 +170,11 @@ def launch(args: argparse.Namespace) -> int:
     except CnnlabError as exc:
         errors.print(f"[red]error:[/] {exc}")
         return EXIT_FAILED
-    if not getattr(args, "verbose", False):
-        logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # said below
+    if not getattr(args, "verbose", False):  # what they say is said below, in our words
+        import torch.distributed.elastic.agent.server.api  # noqa: F401 - sets its own level
+
+        for name in ("torch.distributed", "torch.distributed.elastic.agent.server.api"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     failure, first = _run_ranks(args, _worker_argv(list(args.argv), run_id))
     if run_id is None:  # another node: node 0 records the run
         if failure:
