@@ -61,6 +61,7 @@ class QueuedRun:
     epochs: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
     progress: Any = None  # the last BatchProgress event
+    waiting_for_lanes: int = 0  # a run over several GPUs gathering its lanes
     batches: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BATCH_ROWS_KEPT))
     samples: list[str] = field(default_factory=list)
     logs: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_KEPT))
@@ -105,6 +106,7 @@ class QueuedRun:
         self.engine_label = str(view.get("label") or self.engine_label)
         self.lane = str(view.get("lane") or self.lane)
         self.position = int(view.get("position") or 0)
+        self.waiting_for_lanes = int(view.get("waiting_for_lanes") or 0)
         self.run_id = self.run_id or view.get("run_id")
         engine_state = view.get("state")
         if self.state == "finished":

@@ -139,3 +139,18 @@ def test_an_engine_stopped_mid_run_leaves_it_resumable_on_two_processes(tmp_path
     assert seen[-1].status == "completed" and seen[-1].run_ids == [record.run_id]
     record = RunStore(runs).get(record.run_id)
     assert len(record.metrics) == done + 1 and "2 processes (gloo)" in record.summary["device"]
+
+
+def test_a_run_gathering_its_gpu_lanes_says_so_in_the_queue_listings():
+    from cnnlab_tui.queue_items import QueuedRun
+    from engine.cli.engine_common import progress_text
+
+    view = {"queue_id": "q4", "state": "running", "lane": "cuda:1", "waiting_for_lanes": 1}
+    assert progress_text(view) == "waiting for 1 more GPU lane"
+    assert progress_text({**view, "waiting_for_lanes": 3}) == "waiting for 3 more GPU lanes"
+    assert progress_text({"state": "running", "epochs": 4, "epoch": 1}) == "epoch 1/4 done"
+    run = QueuedRun("q4", {})
+    run.show(view)
+    assert run.waiting_for_lanes == 1 and run.lane == "cuda:1"
+    run.show({**view, "waiting_for_lanes": 0})
+    assert run.waiting_for_lanes == 0

@@ -353,8 +353,15 @@ class LiveScreen(Screen):
             return
         if progress is None:
             bar.update(total=None)
-            waiting = f"waiting for lane {run.lane or '?'} (#{run.position or '?'} in line)…"
-            text.update(waiting if run.state == "queued" else "loading data…")
+            if run.state == "queued":
+                message = f"waiting for lane {run.lane or '?'} (#{run.position or '?'} in line)…"
+            elif run.waiting_for_lanes:  # a run over several GPUs gathering its lanes
+                from engine.service.jobs import waiting_text
+
+                message = f"{waiting_text(run.waiting_for_lanes)} (it holds {run.lane})…"
+            else:
+                message = "loading data…"
+            text.update(message)
             return
         bar.update(total=progress.num_batches, progress=progress.batch)
         # Fixed-size line (live.tcss): skip the layout pass on every batch.

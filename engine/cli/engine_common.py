@@ -127,6 +127,10 @@ def progress_text(view: dict[str, Any]) -> str:
     """'epoch 3/10 · batch 12/40 · loss 0.4321' for a running entry, '' otherwise."""
     if view.get("state") == "queued":
         return f"#{view.get('position')} in line"
+    if view.get("waiting_for_lanes"):
+        from engine.service.jobs import waiting_text
+
+        return waiting_text(int(view["waiting_for_lanes"]))
     parts = []
     if view.get("epochs"):
         parts.append(f"epoch {view.get('epoch', 0)}/{view['epochs']} done")

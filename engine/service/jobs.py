@@ -272,6 +272,11 @@ class ActiveJob:
         return job.status, (job.summary or {}).get("error"), [job.run_id] if job.run_id else []
 
 
+def waiting_text(lanes: int) -> str:
+    """What a run over several GPUs says while it gathers its lanes (queue listings)."""
+    return f"waiting for {lanes} more GPU lane{'s' if lanes != 1 else ''}"
+
+
 def entry_processes(entry: QueueEntry) -> int:
     """How many processes train a run or resume entry together (its config says)."""
     value = (entry.config or {}).get("nproc_per_node", 1)

@@ -562,6 +562,8 @@ class Engine:
             state = "stopping" if job.stopping else "running"
             held = [lane.name for lane in self.lanes.lanes.values() if lane.job is job]
             view.update(state=state, lane=",".join(held) or job.lane, lanes=held, position=0)
+            if job.gang > len(held):  # a run over N GPUs holds lanes until it has N
+                view["waiting_for_lanes"] = job.gang - len(held)
             view.update(self.replays[queue_id].progress())
             for run in view["runs"]:
                 run["lane"] = run["lane"] or job.lane
