@@ -25,7 +25,6 @@ import argparse
 import logging
 import os
 import socket
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +213,8 @@ def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None,
         if "lo" in {name for _, name in socket.if_nameindex()}:
             os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     options += ["--monitor-interval", "0.5", "-m", "engine.cli", *worker]
+    from engine.trainer.distributed import source_on_path
+
     os.environ.update(source_on_path(os.environ))
     try:
         torchrun.run(torchrun.parse_args(options))
@@ -227,16 +228,6 @@ def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None,
     except Exception as exc:  # the rendezvous failed: a wrong endpoint, a node that never came
         return f"the processes could not be started ({type(exc).__name__}: {exc})", None
     return None, None
-
-
-def source_on_path(env: Mapping[str, str]) -> dict[str, str]:
-    """`env`'s PYTHONPATH with this cnnlab's source tree first when it runs from one, so a
-    process started as `python -m engine.cli` imports this code, not another install."""
-    source = Path(__file__).resolve().parents[2]
-    if not (source / "pyproject.toml").is_file():
-        return {}
-    path = env.get("PYTHONPATH")
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(source), path) if p)}
 
 
 def _describe(exc: Any) -> str:

@@ -157,7 +157,7 @@ class DistributedRun:
         return command + (["--resume", self.resume] if self.resume else [])
 
     def _environment(self, events: Path) -> dict[str, str]:
-        from engine.cli.train_distributed import source_on_path
+        from engine.trainer.distributed import source_on_path
 
         env = {**os.environ, EVENTS_ENV: str(events)}
         env.update(source_on_path(env))

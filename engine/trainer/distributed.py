@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -224,6 +226,16 @@ class Distributed:
         torch.set_rng_state(mine["torch_rng"])
         if self.device.type == "cuda" and "cuda_rng" in mine:
             torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
+
+
+def source_on_path(env: Mapping[str, str]) -> dict[str, str]:
+    """`env`'s PYTHONPATH with this cnnlab's source tree first when it runs from one, so a
+    process started as `python -m engine.cli` imports this code, not another install."""
+    source = Path(__file__).resolve().parents[2]
+    if not (source / "pyproject.toml").is_file():
+        return {}
+    path = env.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(source), path) if p)}
 
 
 def world_size_problem(saved: int, world_size: int, run_id: str) -> str | None:
