@@ -9,6 +9,7 @@ fails queues nothing and shows torch hub's reason."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,24 @@ CONFIG = {
 
 
 @pytest.fixture
-def empty_hub(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+def empty_hub(tmp_path, monkeypatch) -> Iterator[Path]:
+    """An empty torch hub cache in tmp_path, here (`torch.hub.set_dir`: an earlier test may
+    have pinned the folder, so TORCH_HOME alone would not move it) and for every engine
+    started from here (TORCH_HOME); the previous folder afterwards."""
+    import torch
+
     from engine.transfer.hub import cache_file
 
-    assert not cache_file("resnet18").exists()
-    return cache_file("resnet18")
+    before = torch.hub.get_dir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
+    try:
+        target = cache_file("resnet18")
+        assert tmp_path in target.parents and not target.exists()  # never a real cache
+        yield target
+    finally:
+        torch.hub.set_dir(before)
 
 
 def _status(screen) -> str:
