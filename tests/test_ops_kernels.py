@@ -111,6 +111,8 @@ METHOD_CASES = [
     ((2, 16, 23, 23), (16, 16, 5, 5), {"stride": 4, "padding": 2}),
     ((3, 16, 12, 9), (8, 16, 3, 3), {"dilation": (2, 3), "padding": 2}),
     ((2, 16, 13, 11), (8, 16, 3, 3), {"dilation": 2, "stride": 2}),
+    ((2, 16, 9, 10), (8, 16, 1, 1), {"stride": 2}),  # phases no tap reaches (zeros)
+    ((2, 16, 11, 10), (8, 16, 2, 2), {"stride": 3, "padding": (0, 1)}),  # cropping phases
 ]
 
 
