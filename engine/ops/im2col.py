@@ -311,41 +311,51 @@ def _grad_input_phases(grad_out, x, weight, geo: ConvGeometry, grad_x: torch.Ten
     grad_output with its sub-kernel. Chunk by chunk, grad_output is padded into
     channels-last order once, by the most any phase needs on each side, and every phase
     gathers its rows from a window of that one copy (one transposing pad per chunk instead
-    of s²)."""
+    of s²). The phases interleave into a cache-sized chunk of grad_input, copied out
+    whole: s² stride-s passes over grad_input itself (fresh memory, out of cache) cost
+    more."""
     (sh, sw), g = geo.stride, geo.groups
     top, _, left, _ = geo.padding
     kh, kw = weight.shape[2], weight.shape[3]
-    n, out_h, out_w = x.shape[0], grad_out.shape[2], grad_out.shape[3]
-    phases = []  # (grad_x slice, flipped sub-kernel, its padding of grad_output)
-    for rh, rows, top_h, bottom_h in _phases(kh, sh, top, x.shape[2], out_h):
-        for rw, cols, left_w, right_w in _phases(kw, sw, left, x.shape[3], out_w):
-            target = grad_x[:, :, rh::sh, rw::sw]
-            if rows is None or cols is None:
-                target.zero_()
-            else:
+    n, channels, height, width = x.shape
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    phases = []  # (rh, rw, flipped sub-kernel, its padding of grad_output)
+    for rh, rows, top_h, bottom_h in _phases(kh, sh, top, height, out_h):
+        for rw, cols, left_w, right_w in _phases(kw, sw, left, width, out_w):
+            if rows is not None and cols is not None:
                 flipped = _flipped(weight, g, rows, cols)
-                phases.append((target, flipped, (top_h, bottom_h, left_w, right_w)))
+                phases.append((rh, rw, flipped, (top_h, bottom_h, left_w, right_w)))
     if not phases or n == 0:
-        return grad_x
-    pad = tuple(max(0, *(p[2][side] for p in phases)) for side in range(4))
-    k_max = max(f[0].numel() for _, f, _ in phases) * g  # one output channel's taps, all groups
-    pixels = max(t.shape[2] * t.shape[3] for t, _, _ in phases)
-    per_sample = (k_max + x.shape[1]) * pixels * x.element_size()
+        return grad_x.zero_()
+    pad = tuple(max(0, *(p[3][side] for p in phases)) for side in range(4))
+    k_max = max(f[0].numel() for _, _, f, _ in phases) * g  # per output channel, all groups
+    pixels = len(range(0, height, sh)) * len(range(0, width, sw))  # phase 0's, the largest
+    per_sample = ((k_max + channels) * pixels + channels * height * width) * x.element_size()
     step = chunk_size(n, per_sample, x.device)
-    products = [_Product(f, None, g, t) for t, f, _ in phases]
+    scratch = Scratch(x, assembled=step * channels * height * width)
+    flat = scratch.take("assembled", step * channels * height * width)
+    if is_channels_last(grad_x):
+        assembled = flat.view(step, height, width, channels).permute(0, 3, 1, 2)
+    else:
+        assembled = flat.view(step, channels, height, width)
+    if len(phases) < sh * sw:
+        assembled.zero_()  # the phases no tap reaches stay zero in every chunk
+    products = [_Product(f, None, g, assembled[:, :, rh::sh, rw::sw]) for rh, rw, f, _ in phases]
     staging = max(p.staging(step, pixels) for p in products)
     scratch = Scratch(x, cols=step * pixels * k_max, staged=staging)
     padded = PaddedChunks(grad_out, step, pad, channels_last=True)
     unit = ConvGeometry((1, 1), (0, 0, 0, 0), (1, 1), g)
     for start, stop in chunk_ranges(n, step):
         chunk = padded.fill(grad_out[start:stop])
-        height, width = chunk.shape[2], chunk.shape[3]
-        for (target, flipped, (t, b, l, r)), product in zip(phases, products, strict=True):
-            view = chunk[:, :, pad[0] - t : height - pad[1] + b, pad[2] - l : width - pad[3] + r]
-            part = target[start:stop]
+        rows_h, cols_w = chunk.shape[2], chunk.shape[3]
+        whole = assembled[: stop - start]
+        for (rh, rw, flipped, (t, b, l, r)), product in zip(phases, products, strict=True):
+            view = chunk[:, :, pad[0] - t : rows_h - pad[1] + b, pad[2] - l : cols_w - pad[3] + r]
+            part = whole[:, :, rh::sh, rw::sw]
             m, k = part.shape[0] * part.shape[2] * part.shape[3], flipped[0].numel()
             cols = _gather(view, flipped.shape[2:], unit, scratch.take("cols", g, m, k), "rows")
             product.write(cols, part, scratch)
+        grad_x[start:stop].copy_(whole)
     return grad_x
 
 
