@@ -17,10 +17,12 @@ copies of the input.
 * grad_input, stride 1: the convolution of grad_output with the flipped, channel-swapped
   kernel (this same forward). Stride s > 1 (no dilation): split by stride phase, each input
   pixel h ≡ r (mod s) only meets the taps i ≡ r + p (mod s), so every phase is a stride-1
-  convolution of grad_output with that sub-kernel, written straight into its strided slice
-  of grad_input. Few channels, a dilated reach large against the image, or stride and
-  dilation together: columns Wᵀ @ grad scattered back through the windows (col2im,
-  `window.scatter_windows_`). `grad_input_method` decides.
+  convolution of grad_output with that sub-kernel. Per chunk grad_output is padded into
+  channels-last order once for all phases, and the phases are interleaved in a
+  cache-sized chunk of grad_input that is copied out whole. Few channels, a dilated reach
+  large against the image, or stride and dilation together: columns Wᵀ @ grad scattered
+  back through the windows (col2im, `window.scatter_windows_`). `grad_input_method`
+  decides.
 
 The output keeps the input's memory format.
 """
@@ -115,8 +117,8 @@ def forward(
     x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Convolution of an unpadded (N, C, H, W) input; no autograd bookkeeping. `out`, when
-    given, is written in place (any strides: grad_input's phase slices use that). With
-    several CPU threads each takes a slice of the batch (`_parallel`)."""
+    given, is written in place (any strides; a strided NCHW one through a contiguous
+    chunk). With several CPU threads each takes a slice of the batch (`_parallel`)."""
     if out is None:
         out_h, out_w = geo.output_size(x, weight)
         out = _empty_like_layout(x, (x.shape[0], weight.shape[0], out_h, out_w),
