@@ -60,7 +60,7 @@ def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tenso
 # is a multiple of this many elements (1 KB of float32) those reads fall into a few cache
 # sets and the copy ran 1.3-3x slower (16x16 and 32x32 planes, EPYC) than going through a
 # per-sample 2-D transpose, which torch copies in cache blocks. Other sizes are faster
-# as one strided copy (28x28: 2x), and so are small planes.
+# as one strided copy (28x28: 2x), and so are small planes. CPU only.
 ALIASING_PLANE = 256
 BLOCKED_MIN = 60 * 60  # torch's blocked 2-D transpose copy starts at this many elements
 
@@ -99,6 +99,7 @@ class PaddedChunks:
         plane = height * width
         if (
             channels_last
+            and like.device.type == "cpu"  # a copy per sample would cost launches elsewhere
             and not self.passthrough
             and plane % ALIASING_PLANE == 0
             and plane * channels >= BLOCKED_MIN
