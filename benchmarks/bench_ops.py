@@ -7,11 +7,15 @@
     python benchmarks/bench_ops.py --device cuda --tf32    # both sides TF32
     python benchmarks/bench_ops.py --device cuda --dtype bfloat16 --channels-last
 
+From a git worktree put `PYTHONPATH=.` in front: the editable install maps `engine` to the
+main checkout, so the script would otherwise measure that one's code.
+
 Each row times equal inputs through `engine.ops` and `torch.nn.functional` (each side on its
 own copy of the leaf tensors, so each step frees its own previous gradients; the old
-shared leaves with `--shared-leaves`), with the same thread count, interleaved (ours, torch, ours, torch, …) after a warm-up round, and reports
-the medians and their ratio (ours / torch: lower is better, 1.0 is parity; with one thread
-also the ratio of the calls' CPU times, which a busy machine's scheduler cannot skew), plus
+shared leaves with `--shared-leaves`), with the same thread count, interleaved (ours,
+torch, ours, torch, …) after a warm-up round, and reports the medians and their ratio
+(ours / torch: lower is better, 1.0 is parity; with one thread also the ratio of the
+calls' CPU times, which a busy machine's scheduler cannot skew), plus
 the peak memory one call needs on top of what is allocated before it (the inputs): on a CPU
 the process's resident-set high-water mark (Linux: reset through /proc/self/clear_refs
 before the call, after freeing cnnlab's reused scratch so that it is counted), on CUDA
