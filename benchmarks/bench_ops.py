@@ -7,10 +7,15 @@
     python benchmarks/bench_ops.py --device cuda --tf32    # both sides TF32
     python benchmarks/bench_ops.py --device cuda --dtype bfloat16 --channels-last
 
-Each row times the same inputs through `engine.ops` and `torch.nn.functional`, with the same
-thread count, interleaved (ours, torch, ours, torch, …) after a warm-up round, and reports
-the medians and their ratio (ours / torch: lower is better, 1.0 is parity; with one thread
-also the ratio of the calls' CPU times, which a busy machine's scheduler cannot skew), plus
+From a git worktree put `PYTHONPATH=.` in front: the editable install maps `engine` to the
+main checkout, so the script would otherwise measure that one's code.
+
+Each row times equal inputs through `engine.ops` and `torch.nn.functional` (each side on its
+own copy of the leaf tensors, so each step frees its own previous gradients; the old
+shared leaves with `--shared-leaves`), with the same thread count, interleaved (ours,
+torch, ours, torch, …) after a warm-up round, and reports the medians and their ratio
+(ours / torch: lower is better, 1.0 is parity; with one thread also the ratio of the
+calls' CPU times, which a busy machine's scheduler cannot skew), plus
 the peak memory one call needs on top of what is allocated before it (the inputs): on a CPU
 the process's resident-set high-water mark (Linux: reset through /proc/self/clear_refs
 before the call, after freeing cnnlab's reused scratch so that it is counted), on CUDA
@@ -118,6 +123,7 @@ def _train_step(op: Callable[..., torch.Tensor], args: list[torch.Tensor], grad,
 
 DEVICE = torch.device("cpu")  # set once by main() from --device
 DTYPE = torch.float32  # and --dtype
+SHARED_LEAVES = False  # and --shared-leaves
 
 
 def _leaves(shapes, generator, channels_last: bool) -> list[torch.Tensor | None]:
@@ -133,6 +139,17 @@ def _leaves(shapes, generator, channels_last: bool) -> list[torch.Tensor | None]
     return out
 
 
+def _own_leaves(leaves: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """Equal copies of the leaves for the other side, so that each side's step frees its
+    own previous gradients, as a training loop does. On shared leaves each step freed the
+    other side's gradients, and what that costs depends on how the other side allocated
+    them (c7, one thread: 4.7 ms per step for torch's, 0.01 ms for ours), which has
+    nothing to do with either convolution."""
+    if SHARED_LEAVES:
+        return leaves
+    return [None if t is None else t.detach().clone().requires_grad_() for t in leaves]
+
+
 def conv_contenders(case: ConvCase, divisor: int, channels_last: bool):
     generator = torch.Generator().manual_seed(0)
     n, c, h, w = _scaled(case.input_shape, divisor)
@@ -142,7 +159,7 @@ def conv_contenders(case: ConvCase, divisor: int, channels_last: bool):
         grad = torch.randn_like(F.conv2d(*args, **case.options))
     return {
         "ours": _train_step(conv2d, args, grad, **case.options),
-        "torch": _train_step(F.conv2d, args, grad, **case.options),
+        "torch": _train_step(F.conv2d, _own_leaves(args), grad, **case.options),
     }
 
 
@@ -155,7 +172,9 @@ def pool_contenders(case: PoolCase, divisor: int, channels_last: bool):
         grad = torch.randn_like(theirs(x, case.kernel, **case.options))
     return {
         "ours": _train_step(ours, [x], grad, kernel_size=case.kernel, **case.options),
-        "torch": _train_step(theirs, [x], grad, kernel_size=case.kernel, **case.options),
+        "torch": _train_step(
+            theirs, _own_leaves([x]), grad, kernel_size=case.kernel, **case.options
+        ),
     }
 
 
@@ -329,6 +348,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels-last", action="store_true", help="NHWC inputs for both")
     parser.add_argument("--no-loop", action="store_true", help="skip the lab-loop comparison")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory columns")
+    parser.add_argument(
+        "--shared-leaves",
+        action="store_true",
+        help="both sides on the same leaf tensors (the method before issue 18)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (both sides run there)")
     parser.add_argument("--tf32", action="store_true", help="CUDA: TF32 maths for both sides")
     parser.add_argument(
@@ -365,8 +389,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _use_device(args: argparse.Namespace) -> str:
     """Point every contender at --device and --dtype; on CUDA, cuDNN autotunes and TF32 is
     as asked. Returns the lines naming device and precision."""
-    global DEVICE, DTYPE
+    global DEVICE, DTYPE, SHARED_LEAVES
     DEVICE, DTYPE = torch.device(args.device), getattr(torch, args.dtype)
+    SHARED_LEAVES = args.shared_leaves
     if DEVICE.type != "cuda":
         return "float32"
     torch.backends.cudnn.benchmark = True
@@ -392,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     layout = "channels-last" if args.channels_last else "NCHW"
     kernel = select.kernel_for(torch.empty(0, device=DEVICE, dtype=DTYPE)) if (
         args.kernel == "auto") else args.kernel  # fmt: skip
+    leaves = "shared leaves" if args.shared_leaves else "own leaves per side"
     print(f"repeats {args.repeats} after 1 warm-up, batch ÷{args.divisor}, {layout}, "
-          f"conv kernel {kernel}, {precision}")  # fmt: skip
+          f"conv kernel {kernel}, {precision}, {leaves}")  # fmt: skip
     with conv_kernel(args.kernel):
         for title, cases, build in (
             ("convolution (engine.ops.conv2d vs F.conv2d)", CONV_CASES, conv_contenders),

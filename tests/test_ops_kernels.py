@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.ops import _chunks, _gemm, im2col
+from engine.ops import _chunks, _gemm, im2col, window
 from engine.ops.conv import conv2d
 from engine.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 
@@ -111,6 +111,8 @@ METHOD_CASES = [
     ((2, 16, 23, 23), (16, 16, 5, 5), {"stride": 4, "padding": 2}),
     ((3, 16, 12, 9), (8, 16, 3, 3), {"dilation": (2, 3), "padding": 2}),
     ((2, 16, 13, 11), (8, 16, 3, 3), {"dilation": 2, "stride": 2}),
+    ((2, 16, 9, 10), (8, 16, 1, 1), {"stride": 2}),  # phases no tap reaches (zeros)
+    ((2, 16, 11, 10), (8, 16, 2, 2), {"stride": 3, "padding": (0, 1)}),  # cropping phases
 ]
 
 
@@ -206,3 +208,15 @@ def test_no_torch_convolution_pooling_unfold_or_fold_is_called(monkeypatch):
     leaf = pooled.detach().requires_grad_()
     max_unpool2d(leaf, index, 3, 2, 1, output_size=x.shape).sum().backward()
     assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"padding": 1}, {"stride": 2, "padding": 1}, {}])
+def test_planes_that_alias_in_cache_are_padded_through_a_transpose_exactly(tiny_chunks, kwargs):
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 16, 16, 16, dtype=torch.float64, generator=g)  # 16x16 planes
+    padded = window.PaddedChunks(x, 2, (1, 1, 1, 1), channels_last=True)
+    assert padded.stage is not None  # the per-sample transpose is the path under test
+    chunk = padded.fill(x[:2])
+    torch.testing.assert_close(chunk, F.pad(x[:2], (1, 1, 1, 1)), rtol=0, atol=0)
+    w = torch.randn(24, 16, 3, 3, dtype=torch.float64, generator=g)
+    _compare(x, w, torch.randn(24, dtype=torch.float64, generator=g), **kwargs)

@@ -17,10 +17,12 @@ copies of the input.
 * grad_input, stride 1: the convolution of grad_output with the flipped, channel-swapped
   kernel (this same forward). Stride s > 1 (no dilation): split by stride phase, each input
   pixel h ≡ r (mod s) only meets the taps i ≡ r + p (mod s), so every phase is a stride-1
-  convolution of grad_output with that sub-kernel, written straight into its strided slice
-  of grad_input. Few channels, a dilated reach large against the image, or stride and
-  dilation together: columns Wᵀ @ grad scattered back through the windows (col2im,
-  `window.scatter_windows_`). `grad_input_method` decides.
+  convolution of grad_output with that sub-kernel. Per chunk grad_output is padded into
+  channels-last order once for all phases, and the phases are interleaved in a
+  cache-sized chunk of grad_input that is copied out whole. Few channels, a dilated reach
+  large against the image, or stride and dilation together: columns Wᵀ @ grad scattered
+  back through the windows (col2im, `window.scatter_windows_`). `grad_input_method`
+  decides.
 
 The output keeps the input's memory format.
 """
@@ -115,8 +117,8 @@ def forward(
     x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Convolution of an unpadded (N, C, H, W) input; no autograd bookkeeping. `out`, when
-    given, is written in place (any strides: grad_input's phase slices use that). With
-    several CPU threads each takes a slice of the batch (`_parallel`)."""
+    given, is written in place (any strides; a strided NCHW one through a contiguous
+    chunk). With several CPU threads each takes a slice of the batch (`_parallel`)."""
     if out is None:
         out_h, out_w = geo.output_size(x, weight)
         out = _empty_like_layout(x, (x.shape[0], weight.shape[0], out_h, out_w),
@@ -129,40 +131,71 @@ def forward(
     return out
 
 
+class _Product:
+    """One convolution's weight, prepared once per call, and how the products of a chunk's
+    gathered rows (G, M, K) become output: W @ rowsᵀ (O, M) copied into an NCHW output with
+    the bias added, or rows @ Wᵀ (M, O) into a channels-innermost one.
+
+    A strided NCHW output (grad_input's phase slices) is written through a contiguous
+    chunk: the transposing copy of the product straight into stride-s rows ran 3x slower
+    than the copy into a contiguous chunk plus the strided copy."""
+
+    def __init__(self, weight: torch.Tensor, bias, groups: int, out: torch.Tensor) -> None:
+        self.o, self.groups, self.bias = weight.shape[0], groups, bias
+        self.w = _weight_rows(weight, groups)
+        self.nhwc_out = out.is_contiguous(memory_format=torch.channels_last) or (
+            out.stride(1) == 1 and not out.is_contiguous()
+        )
+        self.staged = not self.nhwc_out and not out.is_contiguous()
+        w_first = groups == 1 and not self.nhwc_out
+        self.w_first = onednn_operand(self.w[0]) if w_first else None
+
+    def staging(self, step: int, pixels: int) -> int:
+        """Elements of the "staged" scratch buffer chunks of `step` samples need."""
+        return step * self.o * pixels if self.staged and self.w_first is not None else 0
+
+    def write(self, cols: torch.Tensor, target: torch.Tensor, scratch: Scratch) -> None:
+        """Multiply the rows `cols` of one chunk and store the result into `target`."""
+        batch, o, out_h, out_w = target.shape
+        bias, g = self.bias, self.groups
+        if self.w_first is not None:  # (O, M) = W @ rowsᵀ: NCHW order
+            product = times_t(self.w_first, cols[0]).view(o, batch, out_h, out_w).transpose(0, 1)
+            dense = scratch.take("staged", *target.shape) if self.staged else target
+            if bias is None:
+                dense.copy_(product)
+            else:
+                torch.add(product, bias.view(1, o, 1, 1), out=dense)
+            if self.staged:
+                target.copy_(dense)
+            return
+        rows_view = _rows_of(target)  # (m, OH, OW, O) view
+        if g == 1:
+            rows = times_t(cols[0], self.w[0], bias)
+        else:
+            rows = torch.bmm(cols, self.w.transpose(1, 2)).transpose(0, 1)  # (M, G, Og)
+            if bias is not None:
+                rows = rows + bias.view(g, o // g)
+        rows_view.copy_(rows.reshape(rows_view.shape))
+
+
 def _forward(x: torch.Tensor, weight: torch.Tensor, bias, geo: ConvGeometry, out: torch.Tensor):
     n = x.shape[0]
     o, cg, kh, kw = weight.shape
-    g, og = geo.groups, o // geo.groups
+    g = geo.groups
     out_h, out_w = out.shape[2], out.shape[3]
     k = cg * kh * kw
     step = _chunk_of(x, weight, (out_h, out_w), g)
     if cg < FEW_CHANNELS and not is_channels_last(x) and out.is_contiguous():
         return _forward_samples(x, weight, bias, geo, out, step)
     padded = PaddedChunks(x, step, geo.padding, channels_last=True)
-    scratch = Scratch(x, cols=step * out_h * out_w * g * k)
-    w = _weight_rows(weight, g)
-    nhwc_out = out.is_contiguous(memory_format=torch.channels_last)
-    w_first = onednn_operand(w[0]) if g == 1 and not nhwc_out else None
+    product = _Product(weight, bias, g, out)
+    scratch = Scratch(x, cols=step * out_h * out_w * g * k,
+                      staged=product.staging(step, out_h * out_w))  # fmt: skip
     for start, stop in chunk_ranges(n, step):
-        batch, m = stop - start, (stop - start) * out_h * out_w
+        m = (stop - start) * out_h * out_w
         cols = _gather(padded.fill(x[start:stop]), (kh, kw), geo, scratch.take("cols", g, m, k),
                        "rows")  # fmt: skip
-        if w_first is not None:  # (O, M) = W @ rowsᵀ: NCHW order, copied with the bias added
-            product = times_t(w_first, cols[0]).view(o, batch, out_h, out_w).transpose(0, 1)
-            target = out[start:stop]
-            if bias is None:
-                target.copy_(product)
-            else:
-                torch.add(product, bias.view(1, o, 1, 1), out=target)
-            continue
-        target = _rows_of(out[start:stop])  # (m, OH, OW, O) view
-        if g == 1:
-            rows = times_t(cols[0], w[0], bias)
-        else:
-            rows = torch.bmm(cols, w.transpose(1, 2)).transpose(0, 1)  # (M, G, Og)
-            if bias is not None:
-                rows = rows + bias.view(g, og)
-        target.copy_(rows.reshape(target.shape))
+        product.write(cols, out[start:stop], scratch)
     return out
 
 
@@ -260,7 +293,7 @@ def grad_input_method(x: torch.Tensor, weight: torch.Tensor, geo: ConvGeometry) 
 
 
 def _grad_input(grad_out, x, weight, geo: ConvGeometry, out: torch.Tensor) -> torch.Tensor:
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    dh, dw = geo.dilation
     top, bottom, left, right = geo.padding
     kh, kw = weight.shape[2], weight.shape[3]
     method = grad_input_method(x, weight, geo)
@@ -272,16 +305,59 @@ def _grad_input(grad_out, x, weight, geo: ConvGeometry, out: torch.Tensor) -> to
         return forward(grad_out, flipped, None, transposed, out=out)
     if method == "col2im":
         return _col2im(grad_out, x, weight, geo, out)
-    grad_x = out
-    _, _, out_h, out_w = grad_out.shape
-    for rh, rows, top_h, bottom_h in _phases(kh, sh, top, x.shape[2], out_h):
-        for rw, cols, left_w, right_w in _phases(kw, sw, left, x.shape[3], out_w):
-            target = grad_x[:, :, rh::sh, rw::sw]
-            if rows is None or cols is None:
-                target.zero_()
-                continue
-            sub_geo = ConvGeometry((1, 1), (top_h, bottom_h, left_w, right_w), (1, 1), geo.groups)
-            forward(grad_out, _flipped(weight, geo.groups, rows, cols), None, sub_geo, out=target)
+    return _grad_input_phases(grad_out, x, weight, geo, out)
+
+
+def _grad_input_phases(grad_out, x, weight, geo: ConvGeometry, grad_x: torch.Tensor):
+    """Stride s > 1: every stride phase of grad_input is a stride-1 convolution of
+    grad_output with its sub-kernel. Chunk by chunk, grad_output is padded into
+    channels-last order once, by the most any phase needs on each side, and every phase
+    gathers its rows from a window of that one copy (one transposing pad per chunk instead
+    of s²). The phases interleave into a cache-sized chunk of grad_input, copied out
+    whole: s² stride-s passes over grad_input itself (fresh memory, out of cache) cost
+    more."""
+    (sh, sw), g = geo.stride, geo.groups
+    top, _, left, _ = geo.padding
+    kh, kw = weight.shape[2], weight.shape[3]
+    n, channels, height, width = x.shape
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    phases = []  # (rh, rw, flipped sub-kernel, its padding of grad_output)
+    for rh, rows, top_h, bottom_h in _phases(kh, sh, top, height, out_h):
+        for rw, cols, left_w, right_w in _phases(kw, sw, left, width, out_w):
+            if rows is not None and cols is not None:
+                flipped = _flipped(weight, g, rows, cols)
+                phases.append((rh, rw, flipped, (top_h, bottom_h, left_w, right_w)))
+    if not phases or n == 0:
+        return grad_x.zero_()
+    pad = tuple(max(0, *(p[3][side] for p in phases)) for side in range(4))
+    k_max = max(f[0].numel() for _, _, f, _ in phases) * g  # per output channel, all groups
+    pixels = len(range(0, height, sh)) * len(range(0, width, sw))  # phase 0's, the largest
+    per_sample = ((k_max + channels) * pixels + channels * height * width) * x.element_size()
+    step = chunk_size(n, per_sample, x.device)
+    scratch = Scratch(x, assembled=step * channels * height * width)
+    flat = scratch.take("assembled", step * channels * height * width)
+    if is_channels_last(grad_x):
+        assembled = flat.view(step, height, width, channels).permute(0, 3, 1, 2)
+    else:
+        assembled = flat.view(step, channels, height, width)
+    if len(phases) < sh * sw:
+        assembled.zero_()  # the phases no tap reaches stay zero in every chunk
+    products = [_Product(f, None, g, assembled[:, :, rh::sh, rw::sw]) for rh, rw, f, _ in phases]
+    staging = max(p.staging(step, pixels) for p in products)
+    scratch = Scratch(x, cols=step * pixels * k_max, staged=staging)
+    padded = PaddedChunks(grad_out, step, pad, channels_last=True)
+    unit = ConvGeometry((1, 1), (0, 0, 0, 0), (1, 1), g)
+    for start, stop in chunk_ranges(n, step):
+        chunk = padded.fill(grad_out[start:stop])
+        rows_h, cols_w = chunk.shape[2], chunk.shape[3]
+        whole = assembled[: stop - start]
+        for (rh, rw, flipped, (t, b, l, r)), product in zip(phases, products, strict=True):
+            view = chunk[:, :, pad[0] - t : rows_h - pad[1] + b, pad[2] - l : cols_w - pad[3] + r]
+            part = whole[:, :, rh::sh, rw::sw]
+            m, k = part.shape[0] * part.shape[2] * part.shape[3], flipped[0].numel()
+            cols = _gather(view, flipped.shape[2:], unit, scratch.take("cols", g, m, k), "rows")
+            product.write(cols, part, scratch)
+        grad_x[start:stop].copy_(whole)
     return grad_x
 
 
