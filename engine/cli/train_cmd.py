@@ -257,6 +257,10 @@ def _train_here(args: argparse.Namespace, trainer, console, errors, rank=None) -
             first = str(finished.error).strip().splitlines()[0] if finished.error else ""
             errors.print(f"rank {rank.rank} stopped: {first}", markup=False)
             return EXIT_FAILED
+        if rank is not None and not rank.is_main and finished is not None:  # rank 0 says it
+            if finished.status == "completed":
+                return EXIT_OK
+            return EXIT_CANCELLED if finished.status in ("cancelled", "interrupted") else EXIT_FAILED
         code = _report_end(console, errors, trainer, finished)
     if signals and (finished is None or finished.status == "interrupted"):
         return 128 + signals[0]
