@@ -260,7 +260,8 @@ def _train_here(args: argparse.Namespace, trainer, console, errors, rank=None) -
         if rank is not None and not rank.is_main and finished is not None:  # rank 0 says it
             if finished.status == "completed":
                 return EXIT_OK
-            return EXIT_CANCELLED if finished.status in ("cancelled", "interrupted") else EXIT_FAILED
+            stopped = finished.status in ("cancelled", "interrupted")
+            return EXIT_CANCELLED if stopped else EXIT_FAILED
         code = _report_end(console, errors, trainer, finished)
     if signals and (finished is None or finished.status == "interrupted"):
         return 128 + signals[0]
