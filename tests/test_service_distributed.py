@@ -154,3 +154,30 @@ def test_a_run_gathering_its_gpu_lanes_says_so_in_the_queue_listings():
     assert run.waiting_for_lanes == 1 and run.lane == "cuda:1"
     run.show({**view, "waiting_for_lanes": 0})
     assert run.waiting_for_lanes == 0
+
+
+@pytest.mark.slow
+def test_an_engine_killed_outright_takes_its_run_down_as_interrupted(tmp_path):
+    """SIGKILL leaves the engine no time to stop anything: the launcher notices its engine
+    is gone and stops the ranks, so no orphan trains on (and holds GPUs) unseen."""
+    import json
+    import os
+    import signal
+
+    from engine_helpers import engine_pid, wait_for
+
+    runs = tmp_path / "runs"
+    with running_engine(runs) as client, client.subscribe() as updates:
+        client.submit_run(tiny_config(epochs=50_000, **TWO))
+        collect(updates, lambda u: isinstance(u.event, EpochEnd), timeout=300)
+        os.kill(engine_pid(runs), signal.SIGKILL)
+    [run_dir] = [p for p in runs.iterdir() if (p / "summary.json").is_file()]
+
+    def written_status() -> str | None:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        return summary.get("status") if summary.get("status") != "running" else None
+
+    assert wait_for(written_status, "the ranks to end the run", timeout=60) == "interrupted"
+    rank0 = json.loads((run_dir / "summary.json").read_text())["pid"]
+    wait_for(lambda: not Path(f"/proc/{rank0}").exists(), "rank 0 to exit", timeout=60)
+    assert (run_dir / "last.pt").is_file()

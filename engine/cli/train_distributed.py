@@ -24,7 +24,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 
 log = logging.getLogger(__name__)
+ENGINE_CHECK_SECONDS = 1.0  # how often a launcher the engine started checks it is there
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CANCELLED = 0, 1, 2, 130
 # The launcher's own flags; --nproc-per-node is a config field (the ranks keep it, so the
 # run's config.json says how many processes trained it).
@@ -169,6 +173,7 @@ def launch(args: argparse.Namespace) -> int:
     except CnnlabError as exc:
         errors.print(f"[red]error:[/] {exc}")
         return EXIT_FAILED
+    _stop_with_the_engine()
     if not getattr(args, "verbose", False):  # what they say is said below, in our words
         import torch.distributed.elastic.agent.server.api  # noqa: F401 - sets its own level
 
@@ -190,6 +195,25 @@ def launch(args: argparse.Namespace) -> int:
     elif status != "completed":
         console.print(f"run {run_id} ended {status}")
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
+
+
+def _stop_with_the_engine() -> None:
+    """When the engine launched this run ($CNNLAB_ENGINE_PID), stop the ranks if it dies:
+    SIGTERM to this launcher, which torchrun passes on, so the run ends `interrupted` and
+    resumable like the engine's own runs, and no orphan keeps GPUs a new engine hands out."""
+    from engine.service.distributed_job import ENGINE_PID_ENV
+
+    text = os.environ.get(ENGINE_PID_ENV, "").strip()
+    if not text.isdigit():
+        return
+
+    def watch(engine: int) -> None:
+        while os.getppid() == engine:
+            time.sleep(ENGINE_CHECK_SECONDS)
+        log.warning("the engine (pid %d) is gone: stopping the ranks", engine)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, args=(int(text),), name="engine watch", daemon=True).start()
 
 
 def _run_ranks(args: argparse.Namespace, worker: list[str]) -> tuple[str | None, int | None]:

@@ -11,7 +11,10 @@ through a file (`engine.service.event_file`) and are published as a Trainer's wo
 
 Stopping: cancel sends the launcher SIGINT and interrupt SIGTERM; torchrun passes the
 signal to every rank, whose trainers agree on the batch to stop after and end the run as
-cancelled (SIGINT) or interrupted (SIGTERM, resumable), as for a run in a terminal.
+cancelled (SIGINT) or interrupted (SIGTERM, resumable), as for a run in a terminal. The
+launcher watches the engine ($CNNLAB_ENGINE_PID): an engine killed outright takes the run
+down as `interrupted`, as it takes its own runs, instead of leaving ranks on GPUs that the
+next engine would hand out again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from engine.trainer.config import TrainConfig
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1  # how often rank 0's new events are read
+ENGINE_PID_ENV = "CNNLAB_ENGINE_PID"  # the launcher stops its ranks when this pid is gone
 LOG_TAIL_LINES = 8  # of the launcher's output, in the error of a run that never began
 
 
@@ -159,7 +163,7 @@ class DistributedRun:
     def _environment(self, events: Path) -> dict[str, str]:
         from engine.trainer.distributed import source_on_path
 
-        env = {**os.environ, EVENTS_ENV: str(events)}
+        env = {**os.environ, EVENTS_ENV: str(events), ENGINE_PID_ENV: str(os.getpid())}
         env.update(source_on_path(env))
         env["OMP_NUM_THREADS"] = str(rank_threads(self.processes, self._slots[0]))
         gpus = [s.device.split(":", 1)[1] for s in self._slots if (s.device or "")[:5] == "cuda:"]
