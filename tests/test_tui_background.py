@@ -103,7 +103,8 @@ async def _reopened_shows_it_completed(data_root: Path, runs: Path, run_id: str,
 @pytest.mark.slow
 @async_test
 async def test_two_dashboards_share_one_engine_and_one_queue(tmp_path, runs):
-    other = start_dashboard(runs, tmp_path, 200)  # a second dashboard, its own process
+    # its run lasts until cancelled below (200 tiny epochs ended before the cancel in CI)
+    other = start_dashboard(runs, tmp_path, 50_000)  # a second dashboard, its own process
     try:
         queue_id, run_id = await asyncio.to_thread(running_line, other)
         app = CnnlabApp(data_root=tmp_path, runs_dir=runs)
