@@ -241,6 +241,8 @@ class CnnlabApp(App[int]):
             self.notify(
                 notice.message, severity=notice.severity, timeout=notice.timeout, markup=False
             )
+        for ended in self.runner.take_unseen_endings():  # before this dashboard listened
+            self._announce_unseen(ended)
         match event:
             case RunStarted(run_id=run_id):
                 self.broadcast(lambda: RunsChanged(run_id, "running"))
@@ -248,6 +250,19 @@ class CnnlabApp(App[int]):
                 self.broadcast(lambda: RunsChanged(run_id, status))
             case QueueState() | EntryStarted() | EntryFinished():
                 self._queue_changed()
+
+    def _announce_unseen(self, run: Any) -> None:
+        """Say the end of an entry that ended before this dashboard's subscription was up,
+        as its RunFinished would have been said."""
+        run_id = run.run_id or run.queue_id
+        if not run.is_sweep:
+            end = RunFinished(run_id, str(run.status), run.error, {})
+            notice = notice_for(end, run.label)
+            if notice is not None:
+                self.notify(notice.message, severity=notice.severity, timeout=notice.timeout,
+                            markup=False)  # fmt: skip
+        if run.run_id:
+            self.broadcast(lambda: RunsChanged(run.run_id, str(run.status)))
 
     def on_engine_attached(self, message: EngineAttached) -> None:
         self.runner.attached_to(message.info)

@@ -53,6 +53,8 @@ class RunQueue:
         self._runs: dict[str, QueuedRun] = {}  # every entry seen since attaching, in order
         self._started: list[str] = []  # queue ids in the order their lanes took them
         self._last_event: str | None = None  # queue id of the entry that last reported
+        self._listed: set[str] = set()  # the queue ids of the engine's last QueueState
+        self._unseen_endings: list[QueuedRun] = []  # ended before we heard: to announce
         self.lanes: list[dict[str, Any]] = []
         self.engine_info: dict[str, Any] = {}  # the attached engine (pid, …); {} when none
         self.attached = False
@@ -118,6 +120,7 @@ class RunQueue:
                 return None
             case SnapshotEnd():
                 self.synced = True
+                self._settle_unlisted()
                 return None
         if message.queue_id is None:
             return None
@@ -137,6 +140,12 @@ class RunQueue:
                 run.apply(event)
         return run
 
+    def take_unseen_endings(self) -> list[QueuedRun]:
+        """The entries found ended without their EntryFinished since the last call (the
+        app announces them as it would have announced their end)."""
+        found, self._unseen_endings = self._unseen_endings, []
+        return found
+
     def _entry(self, queue_id: str, kind: str) -> QueuedRun:
         run = self._runs.get(queue_id)
         if run is None:
@@ -145,13 +154,30 @@ class RunQueue:
 
     def _show_queue(self, state: Any) -> None:
         self.lanes = [dict(lane) for lane in state.lanes]
-        listed = set()
+        self._listed = set()
         for view in state.entries:
             queue_id = str(view.get("queue_id"))
-            listed.add(queue_id)
+            self._listed.add(queue_id)
             self._entry(queue_id, str(view.get("kind") or "run")).show(view)
-        for run in self._runs.values():  # gone from the engine without a word: it ended
-            if run.state == "queued" and run.queue_id not in listed and self.synced:
+        if self.synced:
+            self._settle_unlisted()
+
+    def _settle_unlisted(self) -> None:
+        """Entries the engine no longer lists ended without this dashboard hearing it (a
+        run that failed at once, before its subscription was up): their outcome is what
+        the engine's queue history and the run folder say."""
+        for run in self._runs.values():
+            if run.state == "finished" or run.queue_id in self._listed:
+                continue
+            outcome = ended_unseen(self.runs_dir, run.queue_id)
+            if outcome is not None:
+                status, error, run_ids = outcome
+                run.run_id = run.run_id or (run_ids[0] if run_ids else None)
+                if run.is_sweep and run_ids:
+                    run.run_ids = list(run_ids)
+                run.finish(status, error)
+                self._unseen_endings.append(run)
+            elif run.state == "queued":
                 run.finish("cancelled", "removed from the queue")
 
     def note_submitted(self, message: EntrySubmitted) -> QueuedRun:
@@ -243,3 +269,23 @@ class RunQueue:
             except CnnlabError as exc:
                 errors.append(f"{queue_id}: {exc}")
         return errors
+
+
+def ended_unseen(runs_dir: Path, queue_id: str) -> tuple[str, str | None, list[str]] | None:
+    """(status, error, run ids) of an entry that left the engine's queue, from its history
+    (`queue.json`) and, for a run, its folder's summary; None while it has no final status
+    there (it was never taken up, or the engine stopped while it ran)."""
+    from engine.runs import RunStore
+    from engine.service.client import recorded_entry
+
+    record = recorded_entry(runs_dir, queue_id)
+    if not record or not record.get("status"):
+        return None
+    run_ids = [str(r) for r in record.get("run_ids") or []]
+    error = record.get("error")
+    if error is None and len(run_ids) == 1 and record.get("kind") != "sweep":
+        try:
+            error = RunStore(runs_dir).get(run_ids[0]).summary.get("error")
+        except Exception:  # a folder gone or damaged: the status alone
+            error = None
+    return str(record["status"]), error, run_ids
