@@ -45,4 +45,5 @@ def one_thread():
 
 
 # Real background engines for the dashboard's tests (engine_runs, runs, own_engine).
+from engine_helpers import empty_hub  # noqa: E402, F401 - the weights tests' hub cache
 from tui_engine import engine_runs, own_engine, runs  # noqa: E402, F401

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.service import lock
 from engine.service.client import EngineClient, Update
 from engine.service.paths import EnginePaths
@@ -143,3 +145,24 @@ class Raw:
     def close(self) -> None:
         self._file.close()
         self.sock.close()
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch) -> Iterator[Path]:
+    """An empty torch hub cache in tmp_path, here (`torch.hub.set_dir`: an earlier test may
+    have pinned the folder, so TORCH_HOME alone would not move it) and for every engine
+    started from here (TORCH_HOME); the previous folder afterwards."""
+    import torch
+
+    from engine.transfer.hub import cache_file
+
+    before = torch.hub.get_dir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
+    try:
+        target = cache_file("resnet18")
+        assert tmp_path in target.parents and not target.exists()  # never a real cache
+        yield target
+    finally:
+        torch.hub.set_dir(before)

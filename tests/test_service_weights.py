@@ -6,7 +6,6 @@ writes the file where torch hub would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,6 @@ RESNET = {
     "model": "resnet18", "model_options": {"base_width": 64, "stem": "imagenet"},
     "init_from": "torchvision:resnet18", "image_size": 32,
 }  # fmt: skip
-
-
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch) -> Iterator[Path]:
-    """An empty torch hub cache in tmp_path, here (`torch.hub.set_dir`: an earlier test may
-    have pinned the folder, so TORCH_HOME alone would not move it) and for every engine
-    started from here (TORCH_HOME); the previous folder afterwards."""
-    import torch
-
-    from engine.transfer.hub import cache_file
-
-    before = torch.hub.get_dir()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
-    try:
-        target = cache_file("resnet18")
-        assert tmp_path in target.parents and not target.exists()  # never a real cache
-        yield target
-    finally:
-        torch.hub.set_dir(before)
 
 
 def test_a_run_whose_weights_the_engine_lacks_is_refused_at_submission(tmp_path, empty_hub):

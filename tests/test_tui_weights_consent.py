@@ -9,10 +9,8 @@ fails queues nothing and shows torch hub's reason."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from tui_helpers import async_test, open_new_run, wait_for
 
 from cnnlab_tui.app import CnnlabApp
@@ -25,27 +23,6 @@ CONFIG = {
     "init_from": "torchvision:resnet18", "epochs": 1, "batch_size": 16, "device": "cpu",
     "max_train_batches": 1,
 }  # fmt: skip
-
-
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch) -> Iterator[Path]:
-    """An empty torch hub cache in tmp_path, here (`torch.hub.set_dir`: an earlier test may
-    have pinned the folder, so TORCH_HOME alone would not move it) and for every engine
-    started from here (TORCH_HOME); the previous folder afterwards."""
-    import torch
-
-    from engine.transfer.hub import cache_file
-
-    before = torch.hub.get_dir()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
-    try:
-        target = cache_file("resnet18")
-        assert tmp_path in target.parents and not target.exists()  # never a real cache
-        yield target
-    finally:
-        torch.hub.set_dir(before)
 
 
 def _status(screen) -> str:
