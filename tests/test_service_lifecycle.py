@@ -183,3 +183,50 @@ def _try_connect(runs: Path):
         return EngineClient.connect(runs)
     except EngineError:
         return None
+
+
+HOLD_THE_LOCK_AND_DIE = """
+import json, os, sys, time
+from engine.service import lock
+from engine.service.paths import EnginePaths
+paths = EnginePaths.of(sys.argv[1])
+fd = lock.acquire(paths)
+paths.info.write_text(json.dumps({"pid": os.getpid()}))
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+os._exit(9)  # gone without serving the socket or cleaning up, as a SIGKILL leaves it
+"""
+
+
+def test_a_lock_holder_that_dies_unanswered_is_not_waited_for(tmp_path):
+    """A client that found the lock held (an engine killed mid-exit, or killed while
+    starting) stops waiting as soon as the lock drops, instead of for START_TIMEOUT."""
+    runs = tmp_path / "runs"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK_AND_DIE, str(runs), "1.5"], stdout=subprocess.PIPE
+    )
+    assert holder.stdout.readline().strip() == b"holding"
+    started = time.monotonic()
+    with pytest.raises(EngineNotRunning) as excinfo:
+        EngineClient.connect(runs, timeout=60)
+    waited = time.monotonic() - started
+    holder.wait(10)
+    assert waited < 20, f"waited {waited:.1f} s for an engine that was gone"
+    assert excinfo.value.notice and f"pid {holder.pid}" in excinfo.value.notice
+
+
+def test_a_start_after_a_lock_holder_died_unanswered_brings_a_new_engine(tmp_path):
+    runs = tmp_path / "runs"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK_AND_DIE, str(runs), "1.5"], stdout=subprocess.PIPE
+    )
+    assert holder.stdout.readline().strip() == b"holding"
+    client = EngineClient.connect(runs, start=True, timeout=60, client="test")
+    try:
+        assert client.started and client.engine["pid"] != holder.pid
+        assert client.request("ping") == {"pong": True}
+        assert f"pid {holder.pid}" in (client.notice or "")  # the dead one is told of
+    finally:
+        client.close()
+        stop_engine(runs)
+        holder.wait(10)

@@ -274,6 +274,14 @@ class EngineClient:
                     f"the engine did not start (exit code {process.returncode}); the last "
                     f"lines of {paths.log}:\n{log_tail(paths)}"
                 )
+            if process is None and not lock.held(paths):
+                # The engine that held the lock is gone without answering (killed while
+                # dying or starting): no one will answer; start one, or say none runs.
+                notice = died_notice(paths)
+                if not start:
+                    raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
+                process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
+                started = True
             time.sleep(0.05)
         raise EngineError(
             f"the engine for {paths.runs_dir} did not answer within {timeout:.0f} s; the "
