@@ -3,12 +3,15 @@
 `r` on Runs, `r` on Run detail and the palette's "Resume run …" all open `ResumeScreen`
 (`ask_resume`). It submits the resume to the background engine from a thread worker: the
 engine checks it (the run's checkpoint, the epochs) and the dialog shows a refusal under
-the field, or closes with the queued entry. The run continues from its last finished
-epoch exactly as an uninterrupted run would have (the trainer's resume).
+the field, or closes with the queued entry. The run continues from its last checkpoint
+exactly as an uninterrupted run would have (the trainer's resume). The dialog reads that
+checkpoint's epoch in a thread: a run killed between an epoch's metrics row and its
+checkpoint has one more row than it can resume from, and that epoch trains again.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -48,7 +51,7 @@ def ask_resume(app: App, record: Any) -> None:
             app.notify(f"Queued {view.get('label') or 'the resume'} ({view.get('queue_id')})",
                        timeout=4, markup=False)  # fmt: skip
 
-    app.push_screen(ResumeScreen(record.run_id, done, add), queued)
+    app.push_screen(ResumeScreen(record.run_id, done, add, record.path), queued)
 
 
 class ResumeScreen(ModalScreen[dict | None]):
@@ -93,10 +96,19 @@ class ResumeScreen(ModalScreen[dict | None]):
             super().__init__()
             self.message = message
 
-    def __init__(self, run_id: str, done: int, add: int) -> None:
+    class Checkpointed(WorkerAnswer):
+        """The epochs the run's checkpoint holds (None: `problem` says why it has none)."""
+
+        def __init__(self, epochs: int | None, problem: str = "") -> None:
+            super().__init__()
+            self.epochs, self.problem = epochs, problem
+
+    def __init__(self, run_id: str, done: int, add: int, run_dir: Path | None = None) -> None:
         super().__init__()
-        self.run_id, self.done, self.add = run_id, done, add
+        self.run_id, self.done, self.add, self.run_dir = run_id, done, add, run_dir
         self._sending = False
+        self._checked = run_dir is None  # until the checkpoint is read, `done` is the summary's
+        self._recorded = done  # epochs the run folder records
 
     def compose(self) -> ComposeResult:
         with Grid(id="resume-dialog"):
@@ -111,14 +123,48 @@ class ResumeScreen(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         self.query_one("#resume-epochs", Input).focus()
+        if self.run_dir is not None:
+            self._read_checkpoint(self.run_dir)
 
     def _plan(self, add: int | None) -> str:
         if add is None or add < 1:
             return f"{self.done} epoch(s) done; add one or more."
+        unsaved = self._recorded - self.done
+        again = (
+            f" Its last {unsaved} recorded epoch(s) ended without a checkpoint (the engine"
+            " stopped in between) and train again."
+            if unsaved > 0
+            else ""
+        )
         return (
             f"{self.done} epoch(s) done → trains epochs {self.done + 1}–{self.done + add} "
-            f"from its last checkpoint, in the background engine."
+            f"from its last checkpoint, in the background engine.{again}"
         )
+
+    @work(thread=True, group="resume-checkpoint")
+    def _read_checkpoint(self, run_dir: Path) -> None:
+        from engine.errors import CnnlabError
+        from engine.trainer.checkpoint import LAST, checkpoint_facts
+
+        try:
+            epochs, _world = checkpoint_facts(run_dir / LAST)
+        except CnnlabError as exc:
+            self.post_message(self.Checkpointed(None, str(exc)))
+        else:
+            self.post_message(self.Checkpointed(epochs))
+
+    @on(Checkpointed)
+    def _checkpointed(self, answer: Checkpointed) -> None:
+        self._checked = True
+        if answer.epochs is None:
+            self._sending = False
+            self._say(f"Cannot resume — {answer.problem}", bad=True)
+            return
+        self.done = answer.epochs
+        if self._sending:  # enter was pressed before the checkpoint was read
+            self._submit(self.done + (self._epochs_to_add() or 1))
+        else:
+            self._typed()
 
     def _epochs_to_add(self) -> int | None:
         text = self.query_one("#resume-epochs", Input).value.strip()
@@ -144,7 +190,8 @@ class ResumeScreen(ModalScreen[dict | None]):
         if not self._sending:
             self._sending = True
             self._say("Sending it to the engine…")
-            self._submit(self.done + add)
+            if self._checked:
+                self._submit(self.done + add)
 
     @on(Button.Pressed, "#resume-cancel")
     def action_cancel(self) -> None:
