@@ -177,6 +177,7 @@ class RunQueue:
                     run.run_ids = list(run_ids)
                 run.finish(status, error)
                 self._unseen_endings.append(run)
+                self._last_event = run.queue_id  # its end is the latest news: Live shows it
             elif run.state == "queued":
                 run.finish("cancelled", "removed from the queue")
 
