@@ -147,45 +147,65 @@ class FormField(Vertical):
         )
 
     def on_mount(self) -> None:
-        self.query_one(".field-error", Static).display = False
+        self.set_error(self._error)  # one set before the field was composed shows now
 
     # -- values ---------------------------------------------------------------------------
+    # A field is read as soon as it is mounted (a model's option fields are checked the
+    # moment they are rebuilt), which can be before its compose has mounted the control:
+    # until then it reads as the value it is being built with.
+    def _built(self) -> Widget | None:
+        found = self.query(".field-control")
+        return found.first() if found else None
+
     @property
     def control(self) -> Widget:
         return self.query_one(".field-control")
 
+    def _value(self) -> Any:
+        """The control's value: Select.NULL or a choice, a bool, or the text typed."""
+        control = self._built()
+        if control is not None:
+            return control.value
+        if self.kind == "choice":
+            return self._initial if self._initial in {v for _, v in self._choices} else Select.NULL
+        if self.kind == "bool":
+            return bool(self._initial)
+        return format_value(self._initial)
+
     @property
     def text(self) -> str:
         """What the control holds, as text."""
-        control = self.control
-        if isinstance(control, Select):
-            return "" if control.value is Select.NULL else str(control.value)
-        if isinstance(control, Checkbox):
-            return str(control.value).lower()
-        return control.value
+        value = self._value()
+        if self.kind == "choice":
+            return "" if value is Select.NULL else str(value)
+        if self.kind == "bool":
+            return str(value).lower()
+        return value
 
     def parse(self) -> Any:
         """The typed value; raises FieldError (with a message for people) when unreadable."""
-        control = self.control
-        if isinstance(control, Checkbox):
-            return control.value
-        if isinstance(control, Select):
-            if control.value is Select.NULL:
+        value = self._value()
+        if self.kind == "bool":
+            return value
+        if self.kind == "choice":
+            if value is Select.NULL:
                 if self.optional:
                     return None
                 raise FieldError("choose one")
-            return control.value
+            return value
         if self._parser is not None:
             try:
-                return self._parser(control.value)
+                return self._parser(value)
             except ValueError as exc:  # engine errors are ValueErrors too
                 raise FieldError(str(exc)) from None
-        return parse_text(control.value, self.kind, optional=self.optional)
+        return parse_text(value, self.kind, optional=self.optional)
 
     def set_value(self, value: Any) -> None:
         """Show `value` in the control (posts Changed, like typing would)."""
-        control = self.control
-        if isinstance(control, Select):
+        control = self._built()
+        if control is None:  # not composed yet: it is built with `value`
+            self._initial = value
+        elif isinstance(control, Select):
             options = {v for _, v in self._choices}
             if value in options:
                 control.value = value
@@ -204,10 +224,12 @@ class FormField(Vertical):
     def set_error(self, message: str | None) -> None:
         """Show `message` under the field (None clears it)."""
         self._error = message or None
-        line = self.query_one(".field-error", Static)
-        line.update(Text(f"⚠ {message}") if message else "")  # may quote `[4,8]`: no markup
-        line.display = bool(message)
         self.set_class(bool(message), "-invalid")
+        found = self.query(".field-error")
+        if found:  # else not composed yet: on_mount shows it
+            line = found.first(Static)
+            line.update(Text(f"⚠ {message}") if message else "")  # may quote `[4,8]`: no markup
+            line.display = bool(message)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
