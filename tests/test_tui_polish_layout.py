@@ -172,13 +172,17 @@ async def test_a_map_wider_than_its_panel_scrolls_sideways_rather_than_wrap(tmp_
         screen = pilot.app.screen
         screen.query_one("#conv-tabs", TabbedContent).active = "tab-hdc"
         screen.query_one("#field-dilations", FormField).query_one(Input).value = "1, 2, 5, 9"
-        await pilot.pause(0.3)
         pixels = arithmetic.gridding_map([1, 2, 5, 9], 3).shape[0]  # 35: more than 33
         panel = screen.query_one("#hdc-result")
-        lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
+
+        def map_lines() -> list[str]:
+            return str(screen.query_one("#gridding-map", Static).content).split("\n")
+
+        await wait_for(pilot, lambda: len(map_lines()) == pixels, what="the map redrawn")
+        lines = map_lines()
         assert len(lines) == pixels and {len(line) for line in lines} == {pixels}
         assert pixels > panel.scrollable_content_region.width and panel.max_scroll_x > 0
         await _resize(pilot, LARGE)
-        lines = str(screen.query_one("#gridding-map", Static).content).split("\n")
-        assert {len(line) for line in lines} == {2 * pixels}  # room for square pixels
+        await wait_for(pilot, lambda: {len(line) for line in map_lines()} == {2 * pixels},
+                       what="square pixels at 200x60")  # fmt: skip
         assert panel.max_scroll_x == 0
