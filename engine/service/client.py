@@ -256,14 +256,18 @@ class EngineClient:
         lines = _open(paths)
         if lines is not None:
             return cls._greet(paths, lines, client)
-        notice, process, started = died_notice(paths), None, False
-        if not lock.held(paths):
-            if not start:
-                raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
-            process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
-            started = True
+        notice, process, started = None, None, False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if process is None and not lock.held(paths):
+                # No engine holds the folder — none ran, or the one that held the lock is
+                # gone without answering (killed while exiting or starting): start one, or
+                # say none runs.
+                notice = died_notice(paths)
+                if not start:
+                    raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
+                process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
+                started = True
             if abandon is not None and abandon.is_set():
                 raise EngineError(f"stopped waiting for the engine of {paths.runs_dir}")
             lines = _open(paths)
@@ -274,14 +278,6 @@ class EngineClient:
                     f"the engine did not start (exit code {process.returncode}); the last "
                     f"lines of {paths.log}:\n{log_tail(paths)}"
                 )
-            if process is None and not lock.held(paths):
-                # The engine that held the lock is gone without answering (killed while
-                # dying or starting): no one will answer; start one, or say none runs.
-                notice = died_notice(paths)
-                if not start:
-                    raise EngineNotRunning(f"no engine is running for {paths.runs_dir}", notice)
-                process = start_detached(paths, idle_timeout, devices=devices, cpu_lanes=cpu_lanes)
-                started = True
             time.sleep(0.05)
         raise EngineError(
             f"the engine for {paths.runs_dir} did not answer within {timeout:.0f} s; the "
