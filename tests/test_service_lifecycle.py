@@ -198,14 +198,20 @@ os._exit(9)  # gone without serving the socket or cleaning up, as a SIGKILL leav
 """
 
 
-def test_a_lock_holder_that_dies_unanswered_is_not_waited_for(tmp_path):
-    """A client that found the lock held (an engine killed mid-exit, or killed while
-    starting) stops waiting as soon as the lock drops, instead of for START_TIMEOUT."""
-    runs = tmp_path / "runs"
+def _dying_lock_holder(runs: Path) -> subprocess.Popen:
+    """A process holding `runs`' engine lock (engine.json written) for 1.5 s, never serving."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_THE_LOCK_AND_DIE, str(runs), "1.5"], stdout=subprocess.PIPE
     )
     assert holder.stdout.readline().strip() == b"holding"
+    return holder
+
+
+def test_a_lock_holder_that_dies_unanswered_is_not_waited_for(tmp_path):
+    """A client that found the lock held (an engine killed mid-exit, or killed while
+    starting) stops waiting as soon as the lock drops, instead of for START_TIMEOUT."""
+    runs = tmp_path / "runs"
+    holder = _dying_lock_holder(runs)
     started = time.monotonic()
     with pytest.raises(EngineNotRunning) as excinfo:
         EngineClient.connect(runs, timeout=60)
@@ -217,10 +223,7 @@ def test_a_lock_holder_that_dies_unanswered_is_not_waited_for(tmp_path):
 
 def test_a_start_after_a_lock_holder_died_unanswered_brings_a_new_engine(tmp_path):
     runs = tmp_path / "runs"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK_AND_DIE, str(runs), "1.5"], stdout=subprocess.PIPE
-    )
-    assert holder.stdout.readline().strip() == b"holding"
+    holder = _dying_lock_holder(runs)
     client = EngineClient.connect(runs, start=True, timeout=60, client="test")
     try:
         assert client.started and client.engine["pid"] != holder.pid

@@ -157,10 +157,6 @@ class FormField(Vertical):
         found = self.query(".field-control")
         return found.first() if found else None
 
-    @property
-    def control(self) -> Widget:
-        return self.query_one(".field-control")
-
     def _value(self) -> Any:
         """The control's value: Select.NULL or a choice, a bool, or the text typed."""
         control = self._built()
